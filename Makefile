@@ -1,0 +1,30 @@
+# Two commands: `make demo` and `make test`. Both create .venv when missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch is pinned to the CPU build this machine serves from disk, so CI never pulls a CUDA build.
+TORCH_PIN := torch==2.13.0
+
+.PHONY: demo test lint venv clean bench
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH_PIN)
+	$(BIN)/pip install -q -e '.[dev]' $(TORCH_PIN)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/kingems-ray demo --out demo_out
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -x --durations=15
+
+lint: $(STAMP)
+	$(BIN)/ruff check kingems_ray tests scripts
+
+clean:
+	rm -rf demo_out .pytest_cache
