@@ -1,0 +1,366 @@
+"""Serving the kcat predictor on Ray: actors that load the ensemble once, and a streaming driver.
+
+The science stays in plain functions (:mod:`.build_table`); this module only wraps them:
+
+* :class:`PredictorServer` -- a plain class (``setup`` in ``__init__``, ``predict_keys(batch)``) that holds one
+  predictor; :func:`start_actors` turns it into Ray actors with resources from :func:`actor_options`
+  (``num_gpus`` when the cluster has GPUs, CPUs otherwise).
+* :class:`RayPredictor` -- the ``predict(sequences, smiles)`` interface of ``KcatPredictor`` spread over actors,
+  so :func:`.build_table.build_kcat_table` can use it unchanged.
+* :func:`stream_kcat_tables` -- many models: rows prepared in Ray tasks, unique ``(sequence, smiles)`` keys
+  de-duplicated across models and sent in batches with a bounded number in flight, each model's table
+  finished and yielded as soon as its keys are known (results unordered, as in NeMo Curator / ActorPool).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import ray
+
+from .build_table import (
+    Key,
+    PreparedRows,
+    finish_table,
+    load_default_predictor,
+    prepare_rows,
+    result_tuples,
+)
+from .fallback import KcatDatabase
+from .pairs import PairOptions
+
+Result = tuple[float, float, str]
+
+
+def actor_options(
+    num_gpus_per_actor: float | None = None, num_cpus_per_actor: float = 1.0, resources: dict | None = None
+) -> dict[str, float]:
+    """Ray options for one predictor actor, from the cluster's resources.
+
+    Parameters
+    ----------
+    num_gpus_per_actor : float, optional
+        GPUs per actor when the cluster has any (default 1; a fraction packs several actors on one GPU).
+        ``0`` forces CPU actors.
+    num_cpus_per_actor : float
+        CPUs per actor.
+    resources : dict, optional
+        Cluster resources; default ``ray.cluster_resources()`` (so a test can pass a fake cluster).
+
+    Returns
+    -------
+    dict
+        ``{"num_cpus": ..., "num_gpus": ...}`` (``num_gpus`` only when GPUs are used).
+    """
+    res = resources if resources is not None else ray.cluster_resources()
+    opts: dict[str, float] = {"num_cpus": num_cpus_per_actor}
+    gpus = float(res.get("GPU", 0.0))
+    want = 1.0 if num_gpus_per_actor is None else float(num_gpus_per_actor)
+    if gpus > 0 and want > 0:
+        opts["num_gpus"] = min(want, gpus)
+    return opts
+
+
+def default_num_actors(options: dict[str, float], resources: dict | None = None, max_actors: int = 8) -> int:
+    """How many actors fit: one per GPU share when on GPU, else half the CPUs (ESM uses threads too)."""
+    res = resources if resources is not None else ray.cluster_resources()
+    if options.get("num_gpus"):
+        n = int(float(res.get("GPU", 0.0)) // options["num_gpus"])
+    else:
+        n = int(float(res.get("CPU", 1.0)) // (2 * options.get("num_cpus", 1.0)))
+    return max(1, min(n, max_actors))
+
+
+class PredictorServer:
+    """Holds one predictor (loaded once) and answers batches. Plain Python; :func:`start_actors` wraps it.
+
+    Parameters
+    ----------
+    factory : callable, optional
+        Builds the predictor (anything with ``predict(sequences, smiles)``); default loads
+        ``KcatPredictor.from_checkpoint(checkpoint, device)``.
+    checkpoint, device
+        For the default factory. ``device=None`` lets the predictor pick CUDA when the actor was given a GPU.
+    """
+
+    def __init__(
+        self, factory: Callable[[], Any] | None = None, checkpoint: str | Path | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.predictor = factory() if factory is not None else load_default_predictor(checkpoint, device)
+        self.n_predicted = 0
+
+    def predict_keys(self, keys: list[Key]) -> list[Result]:
+        """``(kcat, kcat_std, status)`` for each ``(sequence, smiles)`` key, in order."""
+        if not keys:
+            return []
+        res = self.predictor.predict([k[0] for k in keys], [k[1] for k in keys])
+        self.n_predicted += len(keys)
+        return result_tuples(res, len(keys))
+
+    def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
+        """The predictor's own DataFrame for one batch."""
+        return self.predictor.predict(list(sequences), list(smiles))
+
+    def info(self) -> dict[str, Any]:
+        """Process id, predictions served and the GPUs Ray gave this actor."""
+        import os
+
+        return {"pid": os.getpid(), "n_predicted": self.n_predicted, "gpu_ids": ray.get_gpu_ids()}
+
+
+def start_actors(
+    n_actors: int | None = None,
+    factory: Callable[[], Any] | None = None,
+    checkpoint: str | Path | None = None,
+    device: str | None = None,
+    num_gpus_per_actor: float | None = None,
+    num_cpus_per_actor: float = 1.0,
+) -> list[Any]:
+    """Start predictor actors on the current Ray cluster (``ray.init`` must have been called).
+
+    Returns
+    -------
+    list of ActorHandle
+        Ready actors (each has loaded its predictor; a load error surfaces here, not at the first batch).
+    """
+    opts = actor_options(num_gpus_per_actor, num_cpus_per_actor)
+    n = n_actors if n_actors is not None else default_num_actors(opts)
+    cls = ray.remote(PredictorServer).options(**opts)
+    actors = [cls.remote(factory, checkpoint, device) for _ in range(max(1, n))]
+    ray.get([a.info.remote() for a in actors])
+    return actors
+
+
+class _Dispatcher:
+    """Bounded in-flight batches over a set of actors, least-loaded actor first."""
+
+    def __init__(self, actors: list[Any], max_in_flight_per_actor: int = 2) -> None:
+        if not actors:
+            raise ValueError("need at least one predictor actor")
+        self.actors = list(actors)
+        self.limit = max(1, max_in_flight_per_actor) * len(self.actors)
+        self.load = dict.fromkeys(range(len(self.actors)), 0)
+        self.in_flight: dict[Any, tuple[int, list[Key]]] = {}
+
+    def full(self) -> bool:
+        return len(self.in_flight) >= self.limit
+
+    def submit(self, keys: list[Key]) -> None:
+        i = min(self.load, key=self.load.get)
+        ref = self.actors[i].predict_keys.remote(keys)
+        self.load[i] += 1
+        self.in_flight[ref] = (i, keys)
+
+    def collect(self, ready: list[Any]) -> list[tuple[list[Key], list[Result]]]:
+        out = []
+        for ref in ready:
+            i, keys = self.in_flight.pop(ref)
+            self.load[i] -= 1
+            out.append((keys, ray.get(ref)))
+        return out
+
+
+def predict_keys_on_actors(
+    actors: list[Any], keys: list[Key], batch_size: int = 256, max_in_flight_per_actor: int = 2
+) -> dict[Key, Result]:
+    """Predict unique keys over actors with at most ``max_in_flight_per_actor`` batches queued per actor."""
+    disp = _Dispatcher(actors, max_in_flight_per_actor)
+    todo = deque(keys[i : i + batch_size] for i in range(0, len(keys), batch_size))
+    out: dict[Key, Result] = {}
+    while todo or disp.in_flight:
+        while todo and not disp.full():
+            disp.submit(todo.popleft())
+        ready, _ = ray.wait(list(disp.in_flight), num_returns=1)
+        for ks, res in disp.collect(ready):
+            out.update(zip(ks, res))
+    return out
+
+
+class RayPredictor:
+    """``KcatPredictor.predict`` over a pool of actors (same signature, same columns, same numbers).
+
+    Parameters
+    ----------
+    actors : list of ActorHandle
+        From :func:`start_actors`.
+    batch_size : int
+        Pairs per actor call.
+    max_in_flight_per_actor : int
+        Batches queued per actor (bounds driver memory and keeps every actor busy).
+    """
+
+    def __init__(self, actors: list[Any], batch_size: int = 256, max_in_flight_per_actor: int = 2) -> None:
+        self.actors = actors
+        self.batch_size = batch_size
+        self.max_in_flight_per_actor = max_in_flight_per_actor
+
+    def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
+        """One row per input pair: ``log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status``."""
+        keys = list(zip(sequences, smiles))
+        res = predict_keys_on_actors(self.actors, list(dict.fromkeys(keys)), self.batch_size,
+                                     self.max_in_flight_per_actor)
+        rows = [res[k] for k in keys]
+        kcat = [r[0] for r in rows]
+        std = [r[1] for r in rows]
+
+        def _log(v: float) -> float:
+            return math.log10(v) if v > 0 and math.isfinite(v) else math.nan
+
+        # The log10 spread is recovered from the delta method (std = kcat·ln10·sd): the table only needs kcat.
+        return pd.DataFrame({
+            "log10_kcat_mean": [_log(k) for k in kcat],
+            "log10_kcat_std": [s / (k * math.log(10)) if k > 0 else math.nan for k, s in zip(kcat, std)],
+            "kcat": kcat,
+            "kcat_std": std,
+            "status": [r[2] for r in rows],
+        })
+
+
+@dataclass
+class StreamStats:
+    """Counters of :func:`stream_kcat_tables`.
+
+    Attributes
+    ----------
+    models : int
+        Tables yielded.
+    pair_keys : int
+        Sum over models of their unique ``(sequence, smiles)`` keys.
+    predicted_keys : int
+        Keys actually sent to the actors (``pair_keys - predicted_keys`` were shared between models).
+    batches : int
+        Actor calls.
+    failed : dict
+        Model name -> error message for models whose rows could not be prepared.
+    """
+
+    models: int = 0
+    pair_keys: int = 0
+    predicted_keys: int = 0
+    batches: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _prepare_task(model: Any, sequences: Any, options: PairOptions | None) -> PreparedRows:
+    return prepare_rows(model, sequences, options)
+
+
+def stream_kcat_tables(
+    models: Iterable[tuple[str, Any, Any]],
+    actors: list[Any],
+    *,
+    organism: str | dict[str, str] | None = None,
+    options: PairOptions | None = None,
+    database: KcatDatabase | None = None,
+    batch_size: int = 256,
+    max_in_flight_per_actor: int = 2,
+    max_preparing: int = 2,
+    stats: StreamStats | None = None,
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Build the kcat tables of many models through a pool of predictor actors.
+
+    Parameters
+    ----------
+    models : iterable of (name, model, sequences)
+        ``model`` is a path / built-in name (loaded inside a Ray task) or a cobra model; ``sequences`` as in
+        :func:`.build_table.prepare_rows`. Consumed lazily, at most ``max_preparing`` at a time.
+    actors : list of ActorHandle
+        From :func:`start_actors`.
+    organism : str or dict, optional
+        Preferred organism for database fallbacks, one for all or name -> organism.
+    options, database
+        As in :func:`.build_table.build_kcat_table` (the database is loaded once, in the driver).
+    batch_size, max_in_flight_per_actor
+        Keys per actor call; batches queued per actor.
+    max_preparing : int
+        Models being loaded / paired at once (Ray tasks).
+    stats : StreamStats, optional
+        Filled in as the stream runs.
+
+    Yields
+    ------
+    (str, DataFrame)
+        Model name and its kcat table (as :func:`.build_table.finish_table`), in completion order. A model
+        whose preparation fails is recorded in ``stats.failed`` and skipped, so one bad file does not stop
+        a sweep.
+    """
+    stats = stats if stats is not None else StreamStats()
+    database = database if database is not None else KcatDatabase.default()
+    prep_remote = ray.remote(num_cpus=1)(_prepare_task)
+    model_iter = iter(models)
+    preparing: dict[Any, str] = {}
+    disp = _Dispatcher(actors, max_in_flight_per_actor)
+    results: dict[Key, Result] = {}
+    submitted: set[Key] = set()
+    queue: deque[Key] = deque()
+    waiting: dict[str, tuple[PreparedRows, set[Key]]] = {}
+    key_to_models: dict[Key, list[str]] = {}
+    exhausted = False
+
+    def org_for(name: str) -> str | None:
+        return organism.get(name) if isinstance(organism, dict) else organism
+
+    def finish(name: str) -> tuple[str, pd.DataFrame]:
+        prepared, _ = waiting.pop(name)
+        preds = {k: results[k] for k in prepared.keys}
+        stats.models += 1
+        return name, finish_table(prepared, preds, database, org_for(name))
+
+    while True:
+        while not exhausted and len(preparing) < max_preparing:
+            try:
+                name, model, seqs = next(model_iter)
+            except StopIteration:
+                exhausted = True
+                break
+            preparing[prep_remote.remote(model, seqs, options)] = name
+        # Fill the actors from the queue of keys that no model has sent yet.
+        while queue and not disp.full():
+            batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+            disp.submit(batch)
+            stats.batches += 1
+        pending = list(preparing) + list(disp.in_flight)
+        if not pending:
+            break
+        ready, _ = ray.wait(pending, num_returns=1)
+        done: list[str] = []
+        for ref in ready:
+            if ref in preparing:
+                name = preparing.pop(ref)
+                try:
+                    prepared = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    stats.failed[name] = str(exc.cause if getattr(exc, "cause", None) else exc).splitlines()[0]
+                    continue
+                stats.pair_keys += len(prepared.keys)
+                missing = set()
+                for k in prepared.keys:
+                    if k in results:
+                        continue
+                    missing.add(k)
+                    key_to_models.setdefault(k, []).append(name)
+                    if k not in submitted:
+                        submitted.add(k)
+                        queue.append(k)
+                        stats.predicted_keys += 1
+                waiting[name] = (prepared, missing)
+                if not missing:
+                    done.append(name)
+            else:
+                for ks, res in disp.collect([ref]):
+                    for k, r in zip(ks, res):
+                        results[k] = r
+                        for name in key_to_models.pop(k, []):
+                            miss = waiting[name][1]
+                            miss.discard(k)
+                            if not miss:
+                                done.append(name)
+        for name in done:
+            yield finish(name)
