@@ -38,9 +38,27 @@ DIRECTIONS = ("forward", "reverse", "both")
 
 # Average residue mass [g/mol] for amino acids; a water is added back per chain.
 _AA_MASS = {
-    "A": 71.0788, "R": 156.1875, "N": 114.1038, "D": 115.0886, "C": 103.1388, "E": 129.1155, "Q": 128.1307,
-    "G": 57.0519, "H": 137.1411, "I": 113.1594, "L": 113.1594, "K": 128.1741, "M": 131.1926, "F": 147.1766,
-    "P": 97.1167, "S": 87.0782, "T": 101.1051, "W": 186.2132, "Y": 163.1760, "V": 99.1326, "U": 150.0388,
+    "A": 71.0788,
+    "R": 156.1875,
+    "N": 114.1038,
+    "D": 115.0886,
+    "C": 103.1388,
+    "E": 129.1155,
+    "Q": 128.1307,
+    "G": 57.0519,
+    "H": 137.1411,
+    "I": 113.1594,
+    "L": 113.1594,
+    "K": 128.1741,
+    "M": 131.1926,
+    "F": 147.1766,
+    "P": 97.1167,
+    "S": 87.0782,
+    "T": 101.1051,
+    "W": 186.2132,
+    "Y": 163.1760,
+    "V": 99.1326,
+    "U": 150.0388,
     "O": 237.3018,
 }
 _AA_MEAN = 110.0  # for ambiguous letters (X, B, Z)
@@ -270,8 +288,14 @@ def expand_reaction_level(
                     mw = float(row.enzyme_mw) / len(clause)
                     split_mw.append(g)
                 out.append(
-                    {"reaction_id": base, "gene_id": g, "kcat": row.kcat, "direction": row.direction, "mw": mw,
-                     "source": getattr(row, "source", "reaction_level")}
+                    {
+                        "reaction_id": base,
+                        "gene_id": g,
+                        "kcat": row.kcat,
+                        "direction": row.direction,
+                        "mw": mw,
+                        "source": getattr(row, "source", "reaction_level"),
+                    }
                 )
     report.skip("reaction not in model", missing_rxn)
     report.skip("reaction has no GPR", no_gpr)
@@ -333,12 +357,17 @@ def match_to_model(
     report.skip("reaction not in model", table.loc[unknown_r, "reaction_id"].tolist())
     table = table[~unknown_r]
     unknown_g = ~table["gene_id"].isin(gene_ids)
-    report.skip("gene not in model", (table.loc[unknown_g, "reaction_id"] + "/" + table.loc[unknown_g, "gene_id"]).tolist())
+    report.skip(
+        "gene not in model", (table.loc[unknown_g, "reaction_id"] + "/" + table.loc[unknown_g, "gene_id"]).tolist()
+    )
     table = table[~unknown_g]
     # A gene that is not in the reaction's GPR would add a meaningless constraint.
     rgenes = {r.id: {g.id for g in r.genes} for r in model.reactions}
     in_gpr = np.array([g in rgenes[r] for r, g in zip(table["reaction_id"], table["gene_id"])], dtype=bool)
-    report.skip("gene not in the reaction's GPR", (table.loc[~in_gpr, "reaction_id"] + "/" + table.loc[~in_gpr, "gene_id"]).tolist())
+    report.skip(
+        "gene not in the reaction's GPR",
+        (table.loc[~in_gpr, "reaction_id"] + "/" + table.loc[~in_gpr, "gene_id"]).tolist(),
+    )
     table = table[in_gpr].copy()
 
     # Molecular weights: explicit map > mw column > sequence.
@@ -361,7 +390,10 @@ def match_to_model(
         table["source"] = "table"
 
     funcs = {
-        "max": "max", "mean": "mean", "min": "min", "first": "first",
+        "max": "max",
+        "mean": "mean",
+        "min": "min",
+        "first": "first",
         "geomean": lambda s: float(np.exp(np.log(s).mean())),
     }
     if aggregate not in funcs:
@@ -372,9 +404,16 @@ def match_to_model(
         idx = table.groupby(keys, sort=False)["kcat"].idxmax()
         agg = table.loc[idx.values]
     else:
-        agg = table.groupby(keys, sort=False).agg(
-            kcat=("kcat", funcs[aggregate]), kcat_std=("kcat_std", "mean"), mw=("mw", "first"), source=("source", "first")
-        ).reset_index()
+        agg = (
+            table.groupby(keys, sort=False)
+            .agg(
+                kcat=("kcat", funcs[aggregate]),
+                kcat_std=("kcat_std", "mean"),
+                mw=("mw", "first"),
+                source=("source", "first"),
+            )
+            .reset_index()
+        )
     # A gene's MW is a property of the gene: take the first known value for every row of that gene.
     gmw = agg.dropna(subset=["mw"]).groupby("gene_id")["mw"].first()
     agg = agg.assign(mw=agg["gene_id"].map(gmw))
