@@ -2,11 +2,11 @@
 
 The science stays in plain functions (:mod:`.build_table`); this module only wraps them:
 
-* :class:`PredictorServer` -- a plain class (``setup`` in ``__init__``, ``predict_keys(batch)``) that holds one
-  predictor; :func:`start_actors` turns it into Ray actors with resources from :func:`actor_options`
+* :class:`PredictorServer` -- a plain class (``setup`` in ``__init__``, ``predict_keys(batch)``) that holds
+  one predictor; :func:`start_actors` turns it into Ray actors with resources from :func:`actor_options`
   (``num_gpus`` when the cluster has GPUs, CPUs otherwise).
-* :class:`RayPredictor` -- the ``predict(sequences, smiles)`` interface of ``KcatPredictor`` spread over actors,
-  so :func:`.build_table.build_kcat_table` can use it unchanged.
+* :class:`RayPredictor` -- the ``predict(sequences, smiles)`` interface of ``KcatPredictor`` spread over
+  actors, so :func:`.build_table.build_kcat_table` can use it unchanged.
 * :func:`stream_kcat_tables` -- many models: rows prepared in Ray tasks, unique ``(sequence, smiles)`` keys
   de-duplicated across models and sent in batches with a bounded number in flight, each model's table
   finished and yielded as soon as its keys are known (results unordered, as in NeMo Curator / ActorPool).
@@ -34,6 +34,7 @@ from .build_table import (
 )
 from .fallback import KcatDatabase
 from .pairs import PairOptions
+from .structures import StructureResolver
 
 Result = tuple[float, float, str]
 
@@ -248,8 +249,10 @@ class StreamStats:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def _prepare_task(model: Any, sequences: Any, options: PairOptions | None) -> PreparedRows:
-    return prepare_rows(model, sequences, options)
+def _prepare_task(
+    model: Any, sequences: Any, options: PairOptions | None, resolver: StructureResolver | None
+) -> PreparedRows:
+    return prepare_rows(model, sequences, options, resolver)
 
 
 def stream_kcat_tables(
@@ -259,6 +262,7 @@ def stream_kcat_tables(
     organism: str | dict[str, str] | None = None,
     options: PairOptions | None = None,
     database: KcatDatabase | None = None,
+    resolver: StructureResolver | None = None,
     batch_size: int = 256,
     max_in_flight_per_actor: int = 2,
     max_preparing: int = 2,
@@ -275,8 +279,9 @@ def stream_kcat_tables(
         From :func:`start_actors`.
     organism : str or dict, optional
         Preferred organism for database fallbacks, one for all or name -> organism.
-    options, database
-        As in :func:`.build_table.build_kcat_table` (the database is loaded once, in the driver).
+    options, database, resolver
+        As in :func:`.build_table.build_kcat_table` (the database is loaded once, in the driver; the resolver,
+        default loaded in each task, is shipped to the tasks).
     batch_size, max_in_flight_per_actor
         Keys per actor call; batches queued per actor.
     max_preparing : int
@@ -294,6 +299,7 @@ def stream_kcat_tables(
     stats = stats if stats is not None else StreamStats()
     database = database if database is not None else KcatDatabase.default()
     prep_remote = ray.remote(num_cpus=1)(_prepare_task)
+    resolver_ref = ray.put(resolver) if resolver is not None else None
     model_iter = iter(models)
     preparing: dict[Any, str] = {}
     disp = _Dispatcher(actors, max_in_flight_per_actor)
@@ -320,7 +326,7 @@ def stream_kcat_tables(
             except StopIteration:
                 exhausted = True
                 break
-            preparing[prep_remote.remote(model, seqs, options)] = name
+            preparing[prep_remote.remote(model, seqs, options, resolver_ref)] = name
         # Fill the actors from the queue of keys that no model has sent yet.
         while queue and not disp.full():
             batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
@@ -337,7 +343,8 @@ def stream_kcat_tables(
                 try:
                     prepared = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
-                    stats.failed[name] = str(exc.cause if getattr(exc, "cause", None) else exc).splitlines()[0]
+                    cause = exc.cause if getattr(exc, "cause", None) else exc
+                    stats.failed[name] = f"{type(cause).__name__}: {str(cause).splitlines()[0]}"
                     continue
                 stats.pair_keys += len(prepared.keys)
                 missing = set()
