@@ -1,0 +1,243 @@
+"""CPI-Pred-style network, the 5-member ensemble, and checkpoint save/load.
+
+Each member maps (protein vector, substrate fingerprint) to log10 kcat: two projection MLPs bring both inputs
+to the same width, the head sees ``[p, s, p * s]`` (the element-wise product lets it learn enzyme-substrate
+interactions that a plain concatenation only reaches through depth) and regresses a scalar.
+
+A checkpoint is a plain dict of str / int / float / list / dict / tensors, written by :func:`torch.save` and read
+with ``torch.load(..., weights_only=True, map_location="cpu")``: no pickled classes, so loading a checkpoint
+cannot run code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+CHECKPOINT_FORMAT = "kingems-ray/kcat-ensemble"
+CHECKPOINT_VERSION = 1
+
+
+def _mlp_block(d_in: int, d_out: int, dropout: float) -> list[nn.Module]:
+    return [nn.Linear(d_in, d_out), nn.LayerNorm(d_out), nn.GELU(), nn.Dropout(dropout)]
+
+
+class CPINet(nn.Module):
+    """Protein + substrate → log10 kcat (standardised units).
+
+    Parameters
+    ----------
+    protein_dim, substrate_dim : int
+        Input widths.
+    proj_dim : int
+        Width of each projection.
+    hidden_dim : int
+        Width of the head's hidden layer.
+    dropout : float
+        Dropout in projections and head.
+    input_dropout : float
+        Dropout on the raw inputs (a cheap regulariser for wide, sparse fingerprints).
+    """
+
+    def __init__(self, protein_dim: int, substrate_dim: int, proj_dim: int = 128, hidden_dim: int = 256,
+                 dropout: float = 0.2, input_dropout: float = 0.1) -> None:
+        super().__init__()
+        self.protein = nn.Sequential(nn.Dropout(input_dropout), *_mlp_block(protein_dim, proj_dim, dropout))
+        self.substrate = nn.Sequential(nn.Dropout(input_dropout), *_mlp_block(substrate_dim, proj_dim, dropout))
+        self.head = nn.Sequential(*_mlp_block(3 * proj_dim, hidden_dim, dropout), nn.Linear(hidden_dim, 1))
+
+    def forward(self, protein: torch.Tensor, substrate: torch.Tensor) -> torch.Tensor:
+        p = self.protein(protein)
+        s = self.substrate(substrate)
+        return self.head(torch.cat([p, s, p * s], dim=1)).squeeze(1)
+
+
+@dataclass
+class Normaliser:
+    """Input transform ``(sign(x) log1p|x| - mean) / std`` and target scaling, fitted on training rows.
+
+    The log squashes counts (Morgan counts, k-mer counts, sequence length) whose heavy tails would otherwise
+    dominate the first layer.
+    """
+
+    prot_mean: np.ndarray
+    prot_std: np.ndarray
+    sub_mean: np.ndarray
+    sub_std: np.ndarray
+    y_mean: float
+    y_std: float
+
+    @staticmethod
+    def _squash(x: np.ndarray) -> np.ndarray:
+        return np.sign(x) * np.log1p(np.abs(x))
+
+    @classmethod
+    def fit(cls, prot: np.ndarray, sub: np.ndarray, y: np.ndarray) -> Normaliser:
+        """Fit on training features and targets."""
+        p, s = cls._squash(prot), cls._squash(sub)
+        # Constant columns keep std 1 so they map to 0 rather than to inf.
+        ps, ss = p.std(0), s.std(0)
+        return cls(p.mean(0).astype(np.float32), np.where(ps > 1e-6, ps, 1.0).astype(np.float32),
+                   s.mean(0).astype(np.float32), np.where(ss > 1e-6, ss, 1.0).astype(np.float32),
+                   float(np.mean(y)), float(np.std(y) or 1.0))
+
+    def transform(self, prot: np.ndarray, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Apply the input transform."""
+        p = (self._squash(prot) - self.prot_mean) / self.prot_std
+        s = (self._squash(sub) - self.sub_mean) / self.sub_std
+        return p.astype(np.float32), s.astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Tensors and floats only (weights_only-safe)."""
+        return {"prot_mean": torch.from_numpy(self.prot_mean), "prot_std": torch.from_numpy(self.prot_std),
+                "sub_mean": torch.from_numpy(self.sub_mean), "sub_std": torch.from_numpy(self.sub_std),
+                "y_mean": self.y_mean, "y_std": self.y_std}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Normaliser:
+        """Inverse of :meth:`to_dict`."""
+        return cls(*(d[k].float().numpy() for k in ("prot_mean", "prot_std", "sub_mean", "sub_std")),
+                   float(d["y_mean"]), float(d["y_std"]))
+
+
+@dataclass
+class Ensemble:
+    """Several :class:`CPINet` members sharing one normaliser and featuriser configuration.
+
+    Attributes
+    ----------
+    members : list of CPINet
+    normaliser : Normaliser
+    hparams : dict
+        Constructor arguments of :class:`CPINet` (plus training settings, for the record).
+    protein_featuriser, substrate_featuriser : dict
+        ``{"name", "params"}`` of the featurisers the members were trained on.
+    info : dict
+        Free-form record: training command, data, seed, metrics.
+    """
+
+    members: list[CPINet]
+    normaliser: Normaliser
+    hparams: dict[str, Any]
+    protein_featuriser: dict[str, Any]
+    substrate_featuriser: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> Ensemble:
+        """Move all members to ``device``."""
+        for m in self.members:
+            m.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.members[0].parameters()).device
+
+    @torch.no_grad()
+    def predict_members(self, prot: np.ndarray, sub: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Per-member log10 kcat predictions, shape ``(n_members, n)``.
+
+        Parameters
+        ----------
+        prot, sub : numpy.ndarray
+            Raw (untransformed) feature matrices.
+        batch_size : int
+            Rows per forward pass.
+        """
+        p, s = self.normaliser.transform(prot, sub)
+        out = np.zeros((len(self.members), len(p)), dtype=np.float64)
+        dev = self.device
+        for m in self.members:
+            m.eval()
+        for start in range(0, len(p), batch_size):
+            pt = torch.from_numpy(p[start : start + batch_size]).to(dev)
+            st = torch.from_numpy(s[start : start + batch_size]).to(dev)
+            for j, m in enumerate(self.members):
+                out[j, start : start + batch_size] = m(pt, st).double().cpu().numpy()
+        return out * self.normaliser.y_std + self.normaliser.y_mean
+
+    def predict(self, prot: np.ndarray, sub: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """Ensemble mean and standard deviation of log10 kcat."""
+        preds = self.predict_members(prot, sub, batch_size)
+        return preds.mean(0), preds.std(0, ddof=1) if len(preds) > 1 else np.zeros(preds.shape[1])
+
+
+def _net_kwargs(hparams: dict[str, Any]) -> dict[str, Any]:
+    keys = ("protein_dim", "substrate_dim", "proj_dim", "hidden_dim", "dropout", "input_dropout")
+    return {k: hparams[k] for k in keys if k in hparams}
+
+
+def save_checkpoint(ensemble: Ensemble, path: str | Path, half: bool = True) -> Path:
+    """Write an ensemble as a plain-dict checkpoint.
+
+    Parameters
+    ----------
+    ensemble : Ensemble
+    path : str or Path
+        Output ``.pt`` file (parent folders are created).
+    half : bool
+        Store floating weights as float16 (halves the size; predictions change by ~1e-3 log10 units).
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def conv(t: torch.Tensor) -> torch.Tensor:
+        t = t.detach().cpu()
+        return t.half() if half and t.is_floating_point() else t.clone()
+
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "hparams": dict(ensemble.hparams),
+        "protein_featuriser": ensemble.protein_featuriser,
+        "substrate_featuriser": ensemble.substrate_featuriser,
+        "normaliser": ensemble.normaliser.to_dict(),
+        "members": [{k: conv(v) for k, v in m.state_dict().items()} for m in ensemble.members],
+        "info": ensemble.info,
+    }
+    torch.save(ckpt, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str | None = None) -> Ensemble:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``, CPU first).
+
+    Parameters
+    ----------
+    path : str or Path
+    device : torch.device or str, optional
+        Where to move the members after loading (default CPU).
+
+    Returns
+    -------
+    Ensemble
+        Members in float32, eval mode.
+    """
+    from ..errors import DataNotFoundError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"kcat checkpoint not found: {path}")
+    ckpt = torch.load(str(path), weights_only=True, map_location="cpu")
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a kingems-ray kcat checkpoint (format={ckpt.get('format')!r})")
+    members = []
+    for sd in ckpt["members"]:
+        net = CPINet(**_net_kwargs(ckpt["hparams"]))
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+        net.eval()
+        members.append(net)
+    ens = Ensemble(members, Normaliser.from_dict(ckpt["normaliser"]), ckpt["hparams"],
+                   ckpt["protein_featuriser"], ckpt["substrate_featuriser"], ckpt.get("info", {}))
+    if device is not None:
+        ens.to(device)
+    return ens
