@@ -168,6 +168,7 @@ def validate_table(df: pd.DataFrame, name: str = "kcat table") -> pd.DataFrame:
             f"{name}: missing required column(s) {', '.join(missing)} (has: {', '.join(map(str, df.columns))})"
         )
     out = df.copy()
+    out.attrs = dict(df.attrs)
     out["reaction_id"] = out["reaction_id"].astype(str)
     out["gene_id"] = out["gene_id"].fillna("").astype(str)
     kc = pd.to_numeric(out["kcat"], errors="coerce")
@@ -226,6 +227,12 @@ def from_kingems_reference(df: pd.DataFrame, column: str = "kcat_mean") -> pd.Da
         }
     )
     # kinGEMs writes the reverse direction as a separate id with a "_reverse" suffix; validate_table maps it.
+    # Rows without a gene or a prediction (spontaneous reactions, exchanges) are part of that format: drop them,
+    # but count them so the report says so.
+    kc = pd.to_numeric(out["kcat"], errors="coerce")
+    bad = kc.isna() | out["gene_id"].isin(["nan", "", "None"])
+    out = out[~bad].reset_index(drop=True)
+    out.attrs["skipped"] = {"no gene or no kcat in the kinGEMs table": int(bad.sum())}
     return out
 
 
@@ -338,7 +345,10 @@ def match_to_model(
     (DataFrame, KcatReport)
         Columns ``reaction_id, gene_id, direction, kcat, kcat_std, mw, source``; one row per key.
     """
-    report = KcatReport(n_rows=len(table))
+    report = KcatReport(n_rows=len(table) + sum(table.attrs.get("skipped", {}).values()))
+    for reason, n in table.attrs.get("skipped", {}).items():
+        if n:
+            report.skipped[reason] = n
     table = expand_reaction_level(table, model, gene_mw=gene_mw, report=report)
     rxn_ids = {r.id for r in model.reactions}
     gene_ids = {g.id for g in model.genes}
