@@ -151,7 +151,7 @@ def test_strip_compartment_and_smiles_checks():
     assert strip_compartment("M_pyr_c") == "pyr"
     assert check_smiles("CC(=O)O") == "ok"
     assert check_smiles("C1CC") == "invalid_smiles"
-    assert check_smiles("") == check_smiles(None) == "no_structure"
+    assert check_smiles("") == check_smiles(None) == check_smiles("noinchikey_inpubchem") == "no_structure"
     assert clean_smiles("N/C=C\\\\C(=O)[O-]") == "N/C=C\\C(=O)[O-]"
 
 
@@ -168,6 +168,9 @@ def test_resolver_order_and_placeholders():
     inchi_met.annotation["inchi"] = "InChI=1S/C2H6O/c1-2-3/h3H,2H2,1H3"
     assert res.resolve(inchi_met) == ("CCO", "annotation_inchi")
     assert res.resolve(cobra.Metabolite("unknown_c")) == (None, "none")
+    bad = StructureResolver(StructureTables(bigg={"x": "C1CC", "y": "noinchikey_inpubchem"}))
+    assert bad.resolve(cobra.Metabolite("x_c")) == ("C1CC", "bigg")  # kept, so the row says invalid_smiles
+    assert bad.resolve(cobra.Metabolite("y_c")) == (None, "none")
 
 
 @needs_data

@@ -47,6 +47,15 @@ def strip_compartment(met_id: str) -> str:
     return _COMPARTMENT.sub("", mid) or mid
 
 
+# Placeholders some tables hold instead of a structure ("noinchikey_inpubchem" in ECMpy's tables).
+_PLACEHOLDER = re.compile(r"^(noinchikey\w*|nan|none|null|n/?a|-+|\?)$", re.IGNORECASE)
+
+
+def is_placeholder(smiles: str | None) -> bool:
+    """Whether a table entry means "no structure" rather than being a (possibly broken) SMILES."""
+    return smiles is None or not str(smiles).strip() or bool(_PLACEHOLDER.match(str(smiles).strip()))
+
+
 def clean_smiles(smiles: str) -> str:
     """Undo an escaping artefact of some tables: SMILES never holds a doubled backslash."""
     return re.sub(r"\\{2,}", r"\\", str(smiles).strip())
@@ -88,7 +97,7 @@ def check_smiles(smiles: str | None) -> str:
     str
         ``"ok"``, ``"no_structure"`` (empty / missing) or ``"invalid_smiles"`` (RDKit cannot parse it).
     """
-    if smiles is None or not str(smiles).strip() or str(smiles).lower() == "nan":
+    if is_placeholder(smiles):
         return "no_structure"
     s = str(smiles).strip()
     if s not in _SMILES_CACHE:
@@ -210,7 +219,7 @@ class StructureResolver:
         # "noinchikey_inpubchem", so an unparsable entry must not hide a good one further down.
         first_bad: tuple[str | None, str] | None = None
         for smi, how in self._candidates(met):
-            if not smi:
+            if is_placeholder(smi):
                 continue
             smi = clean_smiles(smi)
             if check_smiles(smi) == "ok":
