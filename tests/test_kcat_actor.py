@@ -63,20 +63,17 @@ SEQS = {"g1": PROT, "g2": PROT[::-1], "g3": PROT[5:]}
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
+def actors(ray_session):
+    """Two fake-predictor actors on the session's Ray (conftest's ``ray_session``: num_cpus=2)."""
     from ray import cloudpickle
 
     # Workers cannot import this test module: ship the fake predictor by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    handles = start_actors(n_actors=2, factory=FakePredictor, num_cpus_per_actor=0.5)
+    yield handles
+    for h in handles:
+        ray.kill(h)
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-
-
-@pytest.fixture(scope="module")
-def actors(ray_cluster):
-    return start_actors(n_actors=2, factory=FakePredictor, num_cpus_per_actor=0.5)
 
 
 def test_actor_options_from_resources():
