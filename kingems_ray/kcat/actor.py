@@ -36,7 +36,20 @@ from .fallback import KcatDatabase
 from .pairs import PairOptions
 from .structures import StructureResolver
 
-Result = tuple[float, float, str]
+Result = tuple[float, float, str]  # (kcat, kcat_std, status): what the table needs
+#: One predictor output row: (log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status).
+Row = tuple[float, float, float, float, str]
+PREDICTION_COLUMNS = ["log10_kcat_mean", "log10_kcat_std", "kcat", "kcat_std", "status"]
+
+
+def _rows(res: pd.DataFrame, n: int) -> list[Row]:
+    # Validate through result_tuples (length, numeric kcat) and keep the log10 columns as they came.
+    base = result_tuples(res, n)
+    lm = (pd.to_numeric(res["log10_kcat_mean"], errors="coerce").tolist() if "log10_kcat_mean" in res
+          else [math.log10(b[0]) if b[0] > 0 else math.nan for b in base])
+    ls = (pd.to_numeric(res["log10_kcat_std"], errors="coerce").tolist() if "log10_kcat_std" in res
+          else [math.nan] * n)
+    return [(float(a), float(b), k, sd, st) for a, b, (k, sd, st) in zip(lm, ls, base)]
 
 
 def actor_options(
@@ -97,13 +110,16 @@ class PredictorServer:
         self.predictor = factory() if factory is not None else load_default_predictor(checkpoint, device)
         self.n_predicted = 0
 
-    def predict_keys(self, keys: list[Key]) -> list[Result]:
-        """``(kcat, kcat_std, status)`` for each ``(sequence, smiles)`` key, in order."""
+    def predict_keys(self, keys: list[Key]) -> list[Row]:
+        """``(log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status)`` per ``(sequence, smiles)`` key.
+
+        Plain tuples rather than a DataFrame: cheaper to serialise between processes.
+        """
         if not keys:
             return []
         res = self.predictor.predict([k[0] for k in keys], [k[1] for k in keys])
         self.n_predicted += len(keys)
-        return result_tuples(res, len(keys))
+        return _rows(res, len(keys))
 
     def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
         """The predictor's own DataFrame for one batch."""
@@ -159,7 +175,7 @@ class _Dispatcher:
         self.load[i] += 1
         self.in_flight[ref] = (i, keys)
 
-    def collect(self, ready: list[Any]) -> list[tuple[list[Key], list[Result]]]:
+    def collect(self, ready: list[Any]) -> list[tuple[list[Key], list[Row]]]:
         out = []
         for ref in ready:
             i, keys = self.in_flight.pop(ref)
@@ -170,11 +186,17 @@ class _Dispatcher:
 
 def predict_keys_on_actors(
     actors: list[Any], keys: list[Key], batch_size: int = 256, max_in_flight_per_actor: int = 2
-) -> dict[Key, Result]:
-    """Predict unique keys over actors with at most ``max_in_flight_per_actor`` batches queued per actor."""
+) -> dict[Key, Row]:
+    """Predict unique keys over actors with at most ``max_in_flight_per_actor`` batches queued per actor.
+
+    Returns
+    -------
+    dict
+        key -> ``(log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status)``.
+    """
     disp = _Dispatcher(actors, max_in_flight_per_actor)
     todo = deque(keys[i : i + batch_size] for i in range(0, len(keys), batch_size))
-    out: dict[Key, Result] = {}
+    out: dict[Key, Row] = {}
     while todo or disp.in_flight:
         while todo and not disp.full():
             disp.submit(todo.popleft())
@@ -207,21 +229,7 @@ class RayPredictor:
         keys = list(zip(sequences, smiles))
         res = predict_keys_on_actors(self.actors, list(dict.fromkeys(keys)), self.batch_size,
                                      self.max_in_flight_per_actor)
-        rows = [res[k] for k in keys]
-        kcat = [r[0] for r in rows]
-        std = [r[1] for r in rows]
-
-        def _log(v: float) -> float:
-            return math.log10(v) if v > 0 and math.isfinite(v) else math.nan
-
-        # The log10 spread is recovered from the delta method (std = kcat·ln10·sd): the table only needs kcat.
-        return pd.DataFrame({
-            "log10_kcat_mean": [_log(k) for k in kcat],
-            "log10_kcat_std": [s / (k * math.log(10)) if k > 0 else math.nan for k, s in zip(kcat, std)],
-            "kcat": kcat,
-            "kcat_std": std,
-            "status": [r[2] for r in rows],
-        })
+        return pd.DataFrame([res[k] for k in keys], columns=PREDICTION_COLUMNS)
 
 
 @dataclass
@@ -363,7 +371,7 @@ def stream_kcat_tables(
             else:
                 for ks, res in disp.collect([ref]):
                     for k, r in zip(ks, res):
-                        results[k] = r
+                        results[k] = (r[2], r[3], r[4])
                         for name in key_to_models.pop(k, []):
                             miss = waiting[name][1]
                             miss.discard(k)
