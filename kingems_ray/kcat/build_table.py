@@ -327,12 +327,11 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def main(argv: Iterable[str] | None = None, predictor_loader: Callable[..., Predictor] | None = None) -> int:
-    """CLI: ``kcats MODEL [--sequences F] [--checkpoint CKPT] [--organism ORG] --out TABLE.parquet``.
+HELP = "build the kcat table of a model (predictions, database and median fallbacks) as Parquet"
 
-    Returns the exit status (0 ok, 2 for a user error, printed as one line).
-    """
-    ap = argparse.ArgumentParser(prog="kingems-ray kcats", description="Build the kcat table of a model.")
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """Arguments of ``kingems-ray kcats`` (for ``kingems_ray/commands/kcats.py`` and :func:`main`)."""
     ap.add_argument("model", help="SBML/JSON model file or a cobra built-in name (textbook, e_coli_core)")
     ap.add_argument("--sequences", help="protein FASTA or CSV/TSV table keyed by gene id")
     ap.add_argument("--checkpoint", help="predictor checkpoint (default: the package's kcat_default)")
@@ -341,24 +340,27 @@ def main(argv: Iterable[str] | None = None, predictor_loader: Callable[..., Pred
     ap.add_argument("--no-predict", action="store_true", help="database / median fallbacks only")
     ap.add_argument("--exclude-cofactors", action="store_true",
                     help="drop ATP, NAD(P)H, CoA, ... as substrates")
+    ap.add_argument("--keep-shadowed", action="store_true",
+                    help="keep fallback rows of substrates whose reaction-gene pair has a prediction")
     ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--out", required=True, help="output table (.parquet, or .csv)")
-    args = ap.parse_args(list(argv) if argv is not None else None)
+
+
+def run(args: argparse.Namespace, predictor_loader: Callable[..., Predictor] | None = None) -> int:
+    """Run ``kcats`` with parsed arguments; user errors propagate as :class:`KingemsError` & co."""
     t0 = time.perf_counter()
-    try:
-        if args.no_predict:
-            predictor: Any = None
-        else:
-            loader = predictor_loader or load_default_predictor
-            predictor = loader(args.checkpoint, args.device)
-        table = build_kcat_table(
-            args.model, args.sequences, predictor, organism=args.organism,
-            options=PairOptions(exclude_cofactors=args.exclude_cofactors), batch_size=args.batch_size,
-        )
-        write_kcat_table(table, args.out)
-    except (KingemsError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.no_predict:
+        predictor: Any = None
+    else:
+        loader = predictor_loader or load_default_predictor
+        predictor = loader(args.checkpoint, args.device)
+    prepared = prepare_rows(args.model, args.sequences, PairOptions(exclude_cofactors=args.exclude_cofactors))
+    predictions = None
+    if predictor is not None:
+        predictions = predict_keys(predictor, prepared.keys, batch_size=args.batch_size)
+    table = finish_table(prepared, predictions, KcatDatabase.default(), args.organism,
+                         keep_shadowed=args.keep_shadowed)
+    write_kcat_table(table, args.out)
     s = summarize(table)
     print(
         f"{args.out}: {s['rows']} rows, {s['pairs']} reaction-gene-direction pairs "
@@ -366,6 +368,21 @@ def main(argv: Iterable[str] | None = None, predictor_loader: Callable[..., Pred
         f"in {time.perf_counter() - t0:.1f} s"
     )
     return 0
+
+
+def main(argv: Iterable[str] | None = None, predictor_loader: Callable[..., Predictor] | None = None) -> int:
+    """CLI: ``kcats MODEL [--sequences F] [--checkpoint CKPT] [--organism ORG] --out TABLE.parquet``.
+
+    Returns the exit status (0 ok, 2 for a user error, printed as one line).
+    """
+    ap = argparse.ArgumentParser(prog="kingems-ray kcats", description=HELP)
+    add_arguments(ap)
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    try:
+        return run(args, predictor_loader)
+    except (KingemsError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
