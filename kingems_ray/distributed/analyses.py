@@ -1,0 +1,272 @@
+"""The analyses a sweep can run: plain functions in a registry, name -> function.
+
+An analysis is ``fn(target, params) -> dict | DataFrame | (dict, DataFrame)``:
+
+* ``target`` is what its ``needs`` says: a :class:`~kingems_ray.solver.problem.Problem` (``"problem"``, the
+  default: the model compiled once, the sweep's medium already applied and restored afterwards), the
+  :class:`~kingems_ray.ec.compile.CompiledModel` (``"compiled"``) or a :class:`UnitInput` (``"input"``: the
+  model's path and content id, for analyses that read the file themselves, e.g. kcat tables);
+* ``params`` is the analysis's own parameters from the sweep config (JSON-able);
+* a dict is the unit's row (scalars; nested values are stored as JSON text); a DataFrame is the unit's detail
+  table (its row then holds ``n_rows``); a pair gives both.
+
+Adding one is a decorator::
+
+    from kingems_ray.distributed.analyses import register
+
+    @register("my_analysis")
+    def my_analysis(problem, params):
+        return {"growth": problem.growth()}
+
+Analyses that live in modules other engineers own are imported when first run, so a missing module is a loud,
+clear error for that unit (recorded as a failed unit), never a silent substitute. Nothing here imports Ray.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import KingemsError
+
+Result = dict[str, Any] | pd.DataFrame | tuple[dict[str, Any], pd.DataFrame]
+
+
+@dataclass
+class UnitInput:
+    """What an ``needs="input"`` analysis gets: the model reference and the worker's helpers."""
+
+    model: str
+    model_key: str
+    worker: Any = None
+
+
+@dataclass
+class Analysis:
+    """A registered analysis.
+
+    Attributes
+    ----------
+    name : str
+    fn : callable
+    needs : {"problem", "compiled", "input"}
+    mutates : bool
+        True when ``fn`` leaves the problem changed (the worker then rebuilds it from the compiled model).
+    requires : str
+        Module the analysis depends on (for error messages and ``available()``).
+    doc : str
+    """
+
+    name: str
+    fn: Callable[[Any, dict[str, Any]], Result]
+    needs: str = "problem"
+    mutates: bool = False
+    requires: str = ""
+    doc: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+REGISTRY: dict[str, Analysis] = {}
+
+
+def register(
+    name: str, needs: str = "problem", mutates: bool = False, requires: str = "", defaults: dict | None = None
+) -> Callable:
+    """Decorator that adds ``fn`` to :data:`REGISTRY` under ``name`` (replacing an earlier one)."""
+    if needs not in ("problem", "compiled", "input"):
+        raise ValueError(f"needs must be problem, compiled or input, got {needs!r}")
+
+    def deco(fn: Callable) -> Callable:
+        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        REGISTRY[name] = Analysis(name, fn, needs, mutates, requires, doc, dict(defaults or {}))
+        return fn
+
+    return deco
+
+
+def get(name: str) -> Analysis:
+    """The analysis called ``name``.
+
+    Raises
+    ------
+    KingemsError
+        Unknown name (the message lists the known ones).
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KingemsError(f"unknown analysis {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+
+
+def available() -> dict[str, bool]:
+    """Name -> whether the module it depends on can be imported here."""
+    out = {}
+    for name, a in REGISTRY.items():
+        if not a.requires:
+            out[name] = True
+            continue
+        try:
+            importlib.import_module(a.requires)
+            out[name] = True
+        except ImportError:
+            out[name] = False
+    return out
+
+
+def _require(module: str, what: str):
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            raise KingemsError(f"analysis {what!r} needs {module}, which is not in this installation") from exc
+        raise
+
+
+# -- built-in analyses ------------------------------------------------------------------------------------------
+@register("fba")
+def fba(problem, params: dict[str, Any]) -> dict[str, Any]:
+    """Growth (objective) with the current bounds, and how many reactions carry flux."""
+    from ..analysis.fva import fba as _fba
+
+    growth, status, flux = _fba(problem)
+    cm = problem.cm
+    out = {
+        "model_id": cm.model_id,
+        "level": cm.level,
+        "growth": growth,
+        "solve_status": status,
+        "n_reactions": len(cm.rxn_ids),
+        "n_genes": len(cm.gene_ids),
+        "n_metabolites": len(cm.met_ids),
+        "n_active": int((flux.abs() > 1e-9).sum()) if flux is not None else 0,
+    }
+    if params.get("fluxes") and flux is not None:
+        return out, flux.rename("flux").rename_axis("reaction_id").reset_index()
+    return out
+
+
+@register("fva_summary", defaults={"fraction": 0.9})
+def fva_summary(problem, params: dict[str, Any]) -> Result:
+    """Flux variability at ``fraction`` of optimal growth: median/mean range (and the table with ``table: true``)."""
+    from ..analysis.fva import flux_variability, variability_summary
+
+    fraction = float(params.get("fraction", 0.9))
+    df = flux_variability(problem, reactions=params.get("reactions"), fraction=fraction)
+    out = {"model_id": problem.cm.model_id, "level": problem.cm.level, "fraction": fraction,
+           "growth": df.attrs.get("growth"), "n_solves": df.attrs.get("n_solves")}
+    out.update(variability_summary(df))
+    if params.get("table"):
+        return out, df
+    return out
+
+
+@register("ecgem", needs="compiled")
+def ecgem(compiled, params: dict[str, Any]) -> dict[str, Any]:
+    """What the ecGEM compile did (constraint counts, enzymes, kcat sources) and its growth."""
+    from ..solver.problem import Problem
+
+    rep = dict(compiled.report)
+    out = {"model_id": compiled.model_id, "level": compiled.level, "pool": compiled.pool,
+           "growth": Problem(compiled).growth()}
+    for k, v in rep.items():
+        out[f"ec_{k}"] = v
+    if compiled.pairs is not None and "source" in compiled.pairs:
+        out["kcat_sources"] = {str(k): int(v) for k, v in compiled.pairs["source"].value_counts().items()}
+        out["n_pairs"] = len(compiled.pairs)
+    return out
+
+
+@register("knockout", requires="kingems_ray.analysis.knockout")
+def knockout(problem, params: dict[str, Any]) -> Result:
+    """Single-gene knockout screen (``kingems_ray.analysis.knockout``): essential-gene counts and the table."""
+    ko = _require("kingems_ray.analysis.knockout", "knockout")
+    genes = params.get("genes")
+    df = ko.knockout_screen(problem, None, genes=genes)
+    thr = float(params.get("growth_threshold", 1e-3))
+    wt = float(df["wild_type_growth"].iloc[0]) if len(df) else float("nan")
+    out = {
+        "model_id": problem.cm.model_id,
+        "level": problem.cm.level,
+        "wild_type_growth": wt,
+        "n_genes": len(df),
+        "n_essential": int((df["growth"] < thr).sum()),
+        "n_reduced": int(((df["growth"] >= thr) & (df["relative_growth"] < 0.99)).sum()),
+        "n_lp": int(df.attrs.get("n_lp", df["solved"].sum() if "solved" in df else 0)),
+    }
+    return out, df
+
+
+@register("tune", requires="kingems_ray.analysis.tuning")
+def tune(problem, params: dict[str, Any]) -> Result:
+    """Simulated-annealing kcat tuning (``kingems_ray.analysis.tuning.tune_kcats``) towards a target growth."""
+    tuning = _require("kingems_ray.analysis.tuning", "tune")
+    target = params.get("target_growth")
+    if target is None:
+        raise KingemsError("analysis 'tune' needs params.target_growth [1/h]")
+    res = tuning.tune_kcats(problem, float(target), iterations=params.get("iterations"),
+                            chains=int(params.get("chains", 1)), seed=int(params.get("seed", 0)),
+                            n_top=params.get("n_top"))
+    tuned = res.table
+    n_changed = int((~np.isclose(tuned["kcat"], tuned["kcat_original"])).sum()) if "kcat_original" in tuned else 0
+    out = {
+        "model_id": problem.cm.model_id,
+        "level": problem.cm.level,
+        "target_growth": float(target),
+        "start_growth": float(res.trajectory["growth"].iloc[0]) if len(res.trajectory) else float("nan"),
+        "best_growth": res.best_growth,
+        "reached": bool(res.reached),
+        "iterations": int(res.trajectory["iteration"].max()) if len(res.trajectory) else 0,
+        "n_kcats_changed": n_changed,
+    }
+    return out, tuned
+
+
+@register("kcat_table", needs="input", requires="kingems_ray.kcat.build_table")
+def kcat_table(inp: UnitInput, params: dict[str, Any]) -> Result:
+    """The model's kcat table (predicted where possible, else database / median fallbacks) and its source counts."""
+    bt = _require("kingems_ray.kcat.build_table", "kcat_table")
+    table = inp.worker.kcat_table(inp.model, inp.model_key, params)
+    s = bt.summarize(table)
+    out = {"rows": s["rows"], "pairs": s["pairs"]}
+    out.update({f"pairs_{k}": v for k, v in s["pairs_by_source"].items()})
+    return out, table
+
+
+@register("pairwise", needs="input", requires="kingems_ray.community.pairwise")
+def pairwise(inp: UnitInput, params: dict[str, Any]) -> Result:
+    """Pairwise growth of this model with each partner in ``params.partners`` (``kingems_ray.community.pairwise``)."""
+    mod = _require("kingems_ray.community.pairwise", "pairwise")
+    fn = getattr(mod, "pairwise_unit", None) or getattr(mod, "run_pair", None)
+    if fn is None:
+        raise KingemsError("kingems_ray.community.pairwise has no pairwise_unit(model, params) entry point yet")
+    return fn(inp.model, params)
+
+
+@register("community", needs="input", requires="kingems_ray.community.community")
+def community(inp: UnitInput, params: dict[str, Any]) -> Result:
+    """A community of this model with ``params.members`` (``kingems_ray.community.community``)."""
+    mod = _require("kingems_ray.community.community", "community")
+    fn = getattr(mod, "community_unit", None)
+    if fn is None:
+        raise KingemsError("kingems_ray.community.community has no community_unit(model, params) entry point yet")
+    return fn(inp.model, params)
+
+
+def split_result(res: Result) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Normalise an analysis result to ``(row dict, detail table or None)``."""
+    if isinstance(res, tuple):
+        row, table = res
+        row = dict(row or {})
+        if table is not None:
+            row.setdefault("n_rows", len(table))
+        return row, table
+    if isinstance(res, pd.DataFrame):
+        return {"n_rows": len(res)}, res
+    if isinstance(res, dict):
+        return dict(res), None
+    raise KingemsError(f"an analysis must return a dict, a DataFrame or both, got {type(res).__name__}")

@@ -1,0 +1,387 @@
+"""Fan work units out to solver replicas with a bounded number in flight; stream results to the store.
+
+The driver is the only writer of the results folder: workers return plain records (through Ray's object store)
+and the driver writes each one atomically as it arrives (unordered), so worker nodes need no write access to the
+output and a SIGKILL of the driver loses at most the units in flight, which a rerun redoes.
+
+Locality: units are grouped by model; a worker with a free slot keeps taking units of the model it holds
+(its compiled model and persistent solver stay warm), then takes a new model, and only when no untouched model is
+left does it share the largest remaining group with the worker that holds it.
+
+Failures:
+
+* an analysis error comes back as a failed record; retryable ones (not :class:`KingemsError`) are run again up to
+  ``retries`` more times, then recorded with their type and message;
+* a dead worker (its process or its node died: a Ray system error) is replaced by a fresh actor and its units
+  are re-queued, up to ``retries + 3`` attempts per unit, so losing a node does not lose units;
+* nothing stops the sweep except the driver itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..store.results import STATUS_FAILED, STATUS_OK, ResultStore, Unit
+
+log = logging.getLogger(__name__)
+
+#: Extra attempts allowed for units whose worker died (not the unit's fault).
+SYSTEM_RETRY_SLACK = 3
+
+
+@dataclass
+class SweepStats:
+    """What a run did.
+
+    Attributes
+    ----------
+    n_planned : int
+        Units in the sweep.
+    n_skipped : int
+        Units already done before this run (resume).
+    n_ok, n_failed : int
+        Units finished by this run, by status.
+    n_retries : int
+        Re-runs of failed units (analysis errors).
+    n_requeued : int
+        Units re-queued because their worker died.
+    n_worker_restarts : int
+        Actors replaced.
+    elapsed_s : float
+    model_sources : Counter
+        Where each unit's compiled model came from: ``memory``, ``disk`` (cache), ``compiled`` (parsed SBML).
+    """
+
+    n_planned: int = 0
+    n_skipped: int = 0
+    n_ok: int = 0
+    n_failed: int = 0
+    n_retries: int = 0
+    n_requeued: int = 0
+    n_worker_restarts: int = 0
+    elapsed_s: float = 0.0
+    model_sources: Counter = field(default_factory=Counter)
+
+    @property
+    def n_run(self) -> int:
+        """Units finished by this run."""
+        return self.n_ok + self.n_failed
+
+    @property
+    def units_per_s(self) -> float:
+        """Throughput of this run."""
+        return self.n_run / self.elapsed_s if self.elapsed_s > 0 else float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able summary."""
+        return {"n_planned": self.n_planned, "n_skipped": self.n_skipped, "n_ok": self.n_ok,
+                "n_failed": self.n_failed, "n_retries": self.n_retries, "n_requeued": self.n_requeued,
+                "n_worker_restarts": self.n_worker_restarts, "elapsed_s": round(self.elapsed_s, 3),
+                "units_per_s": round(self.units_per_s, 3) if self.n_run else None,
+                "model_sources": dict(self.model_sources)}
+
+
+def _record(result: dict[str, Any], attempts: int) -> dict[str, Any]:
+    row = dict(result.get("row") or {})
+    rec = {k: v for k, v in row.items()}
+    rec.update(
+        status=result["status"],
+        error_type=result.get("error_type"),
+        error_message=result.get("error_message"),
+        attempts=attempts,
+        elapsed_s=result.get("elapsed_s"),
+        worker=result.get("worker"),
+        model_id=row.get("model_id"),
+    )
+    return rec
+
+
+class _Groups:
+    """Pending units grouped by model, handed out with model affinity."""
+
+    def __init__(self, units: Sequence[Unit]) -> None:
+        self.groups: OrderedDict[str, deque[Unit]] = OrderedDict()
+        for u in units:
+            self.groups.setdefault(u.model_key, deque()).append(u)
+        self.holders: Counter = Counter()  # model key -> workers currently assigned to it
+
+    def __len__(self) -> int:
+        return sum(len(g) for g in self.groups.values())
+
+    def push_front(self, unit: Unit) -> None:
+        self.groups.setdefault(unit.model_key, deque()).appendleft(unit)
+
+    def take(self, current: str | None) -> Unit | None:
+        if current is not None and self.groups.get(current):
+            return self.groups[current].popleft()
+        # A model nobody holds yet, in order.
+        for key, g in self.groups.items():
+            if g and self.holders[key] == 0:
+                return g.popleft()
+        # Share the largest remaining group.
+        best = max((k for k, g in self.groups.items() if g), key=lambda k: len(self.groups[k]), default=None)
+        return self.groups[best].popleft() if best is not None else None
+
+
+class _Writer:
+    """Writes finished units, keeps the in-memory manifest and the progress bar."""
+
+    def __init__(self, store: ResultStore, planned: list[str], done: dict[str, str], stats: SweepStats,
+                 total: int, progress: bool, manifest_every: float, desc: str) -> None:
+        from tqdm.auto import tqdm
+
+        self.store, self.planned, self.done, self.stats = store, planned, done, stats
+        self.manifest_every = manifest_every
+        self.last_manifest = time.monotonic()
+        self.bar = tqdm(total=total, desc=desc, unit="unit", file=sys.stderr, disable=not progress,
+                        dynamic_ncols=True, mininterval=0.5)
+
+    def write(self, unit: Unit, result: dict[str, Any], attempts: int) -> None:
+        self.store.write_unit(unit, _record(result, attempts), result.get("table"))
+        self.done[unit.unit_id] = result["status"]
+        if result["status"] == STATUS_OK:
+            self.stats.n_ok += 1
+        else:
+            self.stats.n_failed += 1
+            log.warning("unit %s (%s, %s) failed: %s: %s", unit.unit_id, unit.analysis, unit.model,
+                        result.get("error_type"), result.get("error_message"))
+        if result.get("model_source"):
+            self.stats.model_sources[result["model_source"]] += 1
+        self.bar.update(1)
+        self.bar.set_postfix(ok=self.stats.n_ok, failed=self.stats.n_failed, refresh=False)
+        if time.monotonic() - self.last_manifest > self.manifest_every:
+            self.manifest()
+
+    def manifest(self, final: bool = False) -> None:
+        self.store.write_manifest_from(self.done, self.planned, {"running": not final,
+                                                                 "last_run": self.stats.as_dict()})
+        self.last_manifest = time.monotonic()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def pending_units(
+    units: Sequence[Unit], store: ResultStore, retry_failed: bool = False
+) -> tuple[list[Unit], dict[str, str]]:
+    """Units still to run (resume), and the status of those already done.
+
+    Duplicate ids in ``units`` are run once.
+    """
+    done = store.done_statuses()
+    seen: set[str] = set()
+    todo = []
+    for u in units:
+        if u.unit_id in seen:
+            continue
+        seen.add(u.unit_id)
+        st = done.get(u.unit_id)
+        if st is None or (retry_failed and st == STATUS_FAILED):
+            todo.append(u)
+    return todo, done
+
+
+def run_units(
+    units: Sequence[Unit],
+    store: ResultStore | str | Path,
+    *,
+    backend: str = "ray",
+    n_workers: int | None = None,
+    actors: list | None = None,
+    actor_factory: Callable[[], Any] | None = None,
+    worker: Any = None,
+    cache_dir: str | Path | None = None,
+    base_dir: str | Path | None = None,
+    max_in_flight_per_worker: int = 2,
+    retries: int = 2,
+    retry_failed: bool = False,
+    progress: bool = True,
+    manifest_every: float = 5.0,
+    desc: str = "sweep",
+    wait_timeout: float = 5.0,
+) -> SweepStats:
+    """Run the units not yet done and write each result to the store as it arrives.
+
+    Parameters
+    ----------
+    units : sequence of Unit
+    store : ResultStore or path
+    backend : {"ray", "serial"}
+        ``"ray"``: solver-replica actors on the current Ray cluster (``ray.init`` first); ``"serial"``: one
+        in-process :class:`~kingems_ray.distributed.worker.SolverWorker` (same records, no Ray).
+    n_workers : int, optional
+        Solver actors to start (default: one per cluster CPU); they are killed at the end.
+    actors : list of ActorHandle, optional
+        Solver actors to use instead (kept alive, so their models stay warm for the next call).
+    actor_factory : callable, optional
+        Makes one actor (default :func:`kingems_ray.distributed.actors.new_solver_actor` with ``cache_dir`` /
+        ``base_dir``); also used to replace dead actors.
+    worker : SolverWorker, optional
+        The in-process worker of the serial backend (reuse one to keep its models warm).
+    max_in_flight_per_worker : int
+        Units queued per actor (2 keeps each busy while its last result travels back).
+    retries : int
+        Extra attempts of a unit whose analysis failed with a retryable error.
+    retry_failed : bool
+        Also re-run units recorded as failed by an earlier run.
+    progress : bool
+        A tqdm bar on stderr.
+    manifest_every : float
+        Seconds between manifest refreshes.
+
+    Returns
+    -------
+    SweepStats
+    """
+    t0 = time.perf_counter()
+    store = store if isinstance(store, ResultStore) else ResultStore(store)
+    stats = SweepStats(n_planned=len({u.unit_id for u in units}))
+    todo, done = pending_units(units, store, retry_failed)
+    stats.n_skipped = stats.n_planned - len(todo)
+    planned = [u.unit_id for u in units]
+    writer = _Writer(store, planned, dict(done), stats, len(todo), progress, manifest_every, desc)
+    try:
+        if todo:
+            if backend == "serial":
+                _run_serial(todo, writer, worker, cache_dir, base_dir, retries)
+            elif backend == "ray":
+                _run_ray(todo, writer, n_workers, actors, actor_factory, cache_dir, base_dir,
+                         max_in_flight_per_worker, retries, wait_timeout)
+            else:
+                raise ValueError(f"backend must be 'ray' or 'serial', got {backend!r}")
+        stats.elapsed_s = time.perf_counter() - t0
+        writer.manifest(final=True)
+    finally:
+        writer.close()
+    return stats
+
+
+def _run_serial(todo, writer: _Writer, worker, cache_dir, base_dir, retries: int) -> None:
+    from .worker import SolverWorker
+
+    w = worker if worker is not None else SolverWorker(cache_dir=cache_dir, base_dir=base_dir)
+    for unit in _Groups_order(todo):
+        attempts = 0
+        while True:
+            attempts += 1
+            res = w.run(unit.to_dict())
+            if res["status"] == STATUS_OK or not res.get("retryable") or attempts > retries:
+                break
+            writer.stats.n_retries += 1
+        writer.write(unit, res, attempts)
+
+
+def _Groups_order(units: Sequence[Unit]) -> list[Unit]:  # noqa: N802 - small helper
+    g = _Groups(units)
+    out = []
+    cur = None
+    while True:
+        u = g.take(cur)
+        if u is None:
+            return out
+        cur = u.model_key
+        out.append(u)
+
+
+def _system_failure(exc: BaseException) -> dict[str, Any]:
+    return {"status": STATUS_FAILED, "row": {}, "table": None, "error_type": type(exc).__name__,
+            "error_message": str(exc).strip().splitlines()[0][:2000] if str(exc).strip() else type(exc).__name__,
+            "retryable": True, "elapsed_s": None, "worker": None}
+
+
+def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir, base_dir, per_worker: int,
+             retries: int, wait_timeout: float) -> None:
+    import ray
+
+    from .actors import default_num_solvers, new_solver_actor
+
+    if not ray.is_initialized():
+        raise RuntimeError("run_units(backend='ray') needs ray.init() first")
+    factory = actor_factory or (lambda: new_solver_actor(cache_dir=cache_dir, base_dir=base_dir))
+    own = actors is None
+    if own:
+        n = n_workers or default_num_solvers()
+        n = max(1, min(n, len(todo)))
+        actors = [factory() for _ in range(n)]
+    else:
+        actors = list(actors)  # replacements stay local; the caller's list is not changed
+        n = len(actors)
+    current: list[str | None] = [None] * n
+    load = [0] * n
+    groups = _Groups(todo)
+    attempts: Counter = Counter()
+    in_flight: dict[Any, tuple[Unit, int, Any]] = {}
+    stats = writer.stats
+
+    def submit(i: int) -> bool:
+        unit = groups.take(current[i])
+        if unit is None:
+            return False
+        if current[i] != unit.model_key:
+            if current[i] is not None:
+                groups.holders[current[i]] -= 1
+            groups.holders[unit.model_key] += 1
+            current[i] = unit.model_key
+        attempts[unit.unit_id] += 1
+        ref = actors[i].run.remote(unit.to_dict())
+        in_flight[ref] = (unit, i, actors[i])
+        load[i] += 1
+        return True
+
+    def replace(i: int, handle: Any) -> None:
+        if actors[i] is not handle:
+            return  # already replaced by an earlier error of the same actor
+        with_suppress_kill(handle)
+        actors[i] = factory()
+        stats.n_worker_restarts += 1
+        log.warning("solver worker %d died; started a replacement", i)
+
+    while len(groups) or in_flight:
+        for i in range(n):
+            while load[i] < per_worker and submit(i):
+                pass
+        if not in_flight:
+            break
+        ready, rest = ray.wait(list(in_flight), num_returns=1, timeout=wait_timeout)
+        if ready and rest:  # collect everything else that is already finished, without waiting
+            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        for ref in ready:
+            unit, i, handle = in_flight.pop(ref)
+            load[i] -= 1
+            try:
+                res = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:  # the task raised outside SolverWorker.run's guard
+                res = _system_failure(exc.cause if getattr(exc, "cause", None) else exc)
+            except ray.exceptions.RayError as exc:  # the actor, its process or its node died
+                replace(i, handle)
+                if attempts[unit.unit_id] < retries + 1 + SYSTEM_RETRY_SLACK:
+                    stats.n_requeued += 1
+                    groups.push_front(unit)
+                    continue
+                res = _system_failure(exc)
+            if res["status"] != STATUS_OK and res.get("retryable") and attempts[unit.unit_id] <= retries:
+                stats.n_retries += 1
+                groups.push_front(unit)
+                continue
+            writer.write(unit, res, attempts[unit.unit_id])
+    if own:
+        for a in actors:
+            with_suppress_kill(a)
+
+
+def with_suppress_kill(handle: Any) -> None:
+    """Kill an actor, ignoring errors (it may be dead already)."""
+    import ray
+
+    try:
+        ray.kill(handle, no_restart=True)
+    except Exception:  # noqa: BLE001 - best effort on a handle that may already be gone
+        pass

@@ -1,0 +1,306 @@
+"""Results of a sweep: one Parquet dataset, one file per work unit, written atomically; a manifest of what is done.
+
+Layout of a sweep folder ``OUT``::
+
+    OUT/analysis=<name>/<unit_id>.parquet      one row per unit (hive-partitioned by analysis): the dataset
+    OUT/_tables/analysis=<name>/<unit_id>.parquet   the unit's detail table, when the analysis returns one
+    OUT/_units.parquet                          every planned unit (unit_id, model, analysis, params)
+    OUT/_manifest.json                          counts and the ids done / failed, refreshed while the sweep runs
+    OUT/_config.yaml                            the resolved sweep configuration
+
+``pyarrow.dataset.dataset(OUT, partitioning="hive")`` reads the unit rows (names starting with ``_`` or ``.``
+are ignored by pyarrow); every row has ``unit_id`` and ``status`` (``ok`` / ``failed``) plus ``error_type``,
+``error_message``, ``attempts`` and the analysis's own scalar columns. :func:`read_results` unifies the
+per-analysis schemas.
+
+Crash safety: a unit file is written to a hidden temporary name in the same folder and ``os.replace``-d into
+place, so after a SIGKILL a unit either has its complete file or none. The files are the truth about what is done:
+on resume the store lists them (the manifest is a summary, rebuilt from the files). A unit run again (retry of a
+failure) replaces its file, so no unit ever has two records. Nothing here imports Ray.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from .cache import atomic_write_bytes, canonical_json
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+
+#: Columns every unit row has, in this order, before the analysis's own columns.
+BASE_COLUMNS = [
+    "unit_id", "status", "analysis", "model", "model_id", "params", "error_type", "error_message", "attempts",
+    "elapsed_s", "worker",
+]
+
+
+def unit_id(model_content_id: str, analysis: str, params: dict[str, Any]) -> str:
+    """Deterministic id of a work unit: hash of the model's content id, the analysis name and its parameters."""
+    text = canonical_json({"model": model_content_id, "analysis": analysis, "params": params})
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@dataclass
+class Unit:
+    """One work unit: what to run, sent to workers as paths and ids (never a model object).
+
+    Attributes
+    ----------
+    unit_id : str
+    model : str
+        Model path (absolute, or relative to the worker's working directory) or a cobra builtin name.
+    model_key : str
+        Content id of the model (:func:`kingems_ray.store.cache.model_content_id`).
+    analysis : str
+        Name in :mod:`kingems_ray.distributed.analyses`.
+    params : dict
+        JSON-able analysis parameters (including the model-preparation ones: medium, ecGEM settings).
+    """
+
+    unit_id: str
+    model: str
+    model_key: str
+    analysis: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (what travels to a worker)."""
+        return {"unit_id": self.unit_id, "model": self.model, "model_key": self.model_key,
+                "analysis": self.analysis, "params": self.params}
+
+
+def _scalar(v: Any) -> Any:
+    """A value that fits a Parquet scalar column (nested things become JSON text)."""
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    if isinstance(v, (dict, list, tuple)):
+        return canonical_json(v)
+    return str(v)
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def _safe(name: str) -> str:
+    # Partition values are analysis names from the registry; keep them path-safe anyway.
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+class ResultStore:
+    """The results folder of one sweep (see the module docstring).
+
+    Parameters
+    ----------
+    root : str or Path
+        The sweep's output folder (created when missing).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # -- paths ---------------------------------------------------------------------------------------------------
+    def unit_path(self, analysis: str, uid: str) -> Path:
+        """File of a unit's row."""
+        return self.root / f"analysis={_safe(analysis)}" / f"{uid}.parquet"
+
+    def table_path(self, analysis: str, uid: str) -> Path:
+        """File of a unit's detail table."""
+        return self.root / "_tables" / f"analysis={_safe(analysis)}" / f"{uid}.parquet"
+
+    @property
+    def manifest_path(self) -> Path:
+        """The manifest (JSON)."""
+        return self.root / "_manifest.json"
+
+    @property
+    def units_path(self) -> Path:
+        """The planned units (Parquet)."""
+        return self.root / "_units.parquet"
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+    def write_unit(self, unit: Unit, record: dict[str, Any], table: pd.DataFrame | None = None) -> Path:
+        """Write one unit's result atomically (its detail table first, then its row: the row means "done").
+
+        Parameters
+        ----------
+        unit : Unit
+        record : dict
+            ``status``, ``error_type``, ``error_message``, ``attempts``, ``elapsed_s``, ``worker``, ``model_id``
+            and the analysis's scalar results (anything nested is stored as JSON text).
+        table : DataFrame, optional
+            A detail table (e.g. one row per gene of a knockout screen); ``unit_id`` is added as a column.
+        """
+        if table is not None and len(table.columns):
+            t = table.reset_index(drop=True).copy()
+            t.insert(0, "unit_id", unit.unit_id)
+            atomic_write_bytes(self.table_path(unit.analysis, unit.unit_id),
+                               _parquet_bytes(pa.Table.from_pandas(t, preserve_index=False)))
+        row: dict[str, Any] = {
+            "unit_id": unit.unit_id,
+            "status": record.get("status", STATUS_OK),
+            "analysis": unit.analysis,
+            "model": unit.model,
+            "model_id": record.get("model_id"),
+            "params": canonical_json(unit.params),
+            "error_type": record.get("error_type"),
+            "error_message": record.get("error_message"),
+            "attempts": int(record.get("attempts", 1)),
+            "elapsed_s": float(record.get("elapsed_s", math.nan)),
+            "worker": record.get("worker"),
+        }
+        for k, v in record.items():
+            if k not in row and k not in ("table",):
+                row[f"r_{k}" if k in BASE_COLUMNS else k] = _scalar(v)
+        # Fixed types for the base columns, so every file of the dataset agrees on them.
+        schema_fields = [
+            pa.field("unit_id", pa.string()), pa.field("status", pa.string()), pa.field("analysis", pa.string()),
+            pa.field("model", pa.string()), pa.field("model_id", pa.string()), pa.field("params", pa.string()),
+            pa.field("error_type", pa.string()), pa.field("error_message", pa.string()),
+            pa.field("attempts", pa.int64()), pa.field("elapsed_s", pa.float64()), pa.field("worker", pa.string()),
+        ]
+        arrays = [pa.array([row[f.name]], type=f.type) for f in schema_fields]
+        names = [f.name for f in schema_fields]
+        for k, v in row.items():
+            if k in names:
+                continue
+            # Numbers are stored as float64 so that a value that is an int in one unit and NaN in another agrees.
+            if isinstance(v, bool):
+                arrays.append(pa.array([v], type=pa.bool_()))
+            elif isinstance(v, (int, float)):
+                arrays.append(pa.array([float(v)], type=pa.float64()))
+            elif v is None:
+                continue
+            else:
+                arrays.append(pa.array([str(v)], type=pa.string()))
+            names.append(k)
+        # The partition column comes from the folder name: do not duplicate it in the file.
+        keep = [i for i, n in enumerate(names) if n != "analysis"]
+        tbl = pa.Table.from_arrays([arrays[i] for i in keep], names=[names[i] for i in keep])
+        path = self.unit_path(unit.analysis, unit.unit_id)
+        atomic_write_bytes(path, _parquet_bytes(tbl))
+        return path
+
+    def write_units(self, units: Iterable[Unit]) -> None:
+        """Record the planned units (atomically)."""
+        rows = [{"unit_id": u.unit_id, "model": u.model, "model_key": u.model_key, "analysis": u.analysis,
+                 "params": canonical_json(u.params)} for u in units]
+        df = pd.DataFrame(rows, columns=["unit_id", "model", "model_key", "analysis", "params"])
+        atomic_write_bytes(self.units_path, _parquet_bytes(pa.Table.from_pandas(df, preserve_index=False)))
+
+    def write_manifest_from(
+        self, done: dict[str, str], planned: Iterable[str] | None = None, extra: dict[str, Any] | None = None
+    ) -> dict:
+        """Write the manifest atomically from a unit id -> status map.
+
+        Returns
+        -------
+        dict
+            ``n_planned, n_done, n_ok, n_failed, updated, done`` (unit id -> status), ``pending`` and ``extra``.
+        """
+        planned_ids = sorted(set(planned)) if planned is not None else None
+        ok = sum(1 for s in done.values() if s == STATUS_OK)
+        man: dict[str, Any] = {
+            "n_planned": len(planned_ids) if planned_ids is not None else None,
+            "n_done": len(done),
+            "n_ok": ok,
+            "n_failed": len(done) - ok,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        if planned_ids is not None:
+            man["pending"] = [u for u in planned_ids if u not in done]
+        if extra:
+            man.update(extra)
+        man["done"] = dict(sorted(done.items()))
+        atomic_write_bytes(self.manifest_path, json.dumps(man, indent=1).encode())
+        return man
+
+    def write_manifest(self, planned: Iterable[str] | None = None, extra: dict[str, Any] | None = None) -> dict:
+        """Rebuild the manifest from the unit files (the truth) and write it atomically."""
+        return self.write_manifest_from(self.done_statuses(), planned, extra)
+
+    def read_manifest(self) -> dict:
+        """The manifest, or ``{}`` when none was written yet."""
+        if not self.manifest_path.exists():
+            return {}
+        return json.loads(self.manifest_path.read_text())
+
+    # -- reading ---------------------------------------------------------------------------------------------------
+    def unit_files(self) -> list[Path]:
+        """Every unit row file (not temporaries)."""
+        return sorted(p for p in self.root.glob("analysis=*/*.parquet") if not p.name.startswith("."))
+
+    def done_units(self) -> set[str]:
+        """Ids of the units that have a result file."""
+        return {p.stem for p in self.unit_files()}
+
+    def done_statuses(self) -> dict[str, str]:
+        """Unit id -> status of every unit with a result file (reads only those two columns)."""
+        files = self.unit_files()
+        if not files:
+            return {}
+        t = ds.dataset([str(p) for p in files], format="parquet").to_table(columns=["unit_id", "status"])
+        return dict(zip(t.column("unit_id").to_pylist(), t.column("status").to_pylist()))
+
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """All unit rows as one DataFrame (see :func:`read_results`)."""
+        return read_results(self.root, columns=columns)
+
+    def read_tables(self, analysis: str) -> pd.DataFrame:
+        """The detail tables of one analysis, concatenated (``unit_id`` column)."""
+        folder = self.root / "_tables" / f"analysis={_safe(analysis)}"
+        files = sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
+        if not files:
+            return pd.DataFrame()
+        schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+        return ds.dataset(files, format="parquet", schema=schema).to_table().to_pandas()
+
+
+def read_results(root: str | Path, columns: list[str] | None = None, analysis: str | None = None) -> pd.DataFrame:
+    """Read a sweep's unit rows with the schemas of all analyses unified.
+
+    Parameters
+    ----------
+    root : str or Path
+        The sweep folder.
+    columns : list of str, optional
+    analysis : str, optional
+        Only this analysis's rows.
+
+    Returns
+    -------
+    DataFrame
+        One row per unit: ``unit_id, status, analysis, ...``.
+    """
+    root = Path(root)
+    pattern = f"analysis={_safe(analysis)}/*.parquet" if analysis else "analysis=*/*.parquet"
+    files = sorted(str(p) for p in root.glob(pattern) if not p.name.startswith("."))
+    if not files:
+        return pd.DataFrame(columns=columns or BASE_COLUMNS)
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    part = ds.partitioning(pa.schema([("analysis", pa.string())]), flavor="hive")
+    dset = ds.dataset(files, format="parquet", schema=schema.append(pa.field("analysis", pa.string())),
+                      partitioning=part, partition_base_dir=str(root))
+    return dset.to_table(columns=columns).to_pandas()
