@@ -1,0 +1,88 @@
+"""``kingems-ray tune``: simulated annealing of kcats towards a target growth (or several conditions)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..analysis.tuning import AnnealingSettings, carbon_source_conditions, read_growth_rates, tune_kcats
+from ..ec.build import build
+from ..errors import KingemsError
+from ..solver.problem import Problem
+from .fva import add_model_arguments
+
+HELP = "tune kcats by simulated annealing (in-place LP edits) -> tuned kcat table + trajectory (Parquet)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``tune``."""
+    add_model_arguments(p, kcats_required=True)
+    p.add_argument("--target-growth", type=float, help="growth [1/h] at which a chain stops (kinGEMs biomass_goal)")
+    p.add_argument("--config", help="kinGEMs run config (JSON); its simulated_annealing block gives the settings")
+    p.add_argument("--iterations", type=int, help="steps per chain at most (default 1000)")
+    p.add_argument("--chains", type=int, default=1, help="independent chains; the best is kept (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--processes", type=int, default=1, help="worker processes for the chains (default 1)")
+    p.add_argument("--n-top", type=int, help="pairs tuned: those holding the most enzyme mass (default 20)")
+    p.add_argument("--temperature", type=float, help="start temperature in growth units (default 100)")
+    p.add_argument("--cooling-rate", type=float, help="temperature factor per step (default 0.95)")
+    p.add_argument("--conditions", help="fit several carbon sources at once: CSV of exchange id, EXP growth [1/h] "
+                                        "(e.g. ecoli_growth_exp.csv); replaces --target-growth")
+    p.add_argument("--base-carbon", default="EX_glc__D_e", help="carbon source closed in each condition")
+    p.add_argument("--uptake", type=float, default=10.0, help="carbon uptake per condition [mmol/gDW/h]")
+    p.add_argument("--out", required=True, help="tuned kcat table (.parquet); the trajectory goes next to it")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tune``."""
+    t0 = time.perf_counter()
+    overrides = {k: v for k, v in (("temperature", args.temperature), ("cooling_rate", args.cooling_rate))
+                 if v is not None}
+    target = args.target_growth
+    if args.config:
+        cfg = json.loads(Path(args.config).read_text())
+        settings = AnnealingSettings.from_config(cfg, **overrides)
+        if target is None and not args.conditions:
+            target = cfg.get("simulated_annealing", {}).get("biomass_goal")
+    else:
+        settings = AnnealingSettings(**overrides)
+    if target is None and not args.conditions:
+        raise KingemsError("give --target-growth (or --conditions, or a --config with a biomass_goal)")
+    b = build(args.model, args.kcats, level=args.level, pool=args.pool, aggregate=args.aggregate)
+    if b.kcat_report is not None:
+        print(b.kcat_report.summary(), file=sys.stderr)
+    problem = Problem(b.compiled)
+    conditions = None
+    if args.conditions:
+        conditions = carbon_source_conditions(problem, read_growth_rates(args.conditions),
+                                              base_carbon=args.base_carbon, uptake=args.uptake)
+        print(f"fitting {len(conditions)} conditions: {', '.join(c.name for c in conditions)}", file=sys.stderr)
+    g0 = problem.growth()
+    print(f"start growth {g0:.6g} 1/h (level {b.compiled.level}); target "
+          f"{'multi-condition' if conditions else f'{target:.6g}'}", file=sys.stderr)
+
+    def progress(row: dict) -> None:
+        if row["iteration"] % 25 == 0:
+            print(f"  chain {row['chain']} step {row['iteration']:5d}  T={row['temperature']:.4g}  "
+                  f"growth={row['current_growth']:.5g}  best={row['best_growth']:.5g}", file=sys.stderr)
+
+    res = tune_kcats(problem, target, conditions=conditions, iterations=args.iterations, chains=args.chains,
+                     seed=args.seed, processes=args.processes, n_top=args.n_top, settings=settings,
+                     progress=progress)
+    tr = res.trajectory
+    for c, d in tr.groupby("chain"):
+        print(f"  chain {c}: {int(d['iteration'].max())} steps, accepted {d['accepted'].iloc[1:].mean():.0%}, "
+              f"best growth {d['best_growth'].iloc[-1]:.6g}", file=sys.stderr)
+    out, tp = res.write(args.out)
+    n_steps = int((tr["iteration"] > 0).sum())
+    dt = time.perf_counter() - t0
+    reached = "reached" if res.reached else "not reached"
+    msg = f"best growth {res.best_growth:.6g} 1/h (chain {res.best_chain}, target {reached})"
+    if res.condition_growth:
+        msg += "; per condition: " + ", ".join(f"{k} {v:.3g}" for k, v in res.condition_growth.items())
+    print(msg)
+    print(f"{n_steps} steps over {args.chains} chain(s), {dt:.1f} s in all -> {out}, {tp}")
+    return 0
