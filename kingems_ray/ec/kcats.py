@@ -335,8 +335,9 @@ def match_to_model(
     model : cobra.Model
     gene_mw : dict, optional
         Gene id -> molecular weight [g/mol]; overrides ``mw`` / ``sequence`` columns.
-    aggregate : {"max", "mean", "min", "first", "geomean"}
-        How several rows for one (reaction, gene, direction) are combined.
+    aggregate : {"max", "mean", "min", "first", "geomean", "all"}
+        How several rows for one (reaction, gene, direction) are combined; ``"all"`` keeps every row
+        (e.g. one per substrate, as the kinGEMs reference formulation uses them).
     aliases : dict, optional
         Explicit table id -> model id renames.
 
@@ -406,10 +407,12 @@ def match_to_model(
         "first": "first",
         "geomean": lambda s: float(np.exp(np.log(s).mean())),
     }
-    if aggregate not in funcs:
-        raise KcatTableError(f"aggregate must be one of {sorted(funcs)}, got {aggregate!r}")
+    if aggregate not in funcs and aggregate != "all":
+        raise KcatTableError(f"aggregate must be one of {sorted(funcs) + ['all']}, got {aggregate!r}")
     keys = ["reaction_id", "gene_id", "direction"]
-    if aggregate == "max":
+    if aggregate == "all":
+        agg = table
+    elif aggregate == "max":
         # Keep the whole row of the fastest entry so its std and source stay consistent.
         idx = table.groupby(keys, sort=False)["kcat"].idxmax()
         agg = table.loc[idx.values]
