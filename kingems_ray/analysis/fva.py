@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..ec.compile import CompiledModel
 from ..solver.problem import Problem
+from .reduction import reduce_columns
 
 _BOUND_TOL = 1e-9
 
@@ -29,75 +30,207 @@ def fba(problem: Problem) -> tuple[float, str, pd.Series | None]:
     return res.objective, "optimal", pd.Series(problem.fluxes(res.x), index=problem.cm.rxn_ids)
 
 
+def _current_bounds(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    lp = problem.solver.h.getLp()
+    return (np.asarray(lp.col_lower_), np.asarray(lp.col_upper_), np.asarray(lp.row_lower_), np.asarray(lp.row_upper_))
+
+
 def _fva_indices(
-    problem: Problem, indices: Sequence[int], optimum: float, fraction: float
+    problem: Problem, indices: Sequence[int], optimum: float, fraction: float, reduce: bool = True
+) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """FVA of ``indices`` with solver settings for objective changes, restored afterwards."""
+    h = problem.solver.h
+    # Cost changes keep the basis primal feasible (primal simplex); bound perturbation only adds clean-up work.
+    problem.solver.set_strategy("primal")
+    h.setOptionValue("primal_simplex_bound_perturbation_multiplier", 0.0)
+    try:
+        return _fva_impl(problem, indices, optimum, fraction, reduce)
+    finally:
+        h.setOptionValue("primal_simplex_bound_perturbation_multiplier", 1.0)
+        problem.solver.set_strategy("dual")
+        problem.restore_objective()
+
+
+def _fva_impl(
+    problem: Problem, indices: Sequence[int], optimum: float, fraction: float, reduce: bool
 ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """Min/max net flux of the given reactions with the objective held at ``fraction * optimum``.
 
-    Solutions met along the way are used to skip solves: when any feasible point already reaches a
-    reaction's bound, that bound is the reaction's extreme value (exact, no LP needed).
+    Exact shortcuts keep the number of LPs down (see :mod:`.reduction`):
+
+    * structurally blocked reactions (dead ends) are 0/0 without an LP, and coupled reactions (linear
+      pathways) take their range from one representative;
+    * every solution met is remembered: when a feasible point already reaches a bound, that bound is the
+      extreme value;
+    * reactions known to be non-negative are proven blocked in bulk: if ``max sum(x_c) = 0`` then every
+      ``max x_c = 0``; likewise for minima of non-positive reactions.
     """
     cm = problem.cm
     oj = cm.objective_index()
     olb, oub = problem.reaction_bounds(oj)
-    n = len(cm.rxn_ids)
-    # Current net bounds of every reaction, after the objective is fixed below.
-    lo_b = np.empty(n)
-    hi_b = np.empty(n)
-    fwd_lb, fwd_ub = problem.solver.col_bounds(cm.fwd_col)
-    lo_b[:], hi_b[:] = fwd_lb, fwd_ub
-    split = cm.rev_col >= 0
-    if split.any():
-        rlb, rub = problem.solver.col_bounds(cm.rev_col[split])
-        lo_b[split] = fwd_lb[split] - rub
-        hi_b[split] = fwd_ub[split] - rlb
-    target = fraction * optimum
-    # Never ask for more than the optimum (round-off could make the fixed problem infeasible).
-    target = min(target, optimum)
-    seen_lo = np.full(n, np.inf)
-    seen_hi = np.full(n, -np.inf)
-    mins = np.full(len(indices), np.nan)
-    maxs = np.full(len(indices), np.nan)
-    status = ["optimal"] * len(indices)
+    target = min(fraction * optimum, optimum)  # never more than the optimum (round-off)
     n_solves = 0
     with problem.reactions_bounded({oj: (max(olb, target), oub)}):
-        lo_b[oj] = max(olb, target)
-        problem.solver.set_strategy("primal")
-        res = problem.optimize()
-        if not res.ok:
-            return mins, maxs, [res.status] * len(indices), 1
-        v = problem.fluxes(res.x)
-        np.minimum(seen_lo, v, out=seen_lo)
-        np.maximum(seen_hi, v, out=seen_hi)
+        col_lb, col_ub, row_lb, row_ub = _current_bounds(problem)
+        n_cols = col_lb.size
+        unsplit = cm.rev_col < 0
+        couplable = np.zeros(n_cols, dtype=bool)
+        couplable[cm.fwd_col[unsplit]] = True
+        if reduce:
+            red = reduce_columns(cm.lp.A, row_lb, row_ub, col_lb, col_ub, couplable)
+        else:
+            red = reduce_columns(cm.lp.A[:0, :], row_lb[:0], row_ub[:0], col_lb, col_ub, couplable)
+
+        # Items to optimise: (plus column, minus column); a reaction maps to an item and a ratio.
+        item_of: dict[tuple[int, int], int] = {}
+        item_a: list[int] = []
+        item_b: list[int] = []
+        map_item = np.full(len(indices), -1)
+        map_ratio = np.ones(len(indices))
         for k, j in enumerate(indices):
-            for sense in (False, True):
-                bound = hi_b[j] if sense else lo_b[j]
-                seen = seen_hi[j] if sense else seen_lo[j]
-                if np.isfinite(bound) and abs(seen - bound) <= _BOUND_TOL * max(1.0, abs(bound)):
-                    val = bound
+            f, r = int(cm.fwd_col[j]), int(cm.rev_col[j])
+            if r < 0:
+                if red.zero[f]:
+                    continue
+                key, map_ratio[k] = (int(red.root[f]), -1), red.ratio[f]
+            else:
+                if red.zero[f] and red.zero[r]:
+                    continue
+                key = (f, r)
+            if key not in item_of:
+                item_of[key] = len(item_a)
+                item_a.append(key[0])
+                item_b.append(key[1] if key[1] >= 0 else n_cols)
+            map_item[k] = item_of[key]
+        ia = np.asarray(item_a, dtype=int)
+        ib = np.asarray(item_b, dtype=int)
+        n_items = ia.size
+        # Bounds implied for each item: own bounds, tightened by every column coupled to it.
+        lb_ext = np.append(col_lb, 0.0)
+        ub_ext = np.append(col_ub, 0.0)
+        lo_eff = lb_ext[ia] - ub_ext[ib]
+        hi_eff = ub_ext[ia] - lb_ext[ib]
+        pos = {int(c): t for t, c in enumerate(ia) if ib[t] == n_cols}
+        for c in np.nonzero(couplable & ~red.zero)[0]:
+            t = pos.get(int(red.root[c]))
+            if t is None or red.root[c] == c:
+                continue
+            q = red.ratio[c]
+            lo_c, hi_c = (col_lb[c] / q, col_ub[c] / q) if q > 0 else (col_ub[c] / q, col_lb[c] / q)
+            lo_eff[t] = max(lo_eff[t], lo_c)
+            hi_eff[t] = min(hi_eff[t], hi_c)
+
+        seen_lo = np.full(n_items, np.inf)
+        seen_hi = np.full(n_items, -np.inf)
+
+        def record(x: np.ndarray) -> None:
+            v = np.append(x, 0.0)
+            vals = v[ia] - v[ib]
+            np.minimum(seen_lo, vals, out=seen_lo)
+            np.maximum(seen_hi, vals, out=seen_hi)
+
+        def at(seen: np.ndarray, bound: np.ndarray) -> np.ndarray:
+            return np.isfinite(bound) & (np.abs(seen - bound) <= _BOUND_TOL * np.maximum(1.0, np.abs(bound)))
+
+        res = problem.optimize()
+        n_solves += 1
+        mins = np.full(n_items, np.nan)
+        maxs = np.full(n_items, np.nan)
+        status = ["optimal"] * n_items
+        if not res.ok:
+            out_status = [res.status] * len(indices)
+            return np.full(len(indices), np.nan), np.full(len(indices), np.nan), out_status, n_solves
+        record(res.x)
+
+        def item_objective(t: int) -> tuple[list[int], list[float]]:
+            if ib[t] == n_cols:
+                return [int(ia[t])], [1.0]
+            return [int(ia[t]), int(ib[t])], [1.0, -1.0]
+
+        def bulk_zero(cands: np.ndarray, maximize: bool) -> np.ndarray:
+            """Prove ``max = 0`` (or ``min = 0``) for many sign-definite items with few LPs."""
+            nonlocal n_solves
+            proven = np.zeros(n_items, dtype=bool)
+            cands = cands.copy()
+            for _ in range(30):
+                if not cands.any():
+                    break
+                cols, coefs = [], []
+                for t in np.nonzero(cands)[0]:
+                    c, w = item_objective(int(t))
+                    cols += c
+                    coefs += w
+                problem.solver.set_objective(cols, coefs, maximize=maximize)
+                r = problem.solver.solve()
+                n_solves += 1
+                if not r.ok:
+                    break
+                record(r.x)
+                if abs(r.objective) <= _BOUND_TOL * max(1.0, cands.sum()):
+                    proven |= cands
+                    break
+                v = np.append(r.x, 0.0)
+                vals = v[ia] - v[ib]
+                moved = cands & (np.abs(vals) > _BOUND_TOL)
+                if not moved.any():
+                    break
+                cands &= ~moved
+            return proven
+
+        def solve_one(t: int, maximize: bool) -> float:
+            nonlocal n_solves
+            cols, coefs = item_objective(t)
+            problem.solver.set_objective(cols, coefs, maximize=maximize)
+            r = problem.solver.solve()
+            n_solves += 1
+            if r.ok:
+                record(r.x)
+                return r.objective
+            status[t] = r.status
+            if r.status == "unbounded":
+                return np.inf if maximize else -np.inf
+            return np.nan
+
+        # Maxima: bound hits, bulk proof for non-negative items, then one LP each.
+        done = at(seen_hi, hi_eff)
+        maxs[done] = hi_eff[done]
+        cands = ~done & (lo_eff >= 0) & (seen_hi <= _BOUND_TOL)
+        proven = bulk_zero(cands, maximize=True)
+        maxs[proven] = 0.0
+        for t in range(n_items):
+            if np.isnan(maxs[t]):
+                if at(seen_hi[t : t + 1], hi_eff[t : t + 1])[0]:
+                    maxs[t] = hi_eff[t]
                 else:
-                    cols, coefs = problem.reaction_objective(int(j))
-                    problem.solver.set_objective(cols, coefs, maximize=sense)
-                    r = problem.solver.solve()
-                    n_solves += 1
-                    if r.ok:
-                        val = r.objective
-                        v = problem.fluxes(r.x)
-                        np.minimum(seen_lo, v, out=seen_lo)
-                        np.maximum(seen_hi, v, out=seen_hi)
-                    else:
-                        if r.status == "unbounded":
-                            val = np.inf if sense else -np.inf
-                        else:
-                            val = np.nan
-                        status[k] = r.status
-                if sense:
-                    maxs[k] = val
+                    maxs[t] = solve_one(t, True)
+        # Minima: items now known to be non-positive can be proven 0 in bulk.
+        done = at(seen_lo, lo_eff)
+        mins[done] = lo_eff[done]
+        nonpos = (hi_eff <= 0) | (np.abs(maxs) <= _BOUND_TOL)
+        cands = ~done & nonpos & (seen_lo >= -_BOUND_TOL)
+        proven = bulk_zero(cands, maximize=False)
+        mins[proven] = 0.0
+        for t in range(n_items):
+            if np.isnan(mins[t]):
+                if at(seen_lo[t : t + 1], lo_eff[t : t + 1])[0]:
+                    mins[t] = lo_eff[t]
                 else:
-                    mins[k] = val
-        problem.restore_objective()
-        problem.solver.set_strategy("dual")
-    return mins, maxs, status, n_solves
+                    mins[t] = solve_one(t, False)
+
+    out_min = np.zeros(len(indices))
+    out_max = np.zeros(len(indices))
+    out_status = ["optimal"] * len(indices)
+    for k in range(len(indices)):
+        t = map_item[k]
+        if t < 0:
+            continue  # structurally blocked: exactly zero
+        q = map_ratio[k]
+        lo, hi = (q * mins[t], q * maxs[t]) if q > 0 else (q * maxs[t], q * mins[t])
+        out_min[k], out_max[k], out_status[k] = lo, hi, status[t]
+    # -0.0 and round-off below tolerance read as exact zeros
+    out_min[np.abs(out_min) <= _BOUND_TOL] = 0.0
+    out_max[np.abs(out_max) <= _BOUND_TOL] = 0.0
+    return out_min, out_max, out_status, n_solves
 
 
 _WORKER: dict = {}
