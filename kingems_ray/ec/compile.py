@@ -480,8 +480,9 @@ def raw_dnf(rule: str | None) -> list[frozenset[str]]:
     return out
 
 
-def _compile_kingems(model, kcats, level, pool, default_mw, obj, rxn_ids, mets, S, lb, ub, genes, _clauses_min,
-                     report) -> CompiledModel:
+def _compile_kingems(
+    model, kcats, level, pool, default_mw, obj, rxn_ids, mets, S, lb, ub, genes, _clauses_min, report
+) -> CompiledModel:
     """The published kinGEMs rows (see the module notes), on non-negative direction columns."""
     gidx = {g: i for i, g in enumerate(genes)}
     clauses_all = [[tuple(sorted(gidx[g] for g in c)) for c in raw_dnf(r.gene_reaction_rule)] for r in model.reactions]
@@ -552,7 +553,7 @@ def _compile_kingems(model, kcats, level, pool, default_mw, obj, rxn_ids, mets, 
             continue
         n_kind[kind] = n_kind.get(kind, 0) + 1
         if kind == "single":
-            (g, ps), = keyed.items()
+            ((g, ps),) = keyed.items()
             p = max(ps, key=lambda i: k_h[i])  # the reference takes the largest of a pair's kcats
             r_i = cap_row(f"capacity_{rid}_{d}_{genes[g]}", ucol, [(enzyme_col[genes[g]], k_h[p])])
             entries.append((p, r_i, enzyme_col[genes[g]], "E"))

@@ -118,7 +118,8 @@ class KcatReport:
         """One human-readable paragraph."""
         parts = [f"kcat table: {self.n_used}/{self.n_rows} rows used"]
         for reason, n in self.skipped.items():
-            parts.append(f"{n} skipped ({reason}: e.g. {', '.join(self.examples.get(reason, []))})")
+            ex = self.examples.get(reason, [])
+            parts.append(f"{n} skipped ({reason}" + (f": e.g. {', '.join(ex)})" if ex else ")"))
         if self.renamed:
             parts.append("ids matched through aliases: " + ", ".join(f"{a}->{b}" for a, b in self.renamed.items()))
         return "; ".join(parts)
@@ -231,8 +232,13 @@ def from_kingems_reference(df: pd.DataFrame, column: str = "kcat_mean") -> pd.Da
     # but count them so the report says so.
     kc = pd.to_numeric(out["kcat"], errors="coerce")
     bad = kc.isna() | out["gene_id"].isin(["nan", "", "None"])
-    out = out[~bad].reset_index(drop=True)
+    # The reference's annealing can push a kcat below zero (tuned_data.csv: ATPS4r_reverse/b3735 = -0.027 1/s);
+    # a negative turnover is meaningless (in the reference it even frees enzyme), so such rows are dropped.
+    nonpos = ~bad & (kc <= 0)
+    out = out[~bad & ~nonpos].reset_index(drop=True)
     out.attrs["skipped"] = {"no gene or no kcat in the kinGEMs table": int(bad.sum())}
+    if nonpos.any():
+        out.attrs["skipped"]["non-positive kcat in the kinGEMs table"] = int(nonpos.sum())
     return out
 
 
