@@ -1,0 +1,61 @@
+"""GPR parsing: nested and/or, absorption, classification, knockouts."""
+
+from __future__ import annotations
+
+import pytest
+
+from kingems_ray.ec.compile import raw_dnf
+from kingems_ray.gem.gpr import clause_kind, is_active, parse_gpr
+
+
+def fs(*cl):
+    return [frozenset(c.split()) for c in cl]
+
+
+def test_empty_and_single():
+    assert parse_gpr("") == []
+    assert parse_gpr(None) == []
+    assert parse_gpr("b0001") == fs("b0001")
+
+
+def test_nested_and_or_distributes():
+    assert set(parse_gpr("b1 and (b2 or b3)")) == set(fs("b1 b2", "b1 b3"))
+    assert set(parse_gpr("(b1 or b2) and (b3 or b4)")) == set(fs("b1 b3", "b1 b4", "b2 b3", "b2 b4"))
+    assert set(parse_gpr("b1 or (b2 and (b3 or (b4 and b5)))")) == set(fs("b1", "b2 b3", "b2 b4 b5"))
+
+
+def test_operators_case_and_symbols():
+    assert set(parse_gpr("b1 AND b2 OR b3")) == set(fs("b1 b2", "b3"))
+    assert set(parse_gpr("b1 && (b2 || b3)")) == set(fs("b1 b2", "b1 b3"))
+
+
+def test_absorption_and_duplicates():
+    # a or (a and b) == a
+    assert parse_gpr("b1 or (b1 and b2)") == fs("b1")
+    assert parse_gpr("b1 or b1") == fs("b1")
+    # e_coli_core's ATP synthase: the 8-subunit clause absorbs the 9-subunit one
+    rule = "(b1 and b2) or (b1 and b2 and b3)"
+    assert parse_gpr(rule) == fs("b1 b2")
+    # ... while the kinGEMs reference keeps both (so it treats the reaction as a mixed GPR)
+    assert set(raw_dnf(rule)) == set(fs("b1 b2", "b1 b2 b3"))
+
+
+def test_clause_kind():
+    assert clause_kind(parse_gpr("")) == "none"
+    assert clause_kind(parse_gpr("b1")) == "single"
+    assert clause_kind(parse_gpr("b1 and b2")) == "complex"
+    assert clause_kind(parse_gpr("b1 or b2")) == "isoenzymes"
+    assert clause_kind(parse_gpr("(b1 and b2) or b3")) == "mixed"
+
+
+def test_is_active():
+    cl = parse_gpr("(b1 and b2) or b3")
+    assert is_active(cl, [])
+    assert is_active(cl, ["b1"])
+    assert not is_active(cl, ["b1", "b3"])
+    assert is_active([], ["b1"])  # no GPR: never knocked out
+
+
+def test_malformed_rule():
+    with pytest.raises(ValueError, match="malformed"):
+        parse_gpr("b1 and (b2 or")
