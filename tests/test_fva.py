@@ -1,0 +1,56 @@
+"""FVA/FBA parity with cobrapy (GLPK) and the parallel path against the serial one."""
+
+from __future__ import annotations
+
+import cobra
+import numpy as np
+import pytest
+from cobra.flux_analysis import flux_variability_analysis
+
+from kingems_ray.analysis.fva import flux_variability
+from kingems_ray.ec.build import build
+from kingems_ray.ec.compile import compile_model
+from kingems_ray.gem.io import load_model
+from kingems_ray.solver.problem import Problem
+
+
+@pytest.fixture(scope="module")
+def core():
+    m = cobra.io.load_model("textbook")
+    m.solver = "glpk"
+    return m
+
+
+@pytest.mark.parametrize("fraction", [0.9, 1.0])
+def test_fva_matches_cobrapy_glpk(core, fraction):
+    ref = flux_variability_analysis(core, fraction_of_optimum=fraction, processes=1)
+    ours = flux_variability(compile_model(core), fraction=fraction).set_index("reaction_id")
+    assert (ours["status"] == "optimal").all()
+    assert np.allclose(ours.loc[ref.index, "minimum"], ref["minimum"], atol=1e-6)
+    assert np.allclose(ours.loc[ref.index, "maximum"], ref["maximum"], atol=1e-6)
+
+
+def test_fba_matches_cobrapy_on_bigg_models(data_dir):
+    for name in ("iSB619.xml.gz", "iLJ478.xml.gz", "iMS837.json.gz"):
+        m = load_model(data_dir / "bigg" / name)
+        m.solver = "glpk"
+        expected = m.slim_optimize()
+        assert Problem(compile_model(m)).growth() == pytest.approx(expected, abs=1e-6), name
+
+
+def test_parallel_fva_equals_serial(data_dir):
+    b = build("textbook", data_dir / "kingems/e_coli_core_fva_ablation/tuned_data.csv", level="L4")
+    serial = flux_variability(b.compiled, fraction=0.9, processes=1)
+    parallel = flux_variability(b.compiled, fraction=0.9, processes=2, chunk_size=20)
+    assert list(serial["reaction_id"]) == list(parallel["reaction_id"])
+    assert np.allclose(serial["minimum"], parallel["minimum"], atol=1e-7)
+    assert np.allclose(serial["maximum"], parallel["maximum"], atol=1e-7)
+    assert serial.attrs["growth"] == pytest.approx(parallel.attrs["growth"])
+
+
+def test_fva_infeasible_model_reports_status(core):
+    m = core.copy()
+    m.reactions.ATPM.bounds = (500, 1000)  # maintenance no medium can pay
+    df = flux_variability(compile_model(m), fraction=0.9)
+    assert df.attrs["status"] == "infeasible"
+    assert df["minimum"].isna().all()
