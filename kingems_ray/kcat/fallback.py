@@ -36,7 +36,7 @@ DEFAULT_KCAT = 10.0
 DEFAULT_LOG10_SD = 1.0
 
 _DB_FILES = ("ecmpy_kcat_database_brenda.json.gz", "ecmpy_kcat_database_sabio_rk.json.gz")
-_SKIP_KEYS = {"WILDCARD", "REST"}
+_DEFAULT_CACHE: dict[Path, KcatDatabase] = {}
 
 
 @dataclass(frozen=True)
@@ -146,12 +146,17 @@ class KcatDatabase:
 
     @classmethod
     def default(cls) -> KcatDatabase:
-        """BRENDA + SABIO-RK from the reference data, or :meth:`empty` when the data folder is absent."""
+        """BRENDA + SABIO-RK from the reference data, or :meth:`empty` when the data folder is absent.
+
+        Loaded once per process and data folder (~1 s of JSON parsing); treat the result as read-only.
+        """
         root = data_root()
         if root is None:
             return cls.empty()
-        files = [root / "kcat" / f for f in _DB_FILES if (root / "kcat" / f).exists()]
-        return cls.from_ecmpy_json(files) if files else cls.empty()
+        if root not in _DEFAULT_CACHE:
+            files = [root / "kcat" / f for f in _DB_FILES if (root / "kcat" / f).exists()]
+            _DEFAULT_CACHE[root] = cls.from_ecmpy_json(files) if files else cls.empty()
+        return _DEFAULT_CACHE[root]
 
     # -- lookups -----------------------------------------------------------------------------------------
     def _pick(self, orgs_list: list[dict[str, list[float]]], organism: str) -> list[float]:
