@@ -104,13 +104,22 @@ def test_ecmpy_adapter_expands_isoenzyme_index(tmp_path, core):
     # ECMpy names the k-th OR clause "R_numk"; PFK = b3916 or b1723
     p = tmp_path / "ecmpy.csv"
     pd.DataFrame(
-        {"": ["PFK_num1", "PFK_num2", "NOPE"], "kcat": [10.0, 20.0, 1.0], "MW": [35000, 32000, 1], "kcat_MW": [1, 1, 1]}
+        {
+            "": ["PFK_num1", "PFK_num2", "NOPE", "PGI_reverse_num1", "SUCDi"],
+            "kcat": [10.0, 20.0, 1.0, 7.0, 30.0],
+            "MW": [35000, 32000, 1, 60000, 120000],
+            "kcat_MW": [1, 1, 1, 1, 1],
+        }
     ).to_csv(p, index=False)
     raw = read_kcat_table(p)
     t, rep = match_to_model(raw, core)
-    got = dict(zip(t["gene_id"], t["kcat"]))
-    assert got == {"b3916": 10.0, "b1723": 20.0}
-    assert rep.skipped["reaction not in model"] == 1
+    got = {(r, g, d): k for r, g, d, k in zip(t["reaction_id"], t["gene_id"], t["direction"], t["kcat"])}
+    assert got[("PFK", "b3916", "both")] == 10.0 and got[("PFK", "b1723", "both")] == 20.0
+    assert got[("PGI", "b4025", "reverse")] == 7.0
+    # SUCDi is a 4-subunit complex: each subunit gets the enzyme's kcat and a quarter of its MW
+    assert t.loc[t["reaction_id"] == "SUCDi", "mw"].tolist() == [30000.0] * 4
+    assert rep.skipped == {"reaction not in model": 1}
+    assert rep.info["reaction-level rows expanded to gene rows"] == 4
 
 
 def test_reference_table_reads(data_dir, core):

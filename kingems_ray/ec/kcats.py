@@ -96,6 +96,8 @@ class KcatReport:
         Reason -> a few example ids.
     renamed : dict
         Table id -> model id for ids matched through an alias (e.g. BiGG ``FORt`` -> ``FORti``).
+    info : dict
+        Counts that are not skips (e.g. reaction-level rows expanded to genes, MWs split over subunits).
     """
 
     n_rows: int = 0
@@ -103,6 +105,7 @@ class KcatReport:
     skipped: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
     renamed: dict[str, str] = field(default_factory=dict)
+    info: dict[str, int] = field(default_factory=dict)
 
     def skip(self, reason: str, ids: list[str]) -> None:
         """Count rows skipped for ``reason``."""
@@ -116,12 +119,15 @@ class KcatReport:
 
     def summary(self) -> str:
         """One human-readable paragraph."""
-        parts = [f"kcat table: {self.n_used}/{self.n_rows} rows used"]
+        n_skipped = sum(self.skipped.values())
+        parts = [f"kcat table: {self.n_rows - n_skipped}/{self.n_rows} rows used -> {self.n_used} kcats"]
         for reason, n in self.skipped.items():
             ex = self.examples.get(reason, [])
             parts.append(f"{n} skipped ({reason}" + (f": e.g. {', '.join(ex)})" if ex else ")"))
         if self.renamed:
             parts.append("ids matched through aliases: " + ", ".join(f"{a}->{b}" for a, b in self.renamed.items()))
+        for what, n in self.info.items():
+            parts.append(f"{what}: {n}")
         return "; ".join(parts)
 
 
@@ -286,6 +292,9 @@ def expand_reaction_level(
         m = _NUM.match(rid)
         idx = int(m.group(2)) - 1 if m else None
         base = m.group(1) if m else rid
+        direction = row.direction
+        if base.endswith("_reverse"):  # ECMpy writes "R_reverse_num2"
+            base, direction = base[: -len("_reverse")], "reverse"
         if base not in rxns:
             missing_rxn.append(rid)
             continue
@@ -305,16 +314,16 @@ def expand_reaction_level(
                         "reaction_id": base,
                         "gene_id": g,
                         "kcat": row.kcat,
-                        "direction": row.direction,
+                        "direction": direction,
                         "mw": mw,
                         "source": getattr(row, "source", "reaction_level"),
                     }
                 )
     report.skip("reaction not in model", missing_rxn)
     report.skip("reaction has no GPR", no_gpr)
+    report.info["reaction-level rows expanded to gene rows"] = len(react_rows) - len(missing_rxn) - len(no_gpr)
     if split_mw:
-        report.skipped.setdefault("info: gene MW = enzyme MW / subunits", 0)
-        report.skipped["info: gene MW = enzyme MW / subunits"] += len(set(split_mw))
+        report.info["genes with MW = enzyme MW / subunits"] = len(set(split_mw))
     expanded = pd.DataFrame(out)
     return pd.concat([gene_rows.drop(columns=["enzyme_mw"], errors="ignore"), expanded], ignore_index=True)
 
