@@ -30,7 +30,7 @@ import logging
 import math
 import multiprocessing as mp
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -661,11 +661,16 @@ def tune_kcats(
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(min(processes, chains), mp_context=ctx, initializer=_init_worker,
                                  initargs=(cm, state)) as ex:
-            results = list(ex.map(_chain_task, specs))
-            if progress is not None:
-                for r in results:
+            futures = [ex.submit(_chain_task, sp) for sp in specs]
+            results = []
+            # Report each chain as it finishes (its rows at once); the result does not depend on the order.
+            for fut in as_completed(futures):
+                r = fut.result()
+                results.append(r)
+                if progress is not None:
                     for row in r["rows"]:
                         progress(row)
+            results.sort(key=lambda r: r["chain"])
     best = max(results, key=lambda r: (r["best_score"], -r["chain"]))
     table = cm.pairs.copy()
     table["kcat_original"] = k_orig
