@@ -270,3 +270,34 @@ def split_result(res: Result) -> tuple[dict[str, Any], pd.DataFrame | None]:
     if isinstance(res, dict):
         return dict(res), None
     raise KingemsError(f"an analysis must return a dict, a DataFrame or both, got {type(res).__name__}")
+
+
+@register("selftest", needs="input")
+def selftest(inp: UnitInput, params: dict[str, Any]) -> dict[str, Any]:
+    """Checks the machinery, not the science: sleeps, fails on purpose, or kills its worker process.
+
+    Parameters (all optional): ``sleep`` seconds; ``fail_times`` with ``marker_dir``: raise ``RuntimeError`` on
+    the first n attempts (attempts are counted as files in ``marker_dir``, so across processes); ``error``:
+    always raise ``KingemsError`` with this message; ``exit_times`` with ``marker_dir``: ``os._exit`` the worker
+    on the first n attempts (a crashed worker).
+    """
+    import os
+    import time
+    from pathlib import Path
+
+    if params.get("sleep"):
+        time.sleep(float(params["sleep"]))
+    n_prev = 0
+    if params.get("marker_dir"):
+        d = Path(params["marker_dir"])
+        d.mkdir(parents=True, exist_ok=True)
+        tag = params.get("tag", inp.model_key.replace(":", "_")[-16:])
+        n_prev = len(list(d.glob(f"{tag}.*")))
+        (d / f"{tag}.{n_prev}.{os.getpid()}").touch()
+    if n_prev < int(params.get("exit_times", 0)):
+        os._exit(3)
+    if n_prev < int(params.get("fail_times", 0)):
+        raise RuntimeError(f"selftest: planned failure {n_prev + 1}")
+    if params.get("error"):
+        raise KingemsError(str(params["error"]))
+    return {"model_key": inp.model_key, "attempt": n_prev + 1, "pid": os.getpid()}

@@ -19,6 +19,7 @@ Failures:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -77,14 +78,14 @@ class SweepStats:
     @property
     def units_per_s(self) -> float:
         """Throughput of this run."""
-        return self.n_run / self.elapsed_s if self.elapsed_s > 0 else float("nan")
+        return self.n_run / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able summary."""
         return {"n_planned": self.n_planned, "n_skipped": self.n_skipped, "n_ok": self.n_ok,
                 "n_failed": self.n_failed, "n_retries": self.n_retries, "n_requeued": self.n_requeued,
                 "n_worker_restarts": self.n_worker_restarts, "elapsed_s": round(self.elapsed_s, 3),
-                "units_per_s": round(self.units_per_s, 3) if self.n_run else None,
+                "units_per_s": round(self.units_per_s, 3) if self.n_run and self.elapsed_s > 0 else None,
                 "model_sources": dict(self.model_sources)}
 
 
@@ -206,6 +207,7 @@ def run_units(
     manifest_every: float = 5.0,
     desc: str = "sweep",
     wait_timeout: float = 5.0,
+    unit_timeout: float | None = None,
 ) -> SweepStats:
     """Run the units not yet done and write each result to the store as it arrives.
 
@@ -235,6 +237,9 @@ def run_units(
         A tqdm bar on stderr.
     manifest_every : float
         Seconds between manifest refreshes.
+    unit_timeout : float, optional
+        Ray backend: a unit running longer is recorded as failed (``UnitTimeout``, not retried) and its worker
+        is replaced (a stuck solver call cannot be interrupted otherwise).
 
     Returns
     -------
@@ -242,6 +247,7 @@ def run_units(
     """
     t0 = time.perf_counter()
     store = store if isinstance(store, ResultStore) else ResultStore(store)
+    store.clean_temporaries()  # this driver is the only writer: leftovers are from a killed run
     stats = SweepStats(n_planned=len({u.unit_id for u in units}))
     todo, done = pending_units(units, store, retry_failed)
     stats.n_skipped = stats.n_planned - len(todo)
@@ -253,7 +259,8 @@ def run_units(
                 _run_serial(todo, writer, worker, cache_dir, base_dir, retries)
             elif backend == "ray":
                 _run_ray(todo, writer, n_workers, actors, actor_factory, cache_dir, base_dir,
-                         max_in_flight_per_worker, retries, wait_timeout)
+                         max_in_flight_per_worker, retries, min(wait_timeout, unit_timeout or wait_timeout),
+                         unit_timeout)
             else:
                 raise ValueError(f"backend must be 'ray' or 'serial', got {backend!r}")
         stats.elapsed_s = time.perf_counter() - t0
@@ -297,7 +304,7 @@ def _system_failure(exc: BaseException) -> dict[str, Any]:
 
 
 def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir, base_dir, per_worker: int,
-             retries: int, wait_timeout: float) -> None:
+             retries: int, wait_timeout: float, unit_timeout: float | None) -> None:
     import ray
 
     from .actors import default_num_solvers, new_solver_actor
@@ -320,10 +327,15 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
     in_flight: dict[Any, tuple[Unit, int, Any]] = {}
     stats = writer.stats
 
+    order: list[deque] = [deque() for _ in range(n)]  # refs per actor, in execution order (one call at a time)
+    head_since = [0.0] * n
+
     def submit(i: int) -> bool:
         unit = groups.take(current[i])
         if unit is None:
             return False
+        if not order[i]:
+            head_since[i] = time.monotonic()
         if current[i] != unit.model_key:
             if current[i] is not None:
                 groups.holders[current[i]] -= 1
@@ -332,8 +344,37 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
         attempts[unit.unit_id] += 1
         ref = actors[i].run.remote(unit.to_dict())
         in_flight[ref] = (unit, i, actors[i])
+        order[i].append(ref)
         load[i] += 1
         return True
+
+    def finished(ref: Any, i: int) -> None:
+        with contextlib.suppress(ValueError):
+            order[i].remove(ref)
+        head_since[i] = time.monotonic()
+
+    def check_timeouts() -> None:
+        now = time.monotonic()
+        for i in range(n):
+            if not order[i] or unit_timeout is None or now - head_since[i] <= unit_timeout:
+                continue
+            head = order[i][0]
+            unit, _, handle = in_flight.pop(head)
+            order[i].popleft()
+            load[i] -= 1
+            # The stuck call cannot be interrupted: kill the actor, record the unit, re-queue the others.
+            replace(i, handle)
+            for ref in list(order[i]):
+                u, _, _ = in_flight.pop(ref)
+                attempts[u.unit_id] -= 1
+                groups.push_front(u)
+                stats.n_requeued += 1
+            order[i].clear()
+            load[i] = 0
+            res = {"status": STATUS_FAILED, "row": {}, "table": None, "error_type": "UnitTimeout",
+                   "error_message": f"no result after {unit_timeout:g} s (worker killed)", "retryable": False,
+                   "elapsed_s": now - head_since[i], "worker": None}
+            writer.write(unit, res, attempts[unit.unit_id])
 
     def replace(i: int, handle: Any) -> None:
         if actors[i] is not handle:
@@ -354,7 +395,10 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
             more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
             ready += more
         for ref in ready:
+            if ref not in in_flight:
+                continue  # dropped by a timeout in the meantime
             unit, i, handle = in_flight.pop(ref)
+            finished(ref, i)
             load[i] -= 1
             try:
                 res = ray.get(ref)
@@ -372,6 +416,7 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
                 groups.push_front(unit)
                 continue
             writer.write(unit, res, attempts[unit.unit_id])
+        check_timeouts()
     if own:
         for a in actors:
             with_suppress_kill(a)

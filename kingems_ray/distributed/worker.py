@@ -140,8 +140,11 @@ class SolverWorker:
             self._predictor = load_default_predictor()
         return self._predictor
 
-    def kcat_table(self, model: str, model_key: str, ec: dict[str, Any]) -> pd.DataFrame:
-        """The kcat table of a model for the given settings, cached on disk next to the compiled models."""
+    def kcat_table(self, model: Any, model_key: str, ec: dict[str, Any]) -> pd.DataFrame:
+        """The kcat table of a model for the given settings, cached on disk next to the compiled models.
+
+        ``model`` is a path / builtin name or an already loaded cobra model (so a compile parses the SBML once).
+        """
         from ..kcat.build_table import build_kcat_table
 
         src = ec.get("kcats", "fallback")
@@ -153,23 +156,30 @@ class SolverWorker:
         path = self.cache.root.parent / "kcats" / key[:2] / f"{key}.parquet"
         if path.exists():
             return pd.read_parquet(path)
+        if isinstance(model, str):
+            model = self._load(model)
         seqs = ec.get("sequences")
         seqs = resolve_model_path(str(seqs), self.base_dir) if seqs else None
         predictor = self._load_predictor() if src == "predicted" else None
-        table = build_kcat_table(resolve_model_path(model, self.base_dir), sequences=seqs, predictor=predictor,
-                                 organism=ec.get("organism"))
+        table = build_kcat_table(model, sequences=seqs, predictor=predictor, organism=ec.get("organism"))
         buf = io.BytesIO()
         table.to_parquet(buf, index=False)
         atomic_write_bytes(path, buf.getvalue())
         return table
 
+    def _load(self, model: str):
+        from ..gem.io import load_model
+
+        self.n_parsed += 1
+        return load_model(resolve_model_path(model, self.base_dir))
+
     def _compile(self, model: str, model_key: str, ec: dict[str, Any] | None) -> CompiledModel:
         from ..ec.build import build
 
-        self.n_parsed += 1
-        kcats = self.kcat_table(model, model_key, ec) if ec else None
-        b = build(resolve_model_path(model, self.base_dir), kcats=kcats, level=(ec or {}).get("level", "L4"),
-                  pool=float((ec or {}).get("pool", 0.25)), aggregate=(ec or {}).get("aggregate", "max"))
+        m = self._load(model)
+        kcats = self.kcat_table(m, model_key, ec) if ec else None
+        b = build(m, kcats=kcats, level=(ec or {}).get("level", "L4"), pool=float((ec or {}).get("pool", 0.25)),
+                  aggregate=(ec or {}).get("aggregate", "max"))
         return b.compiled
 
     def compiled(self, model: str, model_key: str, ec: dict[str, Any] | None = None) -> tuple[str, CompiledModel, str]:

@@ -44,8 +44,8 @@ STATUS_FAILED = "failed"
 
 #: Columns every unit row has, in this order, before the analysis's own columns.
 BASE_COLUMNS = [
-    "unit_id", "status", "analysis", "model", "model_id", "params", "error_type", "error_message", "attempts",
-    "elapsed_s", "worker",
+    "unit_id", "status", "analysis", "label", "model", "model_id", "params", "error_type", "error_message",
+    "attempts", "elapsed_s", "worker",
 ]
 
 
@@ -70,6 +70,8 @@ class Unit:
         Name in :mod:`kingems_ray.distributed.analyses`.
     params : dict
         JSON-able analysis parameters (including the model-preparation ones: medium, ecGEM settings).
+    label : str
+        A name for the unit's kind (e.g. ``fba_ec``), stored with its row; not part of the id.
     """
 
     unit_id: str
@@ -77,11 +79,12 @@ class Unit:
     model_key: str
     analysis: str
     params: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (what travels to a worker)."""
         return {"unit_id": self.unit_id, "model": self.model, "model_key": self.model_key,
-                "analysis": self.analysis, "params": self.params}
+                "analysis": self.analysis, "params": self.params, "label": self.label}
 
 
 def _scalar(v: Any) -> Any:
@@ -120,6 +123,14 @@ class ResultStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+
+    def clean_temporaries(self) -> int:
+        """Remove temporaries left by a killed writer (call only when no other writer is running)."""
+        n = 0
+        for p in self.root.rglob(".*.tmp"):
+            p.unlink(missing_ok=True)
+            n += 1
+        return n
 
     # -- paths ---------------------------------------------------------------------------------------------------
     def unit_path(self, analysis: str, uid: str) -> Path:
@@ -162,6 +173,7 @@ class ResultStore:
             "unit_id": unit.unit_id,
             "status": record.get("status", STATUS_OK),
             "analysis": unit.analysis,
+            "label": unit.label or unit.analysis,
             "model": unit.model,
             "model_id": record.get("model_id"),
             "params": canonical_json(unit.params),
@@ -177,7 +189,8 @@ class ResultStore:
         # Fixed types for the base columns, so every file of the dataset agrees on them.
         schema_fields = [
             pa.field("unit_id", pa.string()), pa.field("status", pa.string()), pa.field("analysis", pa.string()),
-            pa.field("model", pa.string()), pa.field("model_id", pa.string()), pa.field("params", pa.string()),
+            pa.field("label", pa.string()), pa.field("model", pa.string()), pa.field("model_id", pa.string()),
+            pa.field("params", pa.string()),
             pa.field("error_type", pa.string()), pa.field("error_message", pa.string()),
             pa.field("attempts", pa.int64()), pa.field("elapsed_s", pa.float64()), pa.field("worker", pa.string()),
         ]

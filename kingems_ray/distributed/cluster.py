@@ -1,0 +1,51 @@
+"""Connecting to Ray: a given address, the cluster of a ``ray job submit`` job, or an embedded local instance."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def connect(address: str | None = None, num_cpus: int | None = None, quiet: bool = True) -> dict[str, Any]:
+    """Initialise Ray once for this process.
+
+    Parameters
+    ----------
+    address : str, optional
+        ``host:port`` of a running cluster's GCS, ``auto``, or ``ray://...``. Without it, ``$RAY_ADDRESS`` is used
+        when set (``ray job submit`` sets it for the job's driver); otherwise a local Ray is started inside this
+        process (no dashboard, nothing listening beyond 127.0.0.1).
+    num_cpus : int, optional
+        CPUs of the local instance (default: all).
+    quiet : bool
+        Do not forward worker logs to the driver's terminal.
+
+    Returns
+    -------
+    dict
+        ``{"address": ..., "local": bool, "resources": ray.cluster_resources()}``.
+
+    Notes
+    -----
+    With token authentication (``RAY_AUTH_MODE=token``, the default in Ray 2.60) the token comes from
+    ``$RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``; it is never printed or logged here.
+    """
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        return {"address": None, "local": False, "resources": ray.cluster_resources()}
+    addr = address or os.environ.get("RAY_ADDRESS")
+    if addr:
+        ray.init(address=addr, log_to_driver=not quiet, configure_logging=False)
+        local = False
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=not quiet, configure_logging=False,
+                 _node_ip_address="127.0.0.1")
+        local = True
+    res = ray.cluster_resources()
+    log.info("ray: %s cluster, %s CPUs", "local" if local else "remote", res.get("CPU"))
+    return {"address": addr, "local": local, "resources": res}
