@@ -26,6 +26,7 @@ import pandas as pd
 
 from kingems_ray.kcat.build_table import build_kcat_table, load_default_predictor, summarize
 from kingems_ray.kcat.fallback import KcatDatabase
+from kingems_ray.kcat.pairs import PairOptions, reaction_ec_map
 from kingems_ray.paths import data_root
 
 AGORA = ("Bacteroides_caecimuris_I48", "Akkermansia_muciniphila_ATCC_BAA_835", "Abiotrophia_defectiva_ATCC_49176")
@@ -101,11 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ray", type=int, default=0, help="stream through N predictor actors instead of in-process")
     ap.add_argument("--markdown", default=None, help="also write the tables as Markdown here")
     ap.add_argument("--out-dir", default=None, help="write each model's table as <name>.parquet here")
+    ap.add_argument("--ec-borrow", action="store_true",
+                    help="fill missing reaction ECs from iML1515 / iJN1463 / iJB785 by reaction id (BiGG ids "
+                    "are shared; on these models it changes nothing: the same reactions lack ECs everywhere)")
     args = ap.parse_args(argv)
     root = data_root(required=True)
     specs = [s for s in model_specs(root) if not args.only or s[0] in args.only]
     db = KcatDatabase.default()
     t0 = time.perf_counter()
+    options = PairOptions()
+    if args.ec_borrow:
+        from kingems_ray.gem.io import load_model
+
+        # e_coli_core (cobra's textbook) has no EC annotations; BiGG ids are shared, so borrow them.
+        donors = [root / "bigg" / f"{m}.xml.gz" for m in ("iML1515", "iJN1463", "iJB785")]
+        options = PairOptions(ec_map=reaction_ec_map(load_model(p) for p in donors))
+        print(f"EC map: {len(options.ec_map)} reactions ({time.perf_counter() - t0:.1f} s)", flush=True)
     tables: dict[str, pd.DataFrame] = {}
     timings: dict[str, float] = {}
     if args.ray:
@@ -119,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = StreamStats()
         orgs = {s[0]: s[3] for s in specs}
         for name, table in stream_kcat_tables([(s[0], s[1], s[2]) for s in specs], actors, organism=orgs,
-                                              database=db, stats=stats):
+                                              database=db, options=options, stats=stats):
             tables[name] = table
             timings[name] = time.perf_counter() - t0
             print(f"  {name}: done at {timings[name]:.1f} s", flush=True)
@@ -129,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor = FakePredictor() if args.fake else load_default_predictor(args.checkpoint, args.device)
         for name, model, seqs, org in specs:
             t = time.perf_counter()
-            tables[name] = build_kcat_table(model, seqs, predictor, organism=org, database=db)
+            tables[name] = build_kcat_table(model, seqs, predictor, organism=org, database=db, options=options)
             timings[name] = time.perf_counter() - t
             print(f"  {name}: {timings[name]:.1f} s", flush=True)
     order = ["prediction", "database_substrate", "database_ec", "ec_class_median", "global_median"]

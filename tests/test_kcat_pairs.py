@@ -28,6 +28,7 @@ from kingems_ray.kcat.pairs import (
     gene_sequences,
     model_pairs,
     parse_fasta,
+    reaction_ec_map,
     reaction_ecs,
     read_sequences,
 )
@@ -134,10 +135,18 @@ def test_e_coli_core_pfk_pairs():
     assert not set(pairs[pairs.reaction_id != "H2Ot"].substrate_base) & {"h", "h2o"}
 
 
-def test_reaction_ecs_normalised():
+def test_reaction_ecs_normalised_and_borrowed():
     r = cobra.Reaction("X")
     r.annotation["ec-code"] = ["2.7.1.11", "EC:1.1.1.1; 2.3.1.-", "2.7.1.11", "garbage"]
     assert reaction_ecs(r) == ["2.7.1.11", "1.1.1.1", "2.3.1.-"]
+    donor = _toy_model()
+    donor.reactions.R2.annotation["ec-code"] = "5.3.1.1"
+    donor.reactions.R1.annotation["ec-code"] = "2.7.1.11"
+    target = _toy_model()
+    target.reactions.R1.annotation["ec-code"] = "2.7.1.2"  # its own annotation wins
+    pairs = model_pairs(target, PairOptions(ec_map=reaction_ec_map([donor])))
+    assert set(pairs[pairs.reaction_id == "R2"].ec) == {"5.3.1.1"}
+    assert set(pairs[pairs.reaction_id == "R1"].ec) == {"2.7.1.2"}
 
 
 # --------------------------------------------------------------------------------------------------------

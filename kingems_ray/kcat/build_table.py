@@ -29,7 +29,15 @@ import pandas as pd
 from ..ec.kcats import sequence_mw, validate_table, write_kcat_table
 from ..errors import KingemsError
 from .fallback import FallbackValue, KcatDatabase
-from .pairs import PairOptions, attach_structures, check_sequence, gene_sequences, model_pairs, read_sequences
+from .pairs import (
+    PairOptions,
+    attach_structures,
+    check_sequence,
+    gene_sequences,
+    model_pairs,
+    reaction_ec_map,
+    read_sequences,
+)
 from .structures import StructureResolver, check_smiles
 
 log = logging.getLogger(__name__)
@@ -342,6 +350,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="drop ATP, NAD(P)H, CoA, ... as substrates")
     ap.add_argument("--keep-shadowed", action="store_true",
                     help="keep fallback rows of substrates whose reaction-gene pair has a prediction")
+    ap.add_argument("--ec-from", action="append", default=[], metavar="MODEL",
+                    help="borrow EC annotations by reaction id from this model (repeatable) for reactions "
+                    "without their own, e.g. iML1515 for e_coli_core")
     ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--out", required=True, help="output table (.parquet, or .csv)")
 
@@ -354,7 +365,13 @@ def run(args: argparse.Namespace, predictor_loader: Callable[..., Predictor] | N
     else:
         loader = predictor_loader or load_default_predictor
         predictor = loader(args.checkpoint, args.device)
-    prepared = prepare_rows(args.model, args.sequences, PairOptions(exclude_cofactors=args.exclude_cofactors))
+    ec_map = None
+    if args.ec_from:
+        from ..gem.io import load_model
+
+        ec_map = reaction_ec_map(load_model(m) for m in args.ec_from)
+    options = PairOptions(exclude_cofactors=args.exclude_cofactors, ec_map=ec_map)
+    prepared = prepare_rows(args.model, args.sequences, options)
     predictions = None
     if predictor is not None:
         predictions = predict_keys(predictor, prepared.keys, batch_size=args.batch_size)

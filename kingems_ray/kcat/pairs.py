@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,12 +68,16 @@ class PairOptions:
         Drop organic cofactors too (DLKcat style). Default False (kinGEMs style).
     reverse : bool
         Add ``direction="reverse"`` rows for reactions that can run backwards.
+    ec_map : dict, optional
+        Reaction id -> EC numbers used for reactions whose own annotation has none (e.g. borrowed from
+        another model with the same BiGG ids through :func:`reaction_ec_map`).
     """
 
     currency: frozenset[str] = field(default_factory=lambda: CURRENCY_METABOLITES)
     cofactors: frozenset[str] = field(default_factory=lambda: COFACTOR_METABOLITES)
     exclude_cofactors: bool = False
     reverse: bool = True
+    ec_map: dict[str, list[str]] | None = None
 
     def excluded(self) -> frozenset[str]:
         """The set of compartment-free ids removed from the substrates."""
@@ -100,6 +105,21 @@ def reaction_ecs(reaction) -> list[str]:
                 if re.match(r"^\d+(\.(\d+|-|n\d*)){0,3}$", part) and part not in vals:
                     vals.append(part)
     return vals
+
+
+def reaction_ec_map(models: Iterable) -> dict[str, list[str]]:
+    """Reaction id -> EC numbers over one or more annotated models (first model wins for an id).
+
+    BiGG reaction ids are shared between BiGG models, so e.g. iML1515's annotations can fill the ECs that
+    the e_coli_core / textbook model lacks.
+    """
+    out: dict[str, list[str]] = {}
+    for model in models:
+        for rxn in model.reactions:
+            ecs = reaction_ecs(rxn)
+            if ecs and rxn.id not in out:
+                out[rxn.id] = ecs
+    return out
 
 
 def _direction_substrates(reaction, sign: int, excluded: frozenset[str]) -> list:
@@ -142,7 +162,8 @@ def model_pairs(model, options: PairOptions | None = None) -> pd.DataFrame:
         genes = list(dict.fromkeys(g for c in clauses for g in sorted(c)))
         if not genes:
             continue
-        ec = ";".join(reaction_ecs(rxn))
+        ecs = reaction_ecs(rxn) or list((options.ec_map or {}).get(rxn.id, []))
+        ec = ";".join(ecs)
         directions = []
         if rxn.upper_bound > 0 or (rxn.upper_bound == 0 and rxn.lower_bound == 0):
             directions.append(("forward", 1))
