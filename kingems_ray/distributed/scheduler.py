@@ -329,6 +329,8 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
 
     order: list[deque] = [deque() for _ in range(n)]  # refs per actor, in execution order (one call at a time)
     head_since = [0.0] * n
+    # An actor's clock starts once it is up (imports take seconds): until then its ping is pending.
+    starting: list[Any] = [a.stats.remote() if unit_timeout else None for a in actors]
 
     def submit(i: int) -> bool:
         unit = groups.take(current[i])
@@ -356,6 +358,12 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
     def check_timeouts() -> None:
         now = time.monotonic()
         for i in range(n):
+            if starting[i] is not None:
+                up, _ = ray.wait([starting[i]], timeout=0)
+                if not up:
+                    continue
+                starting[i] = None
+                head_since[i] = max(head_since[i], now)
             if not order[i] or unit_timeout is None or now - head_since[i] <= unit_timeout:
                 continue
             head = order[i][0]
@@ -381,6 +389,8 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
             return  # already replaced by an earlier error of the same actor
         with_suppress_kill(handle)
         actors[i] = factory()
+        if unit_timeout:
+            starting[i] = actors[i].stats.remote()
         stats.n_worker_restarts += 1
         log.warning("solver worker %d died; started a replacement", i)
 
