@@ -205,7 +205,7 @@ def attach_structures(pairs: pd.DataFrame, model, resolver: StructureResolver | 
 
 _SEQ_COLUMNS = ("sequence", "aaseq", "seq", "Sequence", "SEQ", "protein_sequence", "Pro_seq")
 _ID_COLUMNS = ("gene_id", "geneid", "gene", "locus_tag", "id", "Gene", "m_gene")
-_ALIAS_COLUMNS = ("pro", "uniprot", "UniProt", "seq_uniprot", "protein_id")
+_ALIAS_COLUMNS = ("pro", "uniprot", "UniProt", "UniProt ID", "seq_uniprot", "protein_id")
 
 
 def _open_text(path: Path):
@@ -279,15 +279,15 @@ def read_sequences(path: str | Path) -> dict[str, str]:
         sep = "\t" if name.endswith((".tsv", ".tab", ".txt")) else ","
         df = pd.read_csv(p, sep=sep, dtype=str)
         seq_col = next((c for c in _SEQ_COLUMNS if c in df.columns), None)
-        id_col = next((c for c in _ID_COLUMNS if c in df.columns), None)
-        if seq_col is None or id_col is None:
+        id_cols = [c for c in _ID_COLUMNS if c in df.columns][:1] + [c for c in _ALIAS_COLUMNS if c in df.columns]
+        if seq_col is None or not id_cols:
             raise ValueError(
-                f"{p}: need an id column ({', '.join(_ID_COLUMNS)}) and a sequence column "
+                f"{p}: need an id column ({', '.join(_ID_COLUMNS + _ALIAS_COLUMNS)}) and a sequence column "
                 f"({', '.join(_SEQ_COLUMNS)}); has {', '.join(map(str, df.columns))}"
             )
         df = df.dropna(subset=[seq_col])
         raw = {}
-        for col in [id_col, *[c for c in _ALIAS_COLUMNS if c in df.columns]]:
+        for col in id_cols:
             for key, seq in zip(df[col], df[seq_col]):
                 if isinstance(key, str) and key.strip():
                     raw.setdefault(key.strip(), seq)
