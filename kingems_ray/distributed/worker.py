@@ -9,8 +9,8 @@ times); :mod:`kingems_ray.distributed.actors` turns it into Ray actors. A unit a
 2. gets the compiled model from its in-memory LRU, else from the on-disk :class:`CompiledCache`
    (a few ms), else parses and compiles the SBML once and stores it (keyed by content hash + compile
    parameters: ``ec`` settings and the kcat table's content);
-3. keeps one :class:`~kingems_ray.solver.problem.Problem` per compiled model, applies the unit's medium for
-   the duration of the analysis (bounds restored afterwards), runs the analysis and returns a plain record.
+3. keeps one :class:`~kingems_ray.solver.problem.Problem` per (compiled model, medium), the medium applied once
+   when the problem is made, runs the analysis and returns a plain record.
 
 Every exception becomes a failed record carrying the error type and message (never ``None``); ``retryable``
 says whether running it again could help (typed :class:`KingemsError` inputs errors cannot).
@@ -18,7 +18,6 @@ says whether running it again could help (typed :class:`KingemsError` inputs err
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import os
@@ -192,29 +191,54 @@ class SolverWorker:
         self._compiled[key] = cm
         while len(self._compiled) > self.max_models:
             old, _ = self._compiled.popitem(last=False)
-            self._problems.pop(old, None)
+            for pk in [k for k in self._problems if k.startswith(old + "|")]:
+                self._problems.pop(pk)
         return key, cm, "disk" if hit else "compiled"
 
-    def problem(self, key: str, cm: CompiledModel):
-        """The persistent Problem of a compiled model (built once per worker)."""
+    def problem(self, key: str, cm: CompiledModel, medium: Any = None):
+        """The persistent Problem of a compiled model under a medium (built and set up once per worker).
+
+        Problems are kept per (compiled model, medium), with the medium applied once at creation, so a sweep of
+        several analyses under one diet sets the bounds once per model.
+        """
         from ..solver.problem import Problem
 
-        if key in self._problems:
-            self._problems.move_to_end(key)
-            return self._problems[key]
+        pkey = key + "|" + canonical_json(medium)
+        if pkey in self._problems:
+            self._problems.move_to_end(pkey)
+            return pkey, self._problems[pkey]
         p = Problem(cm, threads=1)
-        self._problems[key] = p
+        self.apply_medium(p, medium)
+        self._problems[pkey] = p
         while len(self._problems) > self.max_models:
             self._problems.popitem(last=False)
-        return p
+        return pkey, p
 
-    def medium(self, spec: Any) -> dict | None:
-        """A medium from a unit's ``medium`` parameter (``None``: the model's own bounds).
+    def apply_medium(self, problem, spec: Any) -> None:
+        """Set a unit's ``medium`` on a problem, in place (``None``: the model's own bounds).
 
         ``{"file": path, "condition": name}`` reads :func:`kingems_ray.gem.media.read_media`;
-        ``{"exchanges": {id: uptake}}`` is given inline; ``{"diet": name}`` goes through
-        ``kingems_ray.community.diets`` (an error until that module exists).
+        ``{"exchanges": {id: uptake}}`` is given inline; ``{"diet": name or file}`` applies an AGORA / VMH diet
+        with :func:`kingems_ray.community.diets.apply_diet` (ids mapped between AGORA versions).
         """
+        if not spec:
+            return
+        if "diet" in spec:
+            diets = registry._require("kingems_ray.community.diets", "diet")
+            from ..community.models import member_from_compiled
+
+            k = canonical_json(spec)
+            if k not in self._media:
+                d = spec["diet"]
+                self._media[k] = diets.read_diet(resolve_model_path(d, self.base_dir) if os.sep in str(d) else d)
+            diets.apply_diet(problem, member_from_compiled(problem.cm), self._media[k])
+            return
+        from ..gem.media import apply_medium
+
+        apply_medium(problem, self.medium(spec))
+
+    def medium(self, spec: Any) -> dict | None:
+        """A medium mapping from a ``{"file": ...}`` or ``{"exchanges": ...}`` spec (read once per worker)."""
         if not spec:
             return None
         k = canonical_json(spec)
@@ -230,12 +254,6 @@ class SolverWorker:
             if cond not in media:
                 raise KingemsError(f"{spec['file']}: no condition {cond!r} (has {', '.join(media)})")
             med = media[cond]
-        elif "diet" in spec:
-            diets = registry._require("kingems_ray.community.diets", "diet")
-            fn = getattr(diets, "diet_medium", None)
-            if fn is None:
-                raise KingemsError("kingems_ray.community.diets has no diet_medium(name) function yet")
-            med = fn(spec["diet"])
         else:
             raise KingemsError(f"medium must have 'file', 'exchanges' or 'diet', got {sorted(spec)}")
         self._media[k] = med
@@ -256,19 +274,12 @@ class SolverWorker:
         key, cm, source = self.compiled(unit["model"], unit["model_key"], prep["ec"])
         if an.needs == "compiled":
             return (*registry.split_result(an.fn(cm, params)), source)
-        problem = self.problem(key, cm)
-        ctx = contextlib.nullcontext()
-        med = self.medium(prep["medium"])
-        if med is not None:
-            from ..gem.media import medium_applied
-
-            ctx = medium_applied(problem, med)
+        pkey, problem = self.problem(key, cm, prep["medium"])
         try:
-            with ctx:
-                res = an.fn(problem, params)
+            res = an.fn(problem, params)
         finally:
-            if an.mutates:
-                self._problems.pop(key, None)
+            if an.mutates:  # rebuilt from the (disk-cached) compiled model next time
+                self._problems.pop(pkey, None)
                 self._compiled.pop(key, None)
         return (*registry.split_result(res), source)
 
