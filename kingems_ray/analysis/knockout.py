@@ -109,6 +109,7 @@ def _screen_condition(
     genes: Sequence[str],
     targets: Mapping[str, KnockoutTarget],
     close_others: bool = True,
+    shortcuts: bool = True,
 ) -> list[tuple]:
     """All knockouts of ``genes`` in one condition; the problem is left as it was found."""
     rows: list[tuple] = []
@@ -139,9 +140,9 @@ def _screen_condition(
             t = targets[g]
             if not t.columns:
                 growth, status, solved, method = wt_growth, "optimal", False, "no_effect"
-            elif np.all(np.abs(x[list(t.columns)]) <= ZERO_TOL):
+            elif shortcuts and np.all(np.abs(x[list(t.columns)]) <= ZERO_TOL):
                 growth, status, solved, method = wt_growth, "optimal", False, "zero_flux"
-            elif t.key in cache:
+            elif shortcuts and t.key in cache:
                 growth, status = cache[t.key]
                 solved, method = False, "same_as_previous"
             else:
@@ -169,17 +170,15 @@ def _screen_condition(
 _WORKER: dict = {}
 
 
-def _init_worker(compiled: CompiledModel, close_others: bool) -> None:
+def _init_worker(compiled: CompiledModel, close_others: bool, shortcuts: bool) -> None:
     _WORKER["problem"] = Problem(compiled, threads=1)
     _WORKER["targets"] = knockout_targets(compiled)
-    _WORKER["close_others"] = close_others
+    _WORKER["options"] = {"close_others": close_others, "shortcuts": shortcuts}
 
 
 def _run_unit(args: tuple[str, Medium | None, list[str]]) -> list[tuple]:
     condition, medium, genes = args
-    return _screen_condition(
-        _WORKER["problem"], condition, medium, genes, _WORKER["targets"], close_others=_WORKER["close_others"]
-    )
+    return _screen_condition(_WORKER["problem"], condition, medium, genes, _WORKER["targets"], **_WORKER["options"])
 
 
 def _gene_chunks(genes: Sequence[str], targets: Mapping[str, KnockoutTarget], n_chunks: int) -> list[list[str]]:
@@ -203,6 +202,7 @@ def knockout_screen(
     processes: int = 1,
     close_others: bool = True,
     chunks_per_process: int = 4,
+    shortcuts: bool = True,
 ) -> pd.DataFrame:
     """Every single-gene knockout in every condition.
 
@@ -221,6 +221,9 @@ def knockout_screen(
         Close the uptake of exchanges a medium does not list.
     chunks_per_process : int
         Work units per process and condition in the parallel path.
+    shortcuts : bool
+        Skip the LP where the result is known exactly (zero-flux knockouts, repeated knockout sets). ``False``
+        solves an LP for every gene that changes the LP (for testing the shortcuts).
 
     Returns
     -------
@@ -244,12 +247,13 @@ def knockout_screen(
     if processes <= 1:
         problem = problem or Problem(cm)
         for cond, med in conditions.items():
-            rows += _screen_condition(problem, cond, med, gene_list, targets, close_others=close_others)
+            rows += _screen_condition(problem, cond, med, gene_list, targets, close_others, shortcuts)
     else:
         chunks = _gene_chunks(gene_list, targets, processes * chunks_per_process)
         units = [(cond, med, ch) for cond, med in conditions.items() for ch in chunks]
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_worker, initargs=(cm, close_others)) as ex:
+        init = (cm, close_others, shortcuts)
+        with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_worker, initargs=init) as ex:
             for part in ex.map(_run_unit, units):
                 rows += part
     df = pd.DataFrame(rows, columns=COLUMNS)

@@ -1,9 +1,10 @@
 """Evaluation metrics: flux-variability precision and growth / no-growth classification.
 
-Classification conventions (kinGEMs, Bernstein et al. 2023): the positive class is *grows*. A measured mutant grows when
-its RB-TnSeq fitness is above ``-2`` (or when it is not in an essential-gene list); a prediction grows when the knockout's
-growth is above ``0.001`` 1/h. ROC-AUC and PR-AUC rank the genes by a continuous score (predicted growth, or growth
-relative to the wild type). Every metric is computed here with numpy (checked against scikit-learn in the tests).
+Classification conventions (kinGEMs, Bernstein et al. 2023): the positive class is *grows*. A measured mutant grows
+when its RB-TnSeq fitness is above ``-2`` (or when it is not in an essential-gene list); a prediction grows when the
+knockout's growth is above ``0.001`` 1/h. ROC-AUC and PR-AUC rank the genes by a continuous score (predicted growth,
+or growth relative to the wild type). Every metric is computed here with numpy (checked against scikit-learn in
+the tests).
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ def variability_precision(plain: pd.DataFrame, ec: pd.DataFrame, zero: float = 1
     }
 
 
-# -- growth / no-growth on media ----------------------------------------------------------------------------------------
+# -- growth / no-growth on media --------------------------------------------------------------------------------
 def growth_phenotype_metrics(predicted: pd.Series, measured: pd.Series, threshold: float = GROWTH_THRESHOLD) -> dict:
     """Growth / no-growth on conditions (e.g. carbon sources) against measured growth.
 

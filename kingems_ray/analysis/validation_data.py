@@ -204,7 +204,7 @@ def putida_essential_nogales2020() -> dict[str, set[str]]:
 
 
 def putida_knockouts_lb() -> pd.DataFrame:
-    """The iJN1463 paper's 53-gene knockout table (LB): ``gene_id, gene_name, model_grows, grows``."""
+    """The iJN1463 paper's 54-gene knockout table (LB): ``gene_id, gene_name, model_grows, grows``."""
     df = _read(data_file("essentiality", "putida", "knockouts_LB_iJN1463paper.tsv"), sep="\t")
     return pd.DataFrame(
         {
@@ -277,11 +277,14 @@ def putida_specific_phenotypes(group: str = "carbon source") -> pd.DataFrame:
 def selongatus_locus_map(model) -> dict[str, str]:
     """Synpcc7942_XXXX -> model gene id, from each gene's ``refseq_old_locus_tag`` annotation (iJB785).
 
-    Genes already named ``Synpcc7942_...`` (iMS837) map to themselves.
+    In a model without that annotation (iMS837, whose ids are ``Synpcc7942_...``) ids map to themselves. In iJB785
+    the 9 genes that lack the annotation are *not* mapped by id: this reproduces the reference evaluation
+    (339 genes with fitness data, not 343).
     """
     out: dict[str, str] = {}
+    annotated = any("refseq_old_locus_tag" in g.annotation for g in model.genes)
     for g in model.genes:
-        if g.id.startswith("Synpcc7942_"):
+        if not annotated and g.id.startswith("Synpcc7942_"):
             out[g.id] = g.id
             continue
         tags = g.annotation.get("refseq_old_locus_tag", [])

@@ -1,4 +1,4 @@
-"""Growth media as exchange-reaction bounds, applied in place to a persistent :class:`~kingems_ray.solver.problem.Problem`.
+"""Growth media as exchange-reaction bounds, applied in place to a persistent solver problem.
 
 A medium maps exchange reaction ids to what may be taken up:
 
@@ -110,7 +110,9 @@ def _closed_bounds(cur: tuple[float, float], sign: float) -> tuple[float, float]
     return (min(lb, 0.0), min(ub, 0.0)) if ub > 0 else cur
 
 
-def medium_bounds(problem, medium: Medium, close_others: bool = True) -> tuple[dict[str, tuple[float, float]], MediumReport]:
+def medium_bounds(
+    problem, medium: Medium, close_others: bool = True
+) -> tuple[dict[str, tuple[float, float]], MediumReport]:
     """The reaction bounds a medium implies on a problem's current state (nothing is changed).
 
     Returns
@@ -212,7 +214,8 @@ def carbon_source_medium(
     """
     ids = {r.id for r in model.reactions} if hasattr(model, "reactions") else set(model.rxn_ids)
     if carbon_exchange not in ids:
-        raise KingemsError(f"carbon source exchange {carbon_exchange!r} is not in model {model.id if hasattr(model, 'id') else model.model_id!r}")
+        name = model.id if hasattr(model, "id") else model.model_id
+        raise KingemsError(f"carbon source exchange {carbon_exchange!r} is not in model {name!r}")
     med: dict[str, Bound] = dict(model_medium(model) if base_medium is None else base_medium)
     for b in [base_carbon] if isinstance(base_carbon, str) else base_carbon:
         med.pop(b, None)
@@ -256,10 +259,13 @@ def read_media(path: str | Path) -> dict[str, dict[str, Bound]]:
     if lb.isna().any():
         bad = df.loc[lb.isna(), "reaction_id"].astype(str).tolist()[:5]
         raise KingemsError(f"{p}: non-numeric or empty lower_bound for {', '.join(bad)}")
-    ub = pd.to_numeric(df["upper_bound"], errors="coerce") if "upper_bound" in df.columns else pd.Series(np.nan, index=df.index)
+    ub = pd.Series(np.nan, index=df.index)
+    if "upper_bound" in df.columns:
+        ub = pd.to_numeric(df["upper_bound"], errors="coerce")
     bad = ub.notna() & (lb > ub)
     if bad.any():
-        raise KingemsError(f"{p}: lower_bound > upper_bound for {', '.join(df.loc[bad, 'reaction_id'].astype(str)[:5])}")
+        ids = ", ".join(df.loc[bad, "reaction_id"].astype(str)[:5])
+        raise KingemsError(f"{p}: lower_bound > upper_bound for {ids}")
     out: dict[str, dict[str, Bound]] = {}
     for cond, rid, lo, hi in zip(df["condition"].astype(str), df["reaction_id"].astype(str), lb, ub):
         out.setdefault(cond, {})[rid] = (float(lo), None if pd.isna(hi) else float(hi))

@@ -1,0 +1,99 @@
+"""``kingems-ray evaluate``: score knockout screens against measured phenotypes, or compare FVA tables.
+
+``evaluate knockouts KO.parquet --truth NAME`` joins a knockout table with a truth set (see
+:func:`kingems_ray.analysis.validation_data.load_truth`) and writes accuracy, balanced accuracy, MCC, ROC-AUC, PR-AUC
+and the confusion matrix (overall and per condition) as JSON. Knockout conditions must carry the truth's condition names
+(e.g. ``Glucose``, ``Acetate`` for ``ecoli-keio-fitness``), or ``--condition-map`` maps them; a screen with one
+condition is matched to a truth with one condition whatever their names.
+
+``evaluate fva PLAIN.parquet EC.parquet`` compares flux variability (median range and fold change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..analysis.metrics import GROWTH_THRESHOLD, knockout_metrics, variability_precision
+from ..analysis.validation_data import TRUTH_SETS, join_knockouts, keio_carbon_exchanges, load_truth
+from ..errors import KingemsError
+
+HELP = "score knockouts against essentiality / RB-TnSeq fitness, or compare plain vs ecGEM flux variability"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``evaluate`` (two sub-modes)."""
+    sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    k = sub.add_parser("knockouts", help="knockout table vs measured growth / essentiality")
+    k.add_argument("table", help="knockout Parquet (kingems-ray knockout)")
+    k.add_argument("--truth", required=True, help=f"truth set: {', '.join(TRUTH_SETS)}, or a CSV "
+                   "(gene_id, condition, grows or fitness)")
+    k.add_argument("--model", help="model file (needed by essential-gene truth sets and S. elongatus id mapping)")
+    k.add_argument("--condition-map", help="JSON file or inline JSON: knockout condition -> truth condition")
+    k.add_argument("--threshold", type=float, default=GROWTH_THRESHOLD, help="predicted growth threshold (0.001)")
+    k.add_argument("--score", default="growth", choices=["growth", "relative_growth"], help="score for ROC/PR")
+    k.add_argument("--out", help="output JSON (default: print only)")
+    f = sub.add_parser("fva", help="flux variability of a plain GEM vs an ecGEM")
+    f.add_argument("plain", help="FVA Parquet of the plain model")
+    f.add_argument("ec", help="FVA Parquet of the ecGEM")
+    f.add_argument("--out", help="output JSON")
+
+
+def _condition_map(arg: str | None, truth: pd.DataFrame) -> dict[str, str] | None:
+    if arg:
+        text = Path(arg).read_text() if Path(arg).exists() else arg
+        try:
+            return dict(json.loads(text))
+        except (json.JSONDecodeError, TypeError, ValueError) as exc:
+            raise KingemsError(f"--condition-map: not a JSON object ({exc})") from exc
+    if "exchange" in truth.columns:
+        # Screens built with --carbon-sources name conditions by exchange id: map them back to the truth's names.
+        return {ex: name for name, ex in keio_carbon_exchanges().items()}
+    return None
+
+
+def _truth(args: argparse.Namespace) -> pd.DataFrame:
+    model = None
+    if args.model:
+        from ..gem.io import load_model
+
+        model = load_model(args.model)
+    if args.truth in TRUTH_SETS:
+        return load_truth(args.truth, model)
+    p = Path(args.truth)
+    if not p.exists():
+        raise KingemsError(f"unknown truth set {args.truth!r}: not one of {', '.join(TRUTH_SETS)} and not a file")
+    df = pd.read_csv(p, sep="\t" if p.suffix in (".tsv", ".txt") else ",")
+    if "grows" not in df.columns:
+        if "fitness" not in df.columns:
+            raise KingemsError(f"{p}: needs a 'grows' or a 'fitness' column")
+        df["grows"] = df["fitness"] > -2.0
+    if "condition" not in df.columns:
+        df["condition"] = "all"
+    return df
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``evaluate``."""
+    if args.what == "fva":
+        res = variability_precision(pd.read_parquet(args.plain), pd.read_parquet(args.ec))
+        print(f"median variability: plain {res['median_plain']:.4g}, ecGEM {res['median_ec']:.4g} "
+              f"({res['fold_median']:.3g}-fold narrower) over {res['n_reactions']} reactions")
+    else:
+        ko = pd.read_parquet(args.table)
+        truth = _truth(args)
+        joined = join_knockouts(ko, truth, _condition_map(args.condition_map, truth))
+        res = knockout_metrics(joined, growth_threshold=args.threshold, score=args.score, by="condition")
+        o = res["overall"]
+        res["n_knockouts"] = int(len(ko))
+        res["truth"] = args.truth
+        print(f"{o['n']} gene x condition points: accuracy {o['accuracy']:.4f}, balanced accuracy "
+              f"{o['balanced_accuracy']:.4f}, MCC {o['mcc']:.4f}, ROC-AUC {o.get('roc_auc', float('nan')):.4f}, "
+              f"PR-AUC {o.get('pr_auc', float('nan')):.4f} (tp {o['tp']}, fp {o['fp']}, tn {o['tn']}, fn {o['fn']})")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(res, indent=2, default=float))
+    return 0
