@@ -152,8 +152,12 @@ def reference(data_dir):
 
 @pytest.mark.parametrize(
     "level,csv,median",
-    [("L1", "level1_baseline_irreversible", 68.644), ("L2", "level2_single_enzyme", 68.644),
-     ("L3a", "level3a_isoenzymes", 44.7595830), ("L3b", "level3b_complexes", 23.2526540)],
+    [
+        ("L1", "level1_baseline_irreversible", 68.644),
+        ("L2", "level2_single_enzyme", 68.644),
+        ("L3a", "level3a_isoenzymes", 44.7595830),
+        ("L3b", "level3b_complexes", 23.2526540),
+    ],
 )
 def test_kingems_formulation_reproduces_reference_fva(reference, level, csv, median):
     """Per-reaction min/max of the published ablation, level by level (MWs differ from Biopython's by ~1e-5)."""

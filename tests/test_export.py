@@ -58,5 +58,3 @@ def test_cli_build(tmp_path, ref_table, capsys):
     line = capsys.readouterr().out
     g = cobra.io.read_sbml_model(str(out)).slim_optimize()
     assert f"growth {g:.6g}" in line
-
-

@@ -32,8 +32,14 @@ def test_validate_maps_reverse_suffix_and_default_direction():
 
 def test_aggregation_max_mean_all(core):
     df = validate_table(
-        pd.DataFrame({"reaction_id": ["PGI"] * 3, "gene_id": ["b4025"] * 3, "kcat": [1.0, 2.0, 6.0],
-                      "substrate": ["a", "b", "c"]})
+        pd.DataFrame(
+            {
+                "reaction_id": ["PGI"] * 3,
+                "gene_id": ["b4025"] * 3,
+                "kcat": [1.0, 2.0, 6.0],
+                "substrate": ["a", "b", "c"],
+            }
+        )
     )
     assert match_to_model(df, core, aggregate="max")[0]["kcat"].tolist() == [6.0]
     assert match_to_model(df, core, aggregate="mean")[0]["kcat"].tolist() == [3.0]
