@@ -223,7 +223,7 @@ def tune(problem, params: dict[str, Any]) -> Result:
         "iterations": int(res.trajectory["iteration"].max()) if len(res.trajectory) else 0,
         "n_kcats_changed": n_changed,
     }
-    return out, tuned
+    return out, {"": tuned, "trajectory": res.trajectory}
 
 
 @register("kcat_table", needs="input", requires="kingems_ray.kcat.build_table")
@@ -257,13 +257,17 @@ def community(inp: UnitInput, params: dict[str, Any]) -> Result:
     return fn(inp.model, params)
 
 
-def split_result(res: Result) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """Normalise an analysis result to ``(row dict, detail table or None)``."""
+def split_result(res: Result) -> tuple[dict[str, Any], pd.DataFrame | dict[str, pd.DataFrame] | None]:
+    """Normalise an analysis result to ``(row dict, detail table(s) or None)``.
+
+    The table part may be a DataFrame or a dict name -> DataFrame (``""`` the main one, others stored beside it).
+    """
     if isinstance(res, tuple):
         row, table = res
         row = dict(row or {})
-        if table is not None:
-            row.setdefault("n_rows", len(table))
+        main = table.get("") if isinstance(table, dict) else table
+        if main is not None:
+            row.setdefault("n_rows", len(main))
         return row, table
     if isinstance(res, pd.DataFrame):
         return {"n_rows": len(res)}, res

@@ -137,9 +137,10 @@ class ResultStore:
         """File of a unit's row."""
         return self.root / f"analysis={_safe(analysis)}" / f"{uid}.parquet"
 
-    def table_path(self, analysis: str, uid: str) -> Path:
-        """File of a unit's detail table."""
-        return self.root / "_tables" / f"analysis={_safe(analysis)}" / f"{uid}.parquet"
+    def table_path(self, analysis: str, uid: str, name: str = "") -> Path:
+        """File of a unit's detail table (``name``: an extra table, e.g. ``trajectory``)."""
+        part = _safe(analysis) + (f".{_safe(name)}" if name else "")
+        return self.root / "_tables" / f"analysis={part}" / f"{uid}.parquet"
 
     @property
     def manifest_path(self) -> Path:
@@ -152,7 +153,9 @@ class ResultStore:
         return self.root / "_units.parquet"
 
     # -- writing ---------------------------------------------------------------------------------------------------
-    def write_unit(self, unit: Unit, record: dict[str, Any], table: pd.DataFrame | None = None) -> Path:
+    def write_unit(
+        self, unit: Unit, record: dict[str, Any], table: pd.DataFrame | dict[str, pd.DataFrame] | None = None
+    ) -> Path:
         """Write one unit's result atomically (its detail table first, then its row: the row means "done").
 
         Parameters
@@ -161,13 +164,17 @@ class ResultStore:
         record : dict
             ``status``, ``error_type``, ``error_message``, ``attempts``, ``elapsed_s``, ``worker``, ``model_id``
             and the analysis's scalar results (anything nested is stored as JSON text).
-        table : DataFrame, optional
-            A detail table (e.g. one row per gene of a knockout screen); ``unit_id`` is added as a column.
+        table : DataFrame or dict, optional
+            A detail table (e.g. one row per gene of a knockout screen), or name -> table (``""`` the main one);
+            ``unit_id`` is added as a column.
         """
-        if table is not None and len(table.columns):
-            t = table.reset_index(drop=True).copy()
+        tables = table if isinstance(table, dict) else {"": table}
+        for name, tb in tables.items():
+            if tb is None or not len(tb.columns):
+                continue
+            t = tb.reset_index(drop=True).copy()
             t.insert(0, "unit_id", unit.unit_id)
-            atomic_write_bytes(self.table_path(unit.analysis, unit.unit_id),
+            atomic_write_bytes(self.table_path(unit.analysis, unit.unit_id, name),
                                _parquet_bytes(pa.Table.from_pandas(t, preserve_index=False)))
         row: dict[str, Any] = {
             "unit_id": unit.unit_id,
@@ -281,9 +288,12 @@ class ResultStore:
         """All unit rows as one DataFrame (see :func:`read_results`)."""
         return read_results(self.root, columns=columns)
 
-    def read_tables(self, analysis: str) -> pd.DataFrame:
-        """The detail tables of one analysis, concatenated (``unit_id`` column)."""
-        folder = self.root / "_tables" / f"analysis={_safe(analysis)}"
+    def read_tables(self, analysis: str, name: str = "", unit: str | None = None) -> pd.DataFrame:
+        """The detail tables of one analysis (one unit's, or all concatenated; ``unit_id`` column)."""
+        folder = self.table_path(analysis, "x", name).parent
+        if unit is not None:
+            p = folder / f"{unit}.parquet"
+            return pd.read_parquet(p) if p.exists() else pd.DataFrame()
         files = sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
         if not files:
             return pd.DataFrame()
