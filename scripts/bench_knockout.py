@@ -1,0 +1,140 @@
+"""Benchmark: full single-gene knockout screen of iML1515 x 10 carbon sources, plain and enzyme-constrained,
+against cobrapy's ``single_gene_deletion`` (GLPK) measured in the same run.
+
+    .venv/bin/python scripts/bench_knockout.py [--cobra-conditions 10] [--processes 2] [--out bench.json]
+
+cobrapy runs on the first ``--cobra-conditions`` carbon sources (all 10 by default); with fewer, its full-screen time
+is extrapolated linearly (printed as such). cobrapy's growth is also compared with ours (plain model) gene by gene.
+Wall times depend on machine load: CPU times of the serial runs are printed as well. The kinGEMs reference needs
+4-5 h for a 33,150-point screen (validation_iML1515.json: CPLEX, 6 workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kingems_ray.analysis.knockout import knockout_screen
+from kingems_ray.analysis.validation_data import keio_carbon_exchanges
+from kingems_ray.ec.build import build
+from kingems_ray.gem.media import carbon_source_medium
+from kingems_ray.paths import data_file
+
+
+def _cpu() -> float:
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def timed(fn, *a, **kw):
+    """(result, wall seconds, CPU seconds incl. finished children)."""
+    w, c = time.perf_counter(), _cpu()
+    out = fn(*a, **kw)
+    return out, time.perf_counter() - w, _cpu() - c
+
+
+def cobra_screen(model, conditions: dict) -> tuple[dict, float, float]:
+    """cobrapy single_gene_deletion (GLPK, 1 process) per condition; growth NaN (infeasible) -> 0."""
+    from cobra.flux_analysis import single_gene_deletion
+
+    model.solver = "glpk"
+    out = {}
+    w, c = time.perf_counter(), _cpu()
+    for cond, med in conditions.items():
+        with model:
+            model.medium = med
+            ref = single_gene_deletion(model, processes=1)
+        ref["gene"] = [next(iter(i)) for i in ref["ids"]]
+        out[cond] = ref.set_index("gene")["growth"].fillna(0.0)
+    return out, time.perf_counter() - w, _cpu() - c
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cobra-conditions", type=int, default=10, help="carbon sources cobrapy runs on (0 = none)")
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--no-ec", action="store_true", help="skip the enzyme-constrained screens")
+    ap.add_argument("--out", help="JSON with every figure")
+    ap.add_argument("--save-cobra", help="Parquet of cobrapy's growth per (gene, condition) (paper_ecoli.py reads it)")
+    args = ap.parse_args(argv)
+
+    res: dict = {"machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start"}
+    model_path = data_file("bigg", "iML1515.xml.gz")
+    kcats = data_file("kcat", "ecmpy_iML1515_reaction_kcat_MW.csv.gz")
+    plain, t_load, _ = timed(build, model_path)
+    model = plain.model
+    conds = {name: carbon_source_medium(model, None, ex) for name, ex in keio_carbon_exchanges().items()}
+    n_genes = len(model.genes)
+    res.update(n_genes=n_genes, n_conditions=len(conds), n_points=n_genes * len(conds), load_s=t_load)
+    print(f"iML1515: {n_genes} genes x {len(conds)} carbon sources = {n_genes * len(conds)} knockouts "
+          f"(load {t_load:.1f} s; {res['machine']})", flush=True)
+
+    runs = {"plain": plain.compiled}
+    if not args.no_ec:
+        ec, t_build, _ = timed(build, model, kcats, level="L4", pool=0.25)
+        runs["ecGEM L4 (ECMpy kcats, pool 0.25)"] = ec.compiled
+        res["ec_build_s"] = t_build
+    ours: dict = {}
+    for name, cm in runs.items():
+        for procs in sorted({1, args.processes}):
+            df, wall, cpu = timed(knockout_screen, cm, conds, processes=procs)
+            key = f"{name}, {procs} process{'es' if procs > 1 else ''}"
+            ours[key] = {"wall_s": wall, "cpu_s": cpu, "n_lp": df.attrs["n_lp"],
+                         "methods": df["method"].value_counts().to_dict()}
+            print(f"ours  {key}: {wall:.1f} s wall, {cpu:.1f} s CPU, {df.attrs['n_lp']} LPs for {len(df)} knockouts "
+                  f"({ours[key]['methods']})", flush=True)
+            if name == "plain" and procs == 1:
+                plain_df = df
+    res["ours"] = ours
+
+    if args.cobra_conditions > 0:
+        sub = dict(list(conds.items())[: args.cobra_conditions])
+        ref, wall, cpu = cobra_screen(model, sub)
+        scale = len(conds) / len(sub)
+        diffs = []
+        n_mismatch = 0
+        for cond, r in ref.items():
+            got = plain_df[plain_df["condition"] == cond].set_index("gene_id")["growth"]
+            d = np.abs(got[r.index].to_numpy() - r.to_numpy())
+            diffs.append(float(d.max()))
+            n_mismatch += int((d > 1e-6).sum())
+        res["cobra"] = {"conditions": list(sub), "wall_s": wall, "cpu_s": cpu, "wall_s_full_screen": wall * scale,
+                        "extrapolated": scale != 1.0, "max_abs_growth_diff": max(diffs),
+                        "n_points_differing_1e-6": n_mismatch}
+        extra = f"; full screen extrapolated x{scale:.1f}: {wall * scale:.1f} s" if scale != 1 else ""
+        print(f"cobrapy single_gene_deletion (GLPK, 1 process) on {len(sub)} condition(s): {wall:.1f} s wall, "
+              f"{cpu:.1f} s CPU{extra}")
+        print(f"  growth vs ours (plain): max |diff| {max(diffs):.2e}, {n_mismatch} point(s) differ by > 1e-6")
+        full = wall * scale
+        for key, o in ours.items():
+            print(f"  speed-up of ours [{key}] over cobrapy (wall, full screen): {full / o['wall_s']:.1f}x")
+        res["speedup_vs_cobra"] = {k: full / o["wall_s"] for k, o in ours.items()}
+        if args.save_cobra:
+            import pandas as pd
+
+            long = pd.concat([r.rename("growth").rename_axis("gene_id").reset_index().assign(condition=c)
+                              for c, r in ref.items()])
+            long.to_parquet(args.save_cobra, index=False)
+    ref_s = 4.5 * 3600
+    # Reference: 33,150 points in 4-5 h; scale to this screen's size.
+    per_point = ref_s / 33150
+    for key, o in ours.items():
+        print(f"  vs the kinGEMs reference (~{per_point * 1000:.0f} ms/point, 4.5 h / 33,150): "
+              f"[{key}] {per_point * res['n_points'] / o['wall_s']:.0f}x faster per point")
+    res["reference_ms_per_point"] = per_point * 1000
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(res, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
