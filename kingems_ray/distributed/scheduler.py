@@ -329,8 +329,10 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
 
     order: list[deque] = [deque() for _ in range(n)]  # refs per actor, in execution order (one call at a time)
     head_since = [0.0] * n
-    # An actor's clock starts once it is up (imports take seconds): until then its ping is pending.
-    starting: list[Any] = [a.stats.remote() if unit_timeout else None for a in actors]
+    # An actor gets work once it is up (imports take seconds; after a node loss a replacement may wait for
+    # resources): until then its ping is pending. Its timeout clock starts then, too.
+    starting: list[Any] = [a.stats.remote() for a in actors]
+    max_restarts = 10 * n + 10
 
     def submit(i: int) -> bool:
         unit = groups.take(current[i])
@@ -355,16 +357,26 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
             order[i].remove(ref)
         head_since[i] = time.monotonic()
 
+    def poll_starting() -> None:
+        now = time.monotonic()
+        for i in range(n):
+            if starting[i] is None:
+                continue
+            up, _ = ray.wait([starting[i]], timeout=0)
+            if not up:
+                continue
+            try:
+                ray.get(starting[i])
+            except ray.exceptions.RayError:  # died before it was up (its node went away): start another
+                replace(i, actors[i])
+                continue
+            starting[i] = None
+            head_since[i] = now
+
     def check_timeouts() -> None:
         now = time.monotonic()
         for i in range(n):
-            if starting[i] is not None:
-                up, _ = ray.wait([starting[i]], timeout=0)
-                if not up:
-                    continue
-                starting[i] = None
-                head_since[i] = max(head_since[i], now)
-            if not order[i] or unit_timeout is None or now - head_since[i] <= unit_timeout:
+            if starting[i] is not None or not order[i] or unit_timeout is None or now - head_since[i] <= unit_timeout:
                 continue
             head = order[i][0]
             unit, _, handle = in_flight.pop(head)
@@ -388,19 +400,22 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
         if actors[i] is not handle:
             return  # already replaced by an earlier error of the same actor
         with_suppress_kill(handle)
+        if stats.n_worker_restarts >= max_restarts:
+            raise RuntimeError(f"solver workers died {stats.n_worker_restarts} times: giving up (see the Ray logs)")
         actors[i] = factory()
-        if unit_timeout:
-            starting[i] = actors[i].stats.remote()
+        starting[i] = actors[i].stats.remote()
         stats.n_worker_restarts += 1
         log.warning("solver worker %d died; started a replacement", i)
 
     while len(groups) or in_flight:
+        poll_starting()
         for i in range(n):
-            while load[i] < per_worker and submit(i):
+            while starting[i] is None and load[i] < per_worker and submit(i):
                 pass
-        if not in_flight:
+        waiting = list(in_flight) + [r for r in starting if r is not None]
+        if not waiting:
             break
-        ready, rest = ray.wait(list(in_flight), num_returns=1, timeout=wait_timeout)
+        ready, rest = ray.wait(waiting, num_returns=1, timeout=wait_timeout)
         if ready and rest:  # collect everything else that is already finished, without waiting
             more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
             ready += more
