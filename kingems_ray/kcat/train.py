@@ -273,6 +273,21 @@ def evaluate_split(name: str, train: pd.DataFrame, test: pd.DataFrame, ft_train:
     return res, ens
 
 
+def json_safe(obj: Any) -> Any:
+    """Replace NaN / inf floats by ``None`` so the metrics file is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.3f}"
+
+
 def _markdown(metrics: dict[str, Any]) -> str:
     enc = metrics["protein_featuriser"]
     sub = metrics["substrate_featuriser"]
@@ -284,8 +299,8 @@ def _markdown(metrics: dict[str, Any]) -> str:
             for model, v in out.items():
                 if not isinstance(v, dict):
                     continue
-                lines.append(f"| {split} / {set_name} | {v['n']} | {model} | {v['r2']:.3f} | {v['rmse']:.3f} | "
-                             f"{v['pearson_r']:.3f} |")
+                lines.append(f"| {split} / {set_name} | {v['n']} | {model} | {_fmt(v['r2'])} | {_fmt(v['rmse'])} | "
+                             f"{_fmt(v['pearson_r'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -384,7 +399,7 @@ def run_training(argv: Sequence[str] | None = None) -> dict[str, Any]:
             metrics["checkpoint_bytes"] = ckpt_path.stat().st_size
             print(f"  saved checkpoint {ckpt_path} ({ckpt_path.stat().st_size / 1e6:.2f} MB)", flush=True)
     metrics["total_seconds"] = round(time.time() - t_start, 1)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2))
     (out / "metrics.md").write_text(_markdown(metrics))
     print(_markdown(metrics))
     print(f"total {metrics['total_seconds']} s; wrote {out / 'metrics.json'}", flush=True)
