@@ -10,8 +10,9 @@
   BiGG exchange is in the model (only the listed gene x condition points: see the caveat in validation_data).
 
 kcats: ``kingems_ray.kcat.build_table.build_kcat_table``; with ``--predict`` and a packaged checkpoint the CPI-Pred
-predictions, else its database / EC-class / global-median fallbacks (BRENDA + SABIO-RK, ECMpy's json). Pool 0.15 g/gDW
-as in the reference configs (``kingems/configs/Pputida_iJN1463.json``, ``Selongatus_iJB785.json``).
+predictions, else its database / EC-class / global-median fallbacks (BRENDA + SABIO-RK, ECMpy's json). Pool
+``--pool`` g/gDW, default 0.25: the value of the reference's published runs (``BiGG_models_scalability_metrics.csv``,
+"Enzyme Upper Bound"), although its configs ``Pputida_iJN1463.json`` / ``Selongatus_iJB785.json`` say 0.15.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def selongatus(args, out: Path) -> dict:
     truth = selongatus_fitness_bg11(model)
     kc, note = kcat_table(model, "iJB785_prodf.csv.gz", "Synechococcus elongatus", args.predict)
     res["kcats"] = note
-    builds = {"plain": build(model), "ecGEM_L4": build(model, kc, level="L4", pool=0.15)}
+    builds = {"plain": build(model), "ecGEM_L4": build(model, kc, level="L4", pool=args.pool)}
     res["kcat_match"] = builds["ecGEM_L4"].kcat_report.summary()[:300]
     for name, b in builds.items():
         t = time.perf_counter()
@@ -138,7 +139,7 @@ def putida(args, out: Path) -> dict:
     model = load_model(data_file("bigg", "iJN1463.xml.gz"))
     kc, note = kcat_table(model, "iJN1463_prodf.csv.gz", "Pseudomonas putida", args.predict)
     res["kcats"] = note
-    builds = {"plain": build(model), "ecGEM_L4": build(model, kc, level="L4", pool=0.15)}
+    builds = {"plain": build(model), "ecGEM_L4": build(model, kc, level="L4", pool=args.pool)}
     res["kcat_match"] = builds["ecGEM_L4"].kcat_report.summary()[:300]
     ess = putida_essential_nogales2020()
     glc_truth = essentiality_truth(model.genes, ess["glucose"], "glucose")
@@ -198,6 +199,7 @@ def main(argv=None) -> int:
     ap.add_argument("--predict", action="store_true", help="use the packaged CPI-Pred checkpoint when present")
     ap.add_argument("--no-cobra", action="store_true", help="skip the cobrapy reproduction for S. elongatus")
     ap.add_argument("--only", choices=["selongatus", "putida"])
+    ap.add_argument("--pool", type=float, default=0.25, help="enzyme pool [g/gDW] (reference runs: 0.25)")
     ap.add_argument("--out", default="eval_transfer")
     args = ap.parse_args(argv)
     out = Path(args.out)

@@ -220,7 +220,7 @@ def knockout_screen(
     close_others : bool
         Close the uptake of exchanges a medium does not list.
     chunks_per_process : int
-        Work units per process and condition in the parallel path.
+        Work units per process wanted in the parallel path (conditions first, then gene chunks).
     shortcuts : bool
         Skip the LP where the result is known exactly (zero-flux knockouts, repeated knockout sets). ``False``
         solves an LP for every gene that changes the LP (for testing the shortcuts).
@@ -249,7 +249,10 @@ def knockout_screen(
         for cond, med in conditions.items():
             rows += _screen_condition(problem, cond, med, gene_list, targets, close_others, shortcuts)
     else:
-        chunks = _gene_chunks(gene_list, targets, processes * chunks_per_process)
+        # Conditions are the natural units (one wild-type solve each); genes are split only when there are too few
+        # conditions to keep every process busy, since every extra unit repeats the cold wild-type solve.
+        n_chunks = max(1, int(np.ceil(processes * chunks_per_process / max(1, len(conditions)))))
+        chunks = _gene_chunks(gene_list, targets, n_chunks)
         units = [(cond, med, ch) for cond, med in conditions.items() for ch in chunks]
         ctx = mp.get_context("spawn")
         init = (cm, close_others, shortcuts)
