@@ -304,9 +304,11 @@ def _markdown(metrics: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Command-line options of ``train-kcat``."""
-    ap = argparse.ArgumentParser(prog="kingems-ray train-kcat", description=__doc__.split("\n\n")[0])
+HELP = "train and evaluate the kcat predictor (baselines, two splits, external sets); save a checkpoint"
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """Add ``train-kcat``'s options to ``ap`` (lets the main CLI reuse them unchanged)."""
     ap.add_argument("--out", default="runs/kcat", help="output folder for metrics and checkpoints")
     ap.add_argument("--data-root", default=None, help="reference data folder (default: $KINGEMS_DATA or "
                     "../shared/data)")
@@ -326,13 +328,30 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     for f, v in asdict(TrainConfig()).items():
         ap.add_argument(f"--{f.replace('_', '-')}", type=type(v), default=v)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Stand-alone parser of ``train-kcat``."""
+    ap = argparse.ArgumentParser(prog="kingems-ray train-kcat", description=HELP)
+    add_arguments(ap)
     return ap
 
 
 def run_training(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run training and evaluation; returns the metrics dict (also written to ``<out>/metrics.json``)."""
     argv_list = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv_list)
+    return run_from_args(build_parser().parse_args(argv_list), argv_list)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point for the main CLI (``kingems_ray/commands/train_kcat.py`` can re-export this)."""
+    run_from_args(args, sys.argv[1:])
+    return 0
+
+
+def run_from_args(args: argparse.Namespace, argv_list: Sequence[str] = ()) -> dict[str, Any]:
+    """Training and evaluation from parsed options; ``argv_list`` is only recorded."""
+    argv_list = list(argv_list)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(**{f: getattr(args, f) for f in asdict(TrainConfig())})
