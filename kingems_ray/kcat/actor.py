@@ -195,6 +195,8 @@ def predict_keys_on_actors(
         key -> ``(log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status)``.
     """
     disp = _Dispatcher(actors, max_in_flight_per_actor)
+    # Sorted, so a batch holds few distinct sequences (featurised once per call by the predictor).
+    keys = sorted(keys)
     todo = deque(keys[i : i + batch_size] for i in range(0, len(keys), batch_size))
     out: dict[Key, Row] = {}
     while todo or disp.in_flight:
@@ -356,7 +358,7 @@ def stream_kcat_tables(
                     continue
                 stats.pair_keys += len(prepared.keys)
                 missing = set()
-                for k in prepared.keys:
+                for k in sorted(prepared.keys):  # sequence-contiguous batches, as in predict_keys_on_actors
                     if k in results:
                         continue
                     missing.add(k)

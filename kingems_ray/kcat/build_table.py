@@ -154,6 +154,8 @@ def predict_keys(
         ``(sequence, smiles) -> (kcat, kcat_std, status)``.
     """
     out: dict[Key, tuple[float, float, str]] = {}
+    # Batches of one enzyme's pairs: the predictor featurises each distinct sequence once per call.
+    keys = sorted(keys)
     for start in range(0, len(keys), batch_size):
         chunk = keys[start : start + batch_size]
         res = predictor.predict([k[0] for k in chunk], [k[1] for k in chunk])
