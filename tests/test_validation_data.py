@@ -57,6 +57,8 @@ def test_putida_tables(data_dir):
     assert len(ess["LB"]) == 114 and len(ess["glucose"]) == 78 and len(ess["model_genes"]) == 1445
     lb = vd.putida_knockouts_lb()
     assert len(lb) == 54 and lb["gene_id"].str.startswith("PP_").all()
+    assert int(lb["grows"].sum()) == 9 and int((lb["grows"] == lb["model_grows"]).sum()) == 46
+    assert len(ess["prcc"]) == 2893 and len(ess["prcc_in_model"]) == 863
     rates = vd.putida_growth_rates()
     assert set(rates["source"]) == {"Gluconate", "Glucose"} and (rates["growth"] > 0.4).all()
     sp = vd.putida_specific_phenotypes()

@@ -10,9 +10,10 @@ Sources (see ``essentiality/SOURCES.md`` and ``essentiality/fitness/SOURCES.md``
   is 0.0 in every condition have no data and are dropped. Carbon source names map to BiGG exchanges through the
   Fitness Browser experiment metadata of Bernstein et al. 2023 (``exp_organism_Keio_Mapped.txt``).
 * E. coli genes essential on glucose M9 (Baba 2006 / Joyce 2006, curated by the WholeCell project), b-numbers.
-* P. putida KT2440: essential genes of Nogales et al. 2020 (Table S4: LB-essential and glucose-essential), the
-  iJN1463 paper's knockout table, and RB-TnSeq *specific phenotypes* per carbon source (long format, only genes with a
-  strong condition-specific effect are listed).
+* P. putida KT2440: the iJN1463 paper's 54 measured mutants (auxotrophy on minimal medium), Nogales et al. 2020
+  Table S4 gene sets (its essential-gene lists are in silico predictions, see :func:`putida_essential_nogales2020`),
+  and RB-TnSeq *specific phenotypes* per carbon source (long format, only genes with a strong condition-specific
+  effect are listed).
 * S. elongatus PCC 7942 RB-TnSeq fitness in BG-11 (Synpcc7942 ids; iJB785 genes carry them as the
   ``refseq_old_locus_tag`` annotation).
 """
@@ -186,8 +187,13 @@ def read_xlsx_sheet(path: str | Path, sheet: int = 1) -> pd.DataFrame:
 
 # -- P. putida -----------------------------------------------------------------------------------------------------
 def putida_essential_nogales2020() -> dict[str, set[str]]:
-    """Nogales et al. 2020 Table S4: ``{"LB": essential genes, "glucose": essential genes, "model_genes": ...,
-    "prcc_in_model": genes with a PRCC transposon mutant}`` (PP_ locus tags)."""
+    """Gene sets of Nogales et al. 2020 Table S4 (PP_ locus tags).
+
+    Careful: ``"LB"`` ("iLB Essential Genes", 114) and ``"glucose"`` ("Glucose Essential Genes", 78) are the
+    *in silico* essential genes of iJN1463 (the paper compares them with the PRCC mutant collection), not
+    measurements. ``"prcc"`` holds the genes with a transposon mutant in the PRCC collection (measured: viable on
+    the collection's medium), ``"prcc_in_model"`` those of them in iJN1463, ``"model_genes"`` the model's genes.
+    """
     df = read_xlsx_sheet(data_file("essentiality", "putida", "emi14843-sup-0007-tables4.xlsx"))
 
     def col(name: str) -> set[str]:
@@ -199,18 +205,24 @@ def putida_essential_nogales2020() -> dict[str, set[str]]:
         "LB": col("iLB Essential Genes"),
         "glucose": col("Glucose Essential Genes"),
         "model_genes": col("Model Genes"),
+        "prcc": col("PRCC Genes"),
         "prcc_in_model": col("PRCC Genes in Model"),
     }
 
 
 def putida_knockouts_lb() -> pd.DataFrame:
-    """The iJN1463 paper's 54-gene knockout table (LB): ``gene_id, gene_name, model_grows, grows``."""
+    """The iJN1463 paper's 54-gene mutant growth table: ``gene_id, gene_name, condition, model_grows, grows``.
+
+    The file is named ``knockouts_LB_...`` but its mutants are auxotrophs (trpA, argH, hisB, leuA, ...) measured as
+    *not* growing, which only holds on a minimal medium: the condition is taken as the model's glucose minimal
+    medium (``condition = "glucose"``). ``model_grows`` is the paper's iJN1463 prediction.
+    """
     df = _read(data_file("essentiality", "putida", "knockouts_LB_iJN1463paper.tsv"), sep="\t")
     return pd.DataFrame(
         {
             "gene_id": df["Gene ID"].astype(str),
             "gene_name": df["Gene Name"],
-            "condition": "LB",
+            "condition": "glucose",
             "model_grows": df["Model"].astype(float) > 0,
             "grows": df["Experiment"].astype(float) > 0,
         }
@@ -329,30 +341,27 @@ def selongatus_fitness_bg11(model=None) -> pd.DataFrame:
 
 
 # -- joining -------------------------------------------------------------------------------------------------------
-TRUTH_SETS = ("ecoli-keio-fitness", "ecoli-glc-essential", "selongatus-bg11", "putida-glc-essential",
-              "putida-lb-essential")
+TRUTH_SETS = ("ecoli-keio-fitness", "ecoli-glc-essential", "selongatus-bg11", "putida-mutants")
 
 
 def load_truth(name: str, model=None) -> pd.DataFrame:
     """A named truth table (the ``--truth`` choices of ``kingems-ray evaluate knockouts``).
 
-    ``ecoli-keio-fitness`` (conditions = carbon source names), ``ecoli-glc-essential`` (condition ``glucose``),
-    ``selongatus-bg11`` (``BG11``), ``putida-glc-essential`` (``glucose``), ``putida-lb-essential`` (``LB``).
-    The essential-gene lists need the model (its genes define the non-essential set).
+    ``ecoli-keio-fitness`` (conditions = carbon source names), ``ecoli-glc-essential`` (condition ``glucose``; needs
+    the model: its genes define the non-essential set), ``selongatus-bg11`` (``BG11``; with the model, ids mapped to
+    its genes), ``putida-mutants`` (the 54 measured P. putida mutants, ``glucose``).
     """
     if name == "ecoli-keio-fitness":
         return ecoli_keio_fitness()
     if name == "selongatus-bg11":
         return selongatus_fitness_bg11(model)
-    if name in ("ecoli-glc-essential", "putida-glc-essential", "putida-lb-essential"):
+    if name == "putida-mutants":
+        return putida_knockouts_lb()
+    if name == "ecoli-glc-essential":
         if model is None:
             raise KingemsError(f"truth set {name!r} needs the model (its genes define the non-essential set)")
         genes = [g.id for g in model.genes] if hasattr(model, "genes") else list(model)
-        if name == "ecoli-glc-essential":
-            return essentiality_truth(genes, ecoli_glucose_essential(), "glucose")
-        ess = putida_essential_nogales2020()
-        key = "glucose" if name == "putida-glc-essential" else "LB"
-        return essentiality_truth(genes, ess[key], key)
+        return essentiality_truth(genes, ecoli_glucose_essential(), "glucose")
     raise KingemsError(f"unknown truth set {name!r}; choose one of {', '.join(TRUTH_SETS)}")
 
 
