@@ -33,8 +33,8 @@ from kingems_ray.analysis.validation_data import (
     essentiality_truth,
     join_knockouts,
     putida_essential_nogales2020,
-    putida_knockouts_lb,
     putida_growth_rates,
+    putida_knockouts_lb,
     putida_specific_phenotypes,
     selongatus_fitness_bg11,
 )
