@@ -358,3 +358,25 @@ def test_e_coli_core_table_and_cli(tmp_path):
     s0 = table[table.gene_id == "s0001"]
     assert len(s0) and set(s0.status) == {"no_sequence"} and "prediction" not in set(s0.source)
     assert main(["no_such_model.xml", "--out", str(tmp_path / "x.parquet"), "--no-predict"]) == 2
+
+
+def _default_checkpoint_available() -> bool:
+    try:
+        from kingems_ray.kcat.predict import default_checkpoint_path
+    except ImportError:
+        return False
+    return default_checkpoint_path().exists()
+
+
+@needs_data
+@pytest.mark.skipif(not _default_checkpoint_available(), reason="kcat predictor / default checkpoint not shipped")
+def test_e_coli_core_with_the_default_predictor():
+    from kingems_ray.kcat.build_table import load_default_predictor
+
+    table = build_kcat_table("textbook", DATA / "sequences" / "ecoli_gp.faa.gz", load_default_predictor(None, "cpu"),
+                             organism="Escherichia coli")
+    validate_table(table)
+    pred = table[table.source == "prediction"]
+    assert len(pred) >= 300 and (pred.status == "ok").all()
+    # Predicted kcats sit in the usual enzyme range (1e-3 .. 1e5 1/s) and carry an ensemble spread.
+    assert pred.kcat.between(1e-3, 1e5).all() and (pred.kcat_std >= 0).all()
