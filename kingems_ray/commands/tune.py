@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-top", type=int, help="pairs tuned: those holding the most enzyme mass (default 20)")
     p.add_argument("--temperature", type=float, help="start temperature in growth units (default 100)")
     p.add_argument("--cooling-rate", type=float, help="temperature factor per step (default 0.95)")
+    p.add_argument("--reselect-every", type=int,
+                   help="re-rank the tuned pairs by enzyme mass every N steps (default 0: once, as kinGEMs)")
     p.add_argument("--conditions", help="fit several carbon sources at once: CSV of exchange id, EXP growth [1/h] "
                                         "(e.g. ecoli_growth_exp.csv); replaces --target-growth")
     p.add_argument("--base-carbon", default="EX_glc__D_e", help="carbon source closed in each condition")
@@ -39,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``tune``."""
     t0 = time.perf_counter()
-    overrides = {k: v for k, v in (("temperature", args.temperature), ("cooling_rate", args.cooling_rate))
+    overrides = {k: v for k, v in (("temperature", args.temperature), ("cooling_rate", args.cooling_rate),
+                                               ("reselect_every", args.reselect_every))
                  if v is not None}
     target = args.target_growth
     if args.config:
