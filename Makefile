@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/kingems-ray demo --out demo_out
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -x --durations=15
+	$(BIN)/python -m pytest -q --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check kingems_ray tests scripts
