@@ -313,11 +313,13 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
         raise RuntimeError("run_units(backend='ray') needs ray.init() first")
     factory = actor_factory or (lambda: new_solver_actor(cache_dir=cache_dir, base_dir=base_dir))
     own = actors is None
+    given: list = []
     if own:
         n = n_workers or default_num_solvers()
         n = max(1, min(n, len(todo)))
         actors = [factory() for _ in range(n)]
     else:
+        given = list(actors)
         actors = list(actors)  # replacements stay local; the caller's list is not changed
         n = len(actors)
     current: list[str | None] = [None] * n
@@ -442,8 +444,8 @@ def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir,
                 continue
             writer.write(unit, res, attempts[unit.unit_id])
         check_timeouts()
-    if own:
-        for a in actors:
+    for a in actors:
+        if own or not any(a is b for b in given):  # our own actors and the replacements we started
             with_suppress_kill(a)
 
 

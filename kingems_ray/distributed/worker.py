@@ -312,8 +312,12 @@ class SolverWorker:
 
     def stats(self) -> dict[str, Any]:
         """Counters: units run, models parsed, cache hits/misses, models held."""
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
         return {"worker": self.name, "n_units": self.n_units, "n_parsed": self.n_parsed,
-                "cache_hits": self.cache.hits, "cache_misses": self.cache.misses, "models_held": len(self._compiled)}
+                "cache_hits": self.cache.hits, "cache_misses": self.cache.misses, "models_held": len(self._compiled),
+                "peak_rss_mb": round(peak, 1)}
 
 
 def content_id(model: str, base_dir: str | Path | None = None) -> str:
