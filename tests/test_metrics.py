@@ -62,6 +62,16 @@ def test_knockout_metrics_per_condition():
     assert r["per_condition"]["y"]["accuracy"] == 0.5
 
 
+def test_solver_noise_does_not_break_ties():
+    rng = np.random.default_rng(1)
+    base = pd.DataFrame({"gene_id": [f"g{i}" for i in range(200)], "condition": "c",
+                         "growth": np.where(rng.random(200) < 0.8, 0.877, 0.0), "grows": rng.random(200) < 0.9})
+    noisy = base.assign(growth=base["growth"] + rng.normal(0, 1e-12, 200))
+    exact = knockout_metrics(base)["overall"]["roc_auc"]
+    assert knockout_metrics(noisy)["overall"]["roc_auc"] == pytest.approx(exact)
+    assert knockout_metrics(noisy, score_decimals=None)["overall"]["roc_auc"] != pytest.approx(exact)
+
+
 def test_variability_precision():
     plain = pd.DataFrame({"reaction_id": list("abcd"), "minimum": [0, -10, 0, 0], "maximum": [10, 10, 4, 0]})
     ec = pd.DataFrame({"reaction_id": list("abce"), "minimum": [0, -1, 0, 0], "maximum": [5, 1, 4, 1]})

@@ -129,11 +129,21 @@ def classification_metrics(
     return {k: (float(v) if isinstance(v, float | np.floating) else v) for k, v in out.items()}
 
 
+#: Scores are rounded to this many decimals before ranking: LP optima equal up to solver noise (1e-12) are ties.
+SCORE_DECIMALS = 9
+
+
+def _score(df: pd.DataFrame, score: str, growth: np.ndarray, decimals: int | None) -> np.ndarray:
+    s = df[score].fillna(0.0).to_numpy(float) if score in df else growth
+    return np.round(s, decimals) if decimals is not None else s
+
+
 def knockout_metrics(
     table: pd.DataFrame,
     growth_threshold: float = GROWTH_THRESHOLD,
     score: str = "growth",
     by: str | None = None,
+    score_decimals: int | None = SCORE_DECIMALS,
 ) -> dict:
     """Metrics of a joined knockout/truth table.
 
@@ -148,6 +158,10 @@ def knockout_metrics(
         Continuous score for ROC-AUC / PR-AUC.
     by : str, optional
         Also report the metrics per value of this column (e.g. ``condition``).
+    score_decimals : int or None
+        Round the score before ranking (default 9). Many knockouts keep exactly the wild-type growth; an LP returns
+        it up to ~1e-12 noise, and unrounded noise would break those ties at random and move ROC-AUC by ~0.002
+        on iML1515 (cobrapy + GLPK results vary the same way from run to run). ``None`` ranks raw values.
 
     Returns
     -------
@@ -156,13 +170,13 @@ def knockout_metrics(
     """
     df = table.dropna(subset=["grows"])
     growth = df["growth"].fillna(0.0).to_numpy(float)
-    sc = df[score].fillna(0.0).to_numpy(float) if score in df else growth
+    sc = _score(df, score, growth, score_decimals)
     res: dict = {"overall": classification_metrics(df["grows"].astype(bool), growth > growth_threshold, sc)}
     if by is not None:
         res[f"per_{by}"] = {}
         for key, sub in df.groupby(by, sort=False):
             g = sub["growth"].fillna(0.0).to_numpy(float)
-            s = sub[score].fillna(0.0).to_numpy(float) if score in sub else g
+            s = _score(sub, score, g, score_decimals)
             res[f"per_{by}"][str(key)] = classification_metrics(sub["grows"].astype(bool), g > growth_threshold, s)
     return res
 
