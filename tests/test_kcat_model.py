@@ -196,3 +196,13 @@ def test_predictor_dataframe_types(small_ensemble, tmp_path):
     pred = KcatPredictor(ens, device="cpu")
     df = pred.predict(["MKVLT"], ["CCO"])
     assert isinstance(df, pd.DataFrame) and df.status.dtype == object
+
+
+def test_missing_or_foreign_checkpoint_errors(tmp_path):
+    from kingems_ray.errors import DataNotFoundError
+
+    with pytest.raises(DataNotFoundError, match="nope.pt"):
+        KcatPredictor.from_checkpoint(tmp_path / "nope.pt")
+    torch.save({"format": "something-else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a kingems-ray kcat checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
