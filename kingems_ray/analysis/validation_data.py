@@ -382,7 +382,7 @@ def join_knockouts(knockouts: pd.DataFrame, truth: pd.DataFrame, condition_map: 
     Returns
     -------
     DataFrame
-        Knockout columns + ``grows`` (+ ``fitness``).
+        Knockout columns + ``grows`` and the truth's other columns (``fitness``, ...).
     """
     ko = knockouts.copy()
     tr = truth.copy()
@@ -390,7 +390,8 @@ def join_knockouts(knockouts: pd.DataFrame, truth: pd.DataFrame, condition_map: 
         ko["condition"] = ko["condition"].map(lambda c: condition_map.get(c, c))
     if ko["condition"].nunique() == 1 and tr["condition"].nunique() == 1:
         ko["condition"] = tr["condition"].iloc[0]
-    cols = ["gene_id", "condition", "grows"] + [c for c in ("fitness",) if c in tr.columns]
+    # Keep the truth's own columns (fitness, names, published predictions) unless the screen has one of that name.
+    cols = ["gene_id", "condition", "grows"] + [c for c in tr.columns if c not in ko.columns and c != "grows"]
     out = ko.merge(tr[cols], on=["gene_id", "condition"], how="inner")
     if out.empty:
         raise KingemsError(
