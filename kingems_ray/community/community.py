@@ -1,0 +1,329 @@
+"""Abundance-weighted communities with MICOM's cooperative trade-off, and perturbations.
+
+Formulation (as MICOM 0.39 ``Community`` + ``cooperative_tradeoff``; re-implemented on compiled models):
+
+* each taxon ``i`` keeps its own fluxes per gDW of that taxon; its exchanges become transports into one shared
+  medium with weight ``a_i`` (relative abundance): ``sum_i a_i v_i,secretion - EX_m = 0``; taxon imports are
+  limited to ``max_exchange`` (100, MICOM's default), the diet bounds the medium exchanges ``EX_m``;
+* community growth ``mu_c = sum_i a_i mu_i``;
+* cooperative trade-off: maximise ``mu_c`` (LP) -> ``mu*``; then with ``f * mu* <= mu_c <= mu*`` minimise
+  ``sum_i mu_i^2`` (QP, HiGHS ``passHessian``). Growth rates of that QP are unique.
+
+Enzyme-constrained taxa (compiled at L4) bring their own protein-pool row ``sum_g MW_g E_g <= P`` in per-taxon
+units, which is the pool ``a_i * P`` in community units: each taxon's pool scales with its abundance.
+
+Perturbations run on the same HiGHS instance, edited in place and restored: knock a taxon out, change the diet,
+knock out genes in one taxon. ``run_community`` is a plain function a sweep registry can call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import pandas as pd
+
+from ..ec.compile import CompiledModel
+from ..errors import Infeasible, KingemsError
+from ..solver.highs import PersistentLP
+from .diets import Diet, lumen_bounds, read_diet
+from .joint import JointLP, assemble, make_block
+from .models import Member, member_from_compiled
+
+log = logging.getLogger(__name__)
+
+MAX_EXCHANGE = 100.0
+
+
+@dataclass
+class TradeoffResult:
+    """Outcome of one cooperative trade-off."""
+
+    status: str
+    community_growth: float
+    max_community_growth: float
+    growth: pd.Series
+    x: np.ndarray | None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether both the LP and the QP reached an optimum."""
+        return self.status == "optimal"
+
+
+class Community:
+    """A community of compiled taxa in one persistent HiGHS problem.
+
+    Parameters
+    ----------
+    members : list of Member or CompiledModel
+    abundances : sequence of float, optional
+        Relative abundances (normalised to sum 1); equal when omitted.
+    diet : Diet or str, optional
+        Medium (uptake limits on the shared exchanges); everything open at 1000 when omitted.
+    max_exchange : float
+        Import limit of each taxon's own exchanges (MICOM: 100).
+    """
+
+    def __init__(self, members, abundances=None, diet: Diet | str | None = None,
+                 max_exchange: float = MAX_EXCHANGE) -> None:
+        self.members = [m if isinstance(m, Member) else member_from_compiled(m) for m in members]
+        names = [m.name for m in self.members]
+        if len(set(names)) != len(names):
+            raise KingemsError(f"taxon names must be unique, got {names}")
+        if not self.members:
+            raise KingemsError("a community needs at least one taxon")
+        ab = np.ones(len(self.members)) if abundances is None else np.asarray(abundances, float)
+        if ab.shape != (len(self.members),) or np.any(ab <= 0) or not np.all(np.isfinite(ab)):
+            raise KingemsError("abundances must be one positive number per taxon")
+        self.abundances = pd.Series(ab / ab.sum(), index=names)
+        self.diet = read_diet(diet) if diet is not None else None
+        blocks = [make_block(m, coupling=None, exchange_bounds=None, max_import=max_exchange) for m in self.members]
+        self.joint: JointLP = assemble(blocks, self.diet, weights=self.abundances.to_numpy())
+        self.solver = PersistentLP(self.joint.lp, threads=1, presolve=False)
+        self.h = self.solver.h
+        self._n_cols = self.joint.lp.n_cols
+        self._bio = [self.joint.growth_cols(i)[0][0] for i in range(len(self.members))]
+        # the community-growth row sum_i a_i mu_i (bounds set per trade-off), added once
+        self._growth_row = self.joint.lp.n_rows
+        w = self.abundances.to_numpy()
+        self.h.addRow(-highspy.kHighsInf, highspy.kHighsInf, len(self._bio),
+                      np.asarray(self._bio, dtype=np.int32), w.astype(float))
+        self._cost = np.asarray(self.joint.lp.cost, float).copy()
+
+    @property
+    def taxa(self) -> list[str]:
+        """Taxon names."""
+        return list(self.abundances.index)
+
+    def _index(self, taxon: str) -> int:
+        try:
+            return self.taxa.index(taxon)
+        except ValueError:
+            raise KingemsError(f"unknown taxon {taxon!r}; taxa are {', '.join(self.taxa)}") from None
+
+    # -- solving ------------------------------------------------------------------------------------------
+    def _lp_mode(self) -> None:
+        self.h.clearSolver()
+        self.h.passHessian(0, 0, highspy.HessianFormat.kTriangular, np.zeros(1, np.int32),
+                           np.zeros(0, np.int32), np.zeros(0))
+        self.h.changeColsCost(self._n_cols, np.arange(self._n_cols, dtype=np.int32), self._cost)
+        self.h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+
+    def max_growth(self) -> tuple[str, float, np.ndarray | None]:
+        """Maximal community growth (LP)."""
+        self._lp_mode()
+        self.h.changeRowBounds(self._growth_row, -highspy.kHighsInf, highspy.kHighsInf)
+        res = self.solver.solve(need_x=True)
+        return res.status, res.objective, res.x
+
+    def cooperative_tradeoff(self, fraction: float = 0.5) -> TradeoffResult:
+        """MICOM's cooperative trade-off: max community growth, then min ``sum mu_i^2`` at ``>= fraction * max``.
+
+        Returns a result with status ``infeasible`` (not an exception) when the community cannot grow.
+        """
+        if not 0.0 <= fraction <= 1.0:
+            raise KingemsError(f"trade-off fraction must be in [0, 1], got {fraction}")
+        t0 = time.perf_counter()
+        st, gmax, x = self.max_growth()
+        if st != "optimal":
+            return TradeoffResult(st, float("nan"), float("nan"),
+                                  pd.Series(np.nan, index=self.taxa), None, time.perf_counter() - t0)
+        if gmax <= 1e-9:
+            g = pd.Series([self.joint.growth(x, i) for i in range(len(self.taxa))], index=self.taxa)
+            return TradeoffResult("optimal", 0.0, gmax, g * 0.0, x, time.perf_counter() - t0)
+        self.h.changeRowBounds(self._growth_row, fraction * gmax, gmax)
+        self.h.changeColsCost(self._n_cols, np.arange(self._n_cols, dtype=np.int32), np.zeros(self._n_cols))
+        self.h.changeObjectiveSense(highspy.ObjSense.kMinimize)
+        # Hessian in HiGHS' column-wise lower-triangular form: 2 on each growth column -> min sum mu_i^2
+        n = self._n_cols
+        diag = np.zeros(n)
+        diag[self._bio] = 2.0
+        start = np.zeros(n + 1, dtype=np.int32)
+        idx, val = [], []
+        for c in range(n):
+            start[c] = len(idx)
+            if diag[c]:
+                idx.append(c)
+                val.append(diag[c])
+        start[n] = len(idx)
+        self.h.passHessian(n, len(idx), highspy.HessianFormat.kTriangular, start[:n].astype(np.int32),
+                           np.asarray(idx, np.int32), np.asarray(val, float))
+        res = self.solver.solve(need_x=True)
+        if not res.ok:
+            self._lp_mode()
+            return TradeoffResult(res.status, float("nan"), gmax, pd.Series(np.nan, index=self.taxa), None,
+                                  time.perf_counter() - t0)
+        g = pd.Series([self.joint.growth(res.x, i) for i in range(len(self.taxa))], index=self.taxa)
+        out = TradeoffResult("optimal", float((g * self.abundances).sum()), gmax, g, res.x,
+                             time.perf_counter() - t0)
+        self._lp_mode()
+        return out
+
+    # -- reading solutions --------------------------------------------------------------------------------
+    def exchanges(self, x: np.ndarray, tol: float = 1e-6) -> pd.DataFrame:
+        """Each taxon's exchanges in a solution.
+
+        Returns
+        -------
+        DataFrame
+            ``taxon, metabolite, flux, community_flux``: ``flux`` per gDW of the taxon (secretion > 0, uptake < 0),
+            ``community_flux = abundance * flux``.
+        """
+        rows = []
+        for i, blk in enumerate(self.joint.blocks):
+            v = x[self.joint.col_offset[i] + blk.env_cols] * blk.env_coef
+            a = self.abundances.iloc[i]
+            for k, f in zip(blk.env_keys, v):
+                if abs(f) > tol:
+                    rows.append((self.taxa[i], k, float(f), float(a * f)))
+        return pd.DataFrame(rows, columns=["taxon", "metabolite", "flux", "community_flux"])
+
+    def cross_feeding(self, x: np.ndarray, tol: float = 1e-6) -> pd.DataFrame:
+        """Metabolites secreted by one taxon and taken up by another.
+
+        Returns
+        -------
+        DataFrame
+            ``metabolite, producers, consumers, produced, consumed`` (community-weighted fluxes).
+        """
+        ex = self.exchanges(x, tol)
+        rows = []
+        for met, grp in ex.groupby("metabolite"):
+            prod = grp[grp["community_flux"] > tol]
+            cons = grp[grp["community_flux"] < -tol]
+            if len(prod) and len(cons):
+                rows.append((met, ";".join(prod["taxon"]), ";".join(cons["taxon"]),
+                             float(prod["community_flux"].sum()), float(-cons["community_flux"].sum())))
+        return pd.DataFrame(rows, columns=["metabolite", "producers", "consumers", "produced", "consumed"])
+
+    # -- perturbations (in place, restored) ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def _cols_fixed(self, cols: list[int]) -> Iterator[None]:
+        cols_a = np.asarray(cols, dtype=int)
+        with self.solver.temporary_col_bounds(cols_a, np.zeros(cols_a.size), np.zeros(cols_a.size)):
+            yield
+
+    @contextlib.contextmanager
+    def without_taxon(self, taxon: str) -> Iterator[None]:
+        """All reactions of ``taxon`` blocked (as MICOM's ``knockout_taxa``), restored on exit."""
+        i = self._index(taxon)
+        off, n = self.joint.col_offset[i], self.joint.blocks[i].n_cols
+        with self._cols_fixed(list(range(off, off + n))):
+            yield
+
+    @contextlib.contextmanager
+    def with_diet(self, diet: Diet | str) -> Iterator[list[str]]:
+        """Medium exchanges bounded by another diet, restored on exit; yields the unmatched components."""
+        d = read_diet(diet)
+        lb, ub, unmatched = lumen_bounds(d, self.joint.env_keys)
+        cols = self.joint.env_col0 + np.arange(len(self.joint.env_keys))
+        with self.solver.temporary_col_bounds(cols, lb, ub):
+            yield unmatched
+
+    def knockout_columns(self, taxon: str, genes: list[str]) -> list[int]:
+        """Columns of ``taxon`` disabled by knocking out ``genes`` (GPR evaluation)."""
+        i = self._index(taxon)
+        cm = self.members[i].compiled
+        gidx = {g: k for k, g in enumerate(cm.gene_ids)}
+        missing = [g for g in genes if g not in gidx]
+        if missing:
+            raise KingemsError(f"genes not in {taxon}: {', '.join(missing[:5])}")
+        ko = {gidx[g] for g in genes}
+        cols = []
+        for j, clauses in enumerate(cm.rxn_clauses):
+            if clauses and all(any(g in ko for g in c) for c in clauses):
+                for c in (cm.fwd_col[j], cm.rev_col[j]):
+                    if c >= 0:
+                        cols.append(self.joint.col_offset[i] + int(c))
+        return cols
+
+    @contextlib.contextmanager
+    def with_gene_knockout(self, taxon: str, genes: list[str]) -> Iterator[list[int]]:
+        """Genes knocked out in one taxon, restored on exit; yields the blocked columns."""
+        cols = self.knockout_columns(taxon, genes)
+        with self._cols_fixed(cols):
+            yield cols
+
+
+def growth_change(base: TradeoffResult, new: TradeoffResult, perturbation: str) -> pd.DataFrame:
+    """Per-taxon growth before and after a perturbation."""
+    df = pd.DataFrame({"taxon": base.growth.index, "growth_base": base.growth.to_numpy(),
+                       "growth_perturbed": new.growth.reindex(base.growth.index).to_numpy()})
+    df["change"] = df["growth_perturbed"] - df["growth_base"]
+    df["perturbation"] = perturbation
+    df["status"] = new.status
+    return df
+
+
+def run_community(
+    members: list[Member | CompiledModel],
+    abundances=None,
+    diet: Diet | str | None = "western",
+    tradeoff: float = 0.5,
+    perturbations: list[dict] | None = None,
+    max_exchange: float = MAX_EXCHANGE,
+) -> dict:
+    """Cooperative trade-off of a community plus optional perturbations.
+
+    Parameters
+    ----------
+    members : list of Member or CompiledModel
+    abundances : sequence, optional
+    diet : Diet or str
+    tradeoff : float
+        Fraction of the maximal community growth kept.
+    perturbations : list of dict, optional
+        Each ``{"kind": "remove_taxon", "taxon": T}``, ``{"kind": "diet", "diet": D}`` or
+        ``{"kind": "gene_knockout", "taxon": T, "genes": [...]}``.
+
+    Returns
+    -------
+    dict
+        ``growth`` (DataFrame taxon, abundance, growth), ``community_growth``, ``max_community_growth``, ``status``,
+        ``exchanges``, ``cross_feeding``, ``perturbations`` (DataFrame of per-taxon growth changes),
+        ``perturbation_cross_feeding`` (DataFrame), ``seconds``.
+    """
+    t0 = time.perf_counter()
+    com = Community(members, abundances, diet, max_exchange=max_exchange)
+    base = com.cooperative_tradeoff(tradeoff)
+    growth = pd.DataFrame({"taxon": com.taxa, "abundance": com.abundances.to_numpy(),
+                           "growth": base.growth.to_numpy()})
+    ex = com.exchanges(base.x) if base.x is not None else pd.DataFrame()
+    xf = com.cross_feeding(base.x) if base.x is not None else pd.DataFrame()
+    changes, pxf = [], []
+    for p in perturbations or []:
+        kind = p.get("kind")
+        if kind == "remove_taxon":
+            ctx, label = com.without_taxon(p["taxon"]), f"remove {p['taxon']}"
+        elif kind == "diet":
+            d = read_diet(p["diet"])
+            ctx, label = com.with_diet(d), f"diet {d.name}"
+        elif kind == "gene_knockout":
+            ctx, label = com.with_gene_knockout(p["taxon"], list(p["genes"])), \
+                f"knockout {'+'.join(p['genes'])} in {p['taxon']}"
+        else:
+            raise KingemsError(f"unknown perturbation {kind!r} (remove_taxon, diet, gene_knockout)")
+        with ctx:
+            new = com.cooperative_tradeoff(tradeoff)
+        changes.append(growth_change(base, new, label))
+        if new.x is not None:
+            c = com.cross_feeding(new.x)
+            c.insert(0, "perturbation", label)
+            pxf.append(c)
+    return {
+        "status": base.status, "community_growth": base.community_growth,
+        "max_community_growth": base.max_community_growth, "growth": growth, "exchanges": ex,
+        "cross_feeding": xf, "perturbations": pd.concat(changes, ignore_index=True) if changes else pd.DataFrame(),
+        "perturbation_cross_feeding": pd.concat(pxf, ignore_index=True) if pxf else pd.DataFrame(),
+        "unmatched_diet": com.joint.unmatched, "seconds": time.perf_counter() - t0,
+    }
+
+
+__all__ = ["Community", "TradeoffResult", "run_community", "growth_change", "Infeasible"]

@@ -1,0 +1,257 @@
+"""Pairwise interaction screens, following the AGORA paper's protocol (COBRA Toolbox).
+
+Protocol (Magnusdottir et al. 2017; COBRA Toolbox ``joinModelsPairwiseFromList`` -> ``createMultipleSpeciesModel``,
+``coupleRxnList2Rxn``, ``simulatePairwiseInteractions``), re-implemented on compiled models:
+
+* two organisms joined through a shared lumen compartment (:mod:`kingems_ray.community.joint`), the diet on the
+  lumen exchanges (absent components: uptake 0, secretion open);
+* every reaction of an organism coupled to its biomass: ``|v_r| <= 400 * v_biomass + 0.01``;
+* paired growth: maximise the sum of both biomasses with each biomass >= 0.001 (infeasible -> ``Infeasible``);
+* growth alone: the same joint problem with the partner silenced, i.e. the organism alone with coupling and the
+  diet -- computed once per model (:func:`single_growth`), not once per pair;
+* classification with a 10 % band on paired/alone growth (:func:`classify`): Neutralism, Commensalism,
+  Amensalism, Mutualism, Parasitism, Competition (with giver / taker / affected / unaffected per organism).
+
+``run_pair`` is a plain function (no Ray) that a sweep registry can call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ec.compile import CompiledModel
+from ..solver.highs import PersistentLP
+from .diets import Diet, read_diet
+from .joint import COUPLING_C, COUPLING_U, Block, JointLP, assemble, make_block
+from .models import Member, member_from_compiled
+
+log = logging.getLogger(__name__)
+
+SIG_D = 0.1
+MIN_GROWTH = 0.001
+
+INTERACTIONS = ("Neutralism", "Commensalism", "Amensalism", "Mutualism", "Parasitism", "Competition",
+                "Infeasible", "No_Result")
+
+PAIR_COLUMNS = [
+    "model_a", "model_b", "growth_a_alone", "growth_b_alone", "growth_a_paired", "growth_b_paired",
+    "outcome_a", "outcome_b", "interaction", "giver", "taker", "status", "n_lumen", "seconds",
+]
+
+
+def _change(paired: float, single: float, sig: float) -> str:
+    """'same', 'up', 'down' or 'none' with the Toolbox's ratio tests (x/0 = inf, 0/0 = nan)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.float64(paired) / np.float64(single)
+        q = np.float64(single) / np.float64(paired)
+    if abs(1.0 - r) < sig:
+        return "same"
+    if abs(r) > 1.0 + sig:
+        return "up"
+    if abs(q) > 1.0 + sig:
+        return "down"
+    return "none"
+
+
+_TABLE = {
+    ("same", "same"): ("Neutralism", "Neutralism", "Neutralism"),
+    ("same", "up"): ("Commensalism_Giver", "Commensalism_Taker", "Commensalism"),
+    ("same", "down"): ("Amensalism_Unaffected", "Amensalism_Affected", "Amensalism"),
+    ("up", "same"): ("Commensalism_Taker", "Commensalism_Giver", "Commensalism"),
+    ("up", "up"): ("Mutualism", "Mutualism", "Mutualism"),
+    ("up", "down"): ("Parasitism_Taker", "Parasitism_Giver", "Parasitism"),
+    ("down", "same"): ("Amensalism_Affected", "Amensalism_Unaffected", "Amensalism"),
+    ("down", "up"): ("Parasitism_Giver", "Parasitism_Taker", "Parasitism"),
+    ("down", "down"): ("Competition", "Competition", "Competition"),
+}
+
+
+def classify(paired_a: float, paired_b: float, single_a: float, single_b: float, sig: float = SIG_D
+             ) -> tuple[str, str, str]:
+    """Interaction type from paired and alone growth, as the COBRA Toolbox's ``analyzePairwiseInteractions``.
+
+    Returns
+    -------
+    outcome_a, outcome_b, total : str
+        e.g. ``("Parasitism_Taker", "Parasitism_Giver", "Parasitism")``; ``No_Result`` when no case fits.
+    """
+    ca, cb = _change(paired_a, single_a, sig), _change(paired_b, single_b, sig)
+    return _TABLE.get((ca, cb), ("No_Result", "No_Result", "No_Result"))
+
+
+def giver_taker(outcome_a: str, outcome_b: str, a: str, b: str) -> tuple[str, str]:
+    """Names of the giver and the taker (empty when the interaction has none)."""
+    if outcome_a.endswith("_Taker"):
+        return b, a
+    if outcome_b.endswith("_Taker"):
+        return a, b
+    return "", ""
+
+
+def _solve(lp, presolve: bool = True) -> tuple[str, float, np.ndarray | None]:
+    solver = PersistentLP(lp, threads=1, presolve=presolve)
+    res = solver.solve(need_x=True)
+    return res.status, res.objective, res.x
+
+
+@dataclass
+class SingleGrowth:
+    """Growth of one organism alone on a diet (with coupling), computed once per model."""
+
+    model: str
+    growth: float
+    status: str
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        """Plain dict (for tables)."""
+        return {"model": self.model, "growth": self.growth, "status": self.status, "seconds": self.seconds}
+
+
+class BlockCache:
+    """Process-local LRU of prepared blocks (coupling rows built once per model and setting)."""
+
+    def __init__(self, maxsize: int = 512) -> None:
+        self.maxsize = maxsize
+        self._d: OrderedDict = OrderedDict()
+
+    def get(self, member: Member, coupling: float | None, u: float) -> Block:
+        """The block of ``member`` for this coupling, built on first use."""
+        key = (id(member.compiled), member.name, coupling, u)
+        blk = self._d.get(key)
+        if blk is None:
+            blk = make_block(member, coupling=coupling, coupling_u=u)
+            self._d[key] = blk
+            if len(self._d) > self.maxsize:
+                self._d.popitem(last=False)
+        else:
+            self._d.move_to_end(key)
+        return blk
+
+
+_BLOCKS = BlockCache()
+
+
+def _as_member(m: Member | CompiledModel) -> Member:
+    return m if isinstance(m, Member) else member_from_compiled(m)
+
+
+def single_growth(
+    member: Member | CompiledModel,
+    diet: Diet | str,
+    coupling: float | None = COUPLING_C,
+    coupling_u: float = COUPLING_U,
+    presolve: bool = True,
+) -> SingleGrowth:
+    """Growth of an organism alone in the lumen set-up (diet on the lumen, coupled reactions)."""
+    t0 = time.perf_counter()
+    mem = _as_member(member)
+    diet = read_diet(diet)
+    blk = _BLOCKS.get(mem, coupling, coupling_u)
+    joint = assemble([blk], diet)
+    status, _, x = _solve(joint.lp, presolve=presolve)
+    g = joint.growth(x, 0) if x is not None else float("nan")
+    return SingleGrowth(mem.name, g, status, time.perf_counter() - t0)
+
+
+def pair_problem(a: Member, b: Member, diet: Diet, coupling: float | None = COUPLING_C,
+                 coupling_u: float = COUPLING_U, min_growth: float = MIN_GROWTH) -> JointLP:
+    """The joint LP of two organisms: objective the sum of biomasses, each biomass >= ``min_growth``."""
+    ba, bb = _BLOCKS.get(a, coupling, coupling_u), _BLOCKS.get(b, coupling, coupling_u)
+    joint = assemble([ba, bb], diet)
+    for i in (0, 1):
+        cols, _ = joint.growth_cols(i)
+        joint.lp.col_lb[cols[0]] = max(joint.lp.col_lb[cols[0]], min_growth)
+    return joint
+
+
+def run_pair(
+    compiled_a: Member | CompiledModel,
+    compiled_b: Member | CompiledModel,
+    diet: Diet | str,
+    single_a: SingleGrowth | float | None = None,
+    single_b: SingleGrowth | float | None = None,
+    coupling: float | None = COUPLING_C,
+    coupling_u: float = COUPLING_U,
+    min_growth: float = MIN_GROWTH,
+    sig: float = SIG_D,
+    presolve: bool = True,
+) -> dict:
+    """Simulate one pair and classify the interaction.
+
+    Parameters
+    ----------
+    compiled_a, compiled_b : Member or CompiledModel
+        Plain or enzyme-constrained (each keeps its own protein pool).
+    diet : Diet or str
+    single_a, single_b : SingleGrowth or float, optional
+        Growth alone, when already known (a sweep computes it once per model); computed otherwise.
+    coupling, coupling_u, min_growth, sig :
+        Protocol parameters (400, 0.01, 0.001, 0.1).
+
+    Returns
+    -------
+    dict
+        Keys of :data:`PAIR_COLUMNS`. Infeasible problems are recorded (``interaction == "Infeasible"``), not raised.
+    """
+    t0 = time.perf_counter()
+    a, b = _as_member(compiled_a), _as_member(compiled_b)
+    diet = read_diet(diet)
+    sa = single_a if single_a is not None else single_growth(a, diet, coupling, coupling_u, presolve)
+    sb = single_b if single_b is not None else single_growth(b, diet, coupling, coupling_u, presolve)
+
+    def _g(s):
+        return (s.growth, s.status) if isinstance(s, SingleGrowth) else (float(s), "optimal")
+
+    ga, sta = _g(sa)
+    gb, stb = _g(sb)
+    joint = pair_problem(a, b, diet, coupling, coupling_u, min_growth)
+    status, _, x = _solve(joint.lp, presolve=presolve)
+    pa = joint.growth(x, 0) if x is not None else float("nan")
+    pb = joint.growth(x, 1) if x is not None else float("nan")
+    if status != "optimal" or sta != "optimal" or stb != "optimal":
+        oa = ob = total = "Infeasible"
+        bad = [f"paired {status}"] if status != "optimal" else []
+        bad += [f"{a.name} alone {sta}"] if sta != "optimal" else []
+        bad += [f"{b.name} alone {stb}"] if stb != "optimal" else []
+        st = "; ".join(bad)
+    else:
+        oa, ob, total = classify(pa, pb, ga, gb, sig)
+        st = "optimal"
+    giver, taker = giver_taker(oa, ob, a.name, b.name)
+    return {
+        "model_a": a.name, "model_b": b.name,
+        "growth_a_alone": float(ga), "growth_b_alone": float(gb),
+        "growth_a_paired": float(pa), "growth_b_paired": float(pb),
+        "outcome_a": oa, "outcome_b": ob, "interaction": total, "giver": giver, "taker": taker,
+        "status": st, "n_lumen": len(joint.env_keys), "seconds": time.perf_counter() - t0,
+    }
+
+
+def pair_exchanges(a: Member, b: Member, diet: Diet | str, coupling: float | None = COUPLING_C,
+                   min_growth: float = MIN_GROWTH, tol: float = 1e-6):
+    """Secretion (+) / uptake (-) of each organism in the paired optimum, for cross-feeding analysis.
+
+    Returns
+    -------
+    DataFrame
+        ``model, metabolite, flux`` for fluxes above ``tol``; empty when the pair is infeasible.
+    """
+    import pandas as pd
+
+    diet = read_diet(diet)
+    joint = pair_problem(a, b, diet, coupling, COUPLING_U, min_growth)
+    status, _, x = _solve(joint.lp)
+    rows = []
+    if x is not None:
+        for i, blk in enumerate(joint.blocks):
+            v = x[joint.col_offset[i] + blk.env_cols] * blk.env_coef
+            for k, f in zip(blk.env_keys, v):
+                if abs(f) > tol:
+                    rows.append({"model": blk.member.name, "metabolite": k, "flux": float(f)})
+    return pd.DataFrame(rows, columns=["model", "metabolite", "flux"])
