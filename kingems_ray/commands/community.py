@@ -1,0 +1,78 @@
+"""``kingems-ray community``: MICOM-style cooperative trade-off of an abundance-weighted community."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "community growth with MICOM's cooperative trade-off, exchanges, cross-feeding and perturbations"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``community``."""
+    p.add_argument("models", nargs="+", help="model files, folders or globs (SBML / JSON)")
+    p.add_argument("--abundances", default=None,
+                   help="CSV/TSV with columns model (file stem) and abundance; default equal abundances")
+    p.add_argument("--diet", default="western", help="diet file or built-in name (default western)")
+    p.add_argument("--tradeoff", type=float, default=0.5, help="fraction of maximal community growth kept")
+    p.add_argument("--remove-each", action="store_true", help="also remove each taxon in turn")
+    p.add_argument("--alt-diet", action="append", default=[], help="also simulate this diet (repeatable)")
+    p.add_argument("--knockout", action="append", default=[], metavar="TAXON:GENE[+GENE]",
+                   help="also knock out genes in one taxon (repeatable)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--cache-dir", default=None)
+
+
+def _abundances(path: str | None, names: list[str]):
+    import pandas as pd
+
+    from ..errors import KingemsError
+
+    if path is None:
+        return None
+    sep = "," if path.lower().endswith(".csv") else "\t"
+    df = pd.read_csv(path, sep=sep)
+    cols = {c.lower(): c for c in df.columns}
+    mcol = cols.get("model") or cols.get("id") or cols.get("taxon")
+    acol = cols.get("abundance")
+    if mcol is None or acol is None:
+        raise KingemsError(f"{path}: needs columns model (or id/taxon) and abundance")
+    ab = dict(zip(df[mcol].astype(str), df[acol].astype(float)))
+    missing = [n for n in names if n not in ab]
+    if missing:
+        raise KingemsError(f"{path}: no abundance for {', '.join(missing[:5])}")
+    return [ab[n] for n in names]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``community``."""
+    from ..community.community import run_community
+    from ..community.models import expand_model_paths, load_members
+    from ..errors import KingemsError
+
+    members, errors = load_members(expand_model_paths(args.models), cache_dir=args.cache_dir)
+    for e in errors:
+        print(f"skipped model: {e}")
+    if not members:
+        raise KingemsError("no loadable model")
+    names = [m.name for m in members]
+    ab = _abundances(args.abundances, names)
+    perts = [{"kind": "remove_taxon", "taxon": n} for n in names] if args.remove_each else []
+    perts += [{"kind": "diet", "diet": d} for d in args.alt_diet]
+    for k in args.knockout:
+        taxon, _, genes = k.partition(":")
+        perts.append({"kind": "gene_knockout", "taxon": taxon, "genes": genes.split("+")})
+    res = run_community(members, ab, args.diet, args.tradeoff, perts)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for key in ("growth", "exchanges", "cross_feeding", "perturbations", "perturbation_cross_feeding"):
+        df = res[key]
+        df.to_parquet(out / f"{key}.parquet", index=False)
+    summary = {k: res[k] for k in ("status", "community_growth", "max_community_growth", "unmatched_diet", "seconds")}
+    summary.update(models=names, diet=str(args.diet), tradeoff=args.tradeoff, load_errors=errors)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    print(f"status {res['status']}, community growth {res['community_growth']:.4g} 1/h "
+          f"(max {res['max_community_growth']:.4g}); wrote {out}")
+    print(res["growth"].to_string(index=False))
+    return 0
