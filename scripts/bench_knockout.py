@@ -62,6 +62,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cobra-conditions", type=int, default=10, help="carbon sources cobrapy runs on (0 = none)")
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--no-ec", action="store_true", help="skip the enzyme-constrained screens")
+    ap.add_argument("--no-ours", action="store_true", help="only time cobrapy (e.g. on a subset, to pair with an "
+                    "earlier run's figures; CPU times compare across runs, wall times do not on a shared machine)")
+    ap.add_argument("--serial-only", action="store_true", help="time our screens with 1 process only")
     ap.add_argument("--out", help="JSON with every figure")
     ap.add_argument("--save-cobra", help="Parquet of cobrapy's growth per (gene, condition) (paper_ecoli.py reads it)")
     args = ap.parse_args(argv)
@@ -77,14 +80,14 @@ def main(argv=None) -> int:
     print(f"iML1515: {n_genes} genes x {len(conds)} carbon sources = {n_genes * len(conds)} knockouts "
           f"(load {t_load:.1f} s; {res['machine']})", flush=True)
 
-    runs = {"plain": plain.compiled}
-    if not args.no_ec:
+    runs = {} if args.no_ours else {"plain": plain.compiled}
+    if not args.no_ec and not args.no_ours:
         ec, t_build, _ = timed(build, model, kcats, level="L4", pool=0.25)
         runs["ecGEM L4 (ECMpy kcats, pool 0.25)"] = ec.compiled
         res["ec_build_s"] = t_build
     ours: dict = {}
     for name, cm in runs.items():
-        for procs in sorted({1, args.processes}):
+        for procs in [1] if args.serial_only else sorted({1, args.processes}):
             df, wall, cpu = timed(knockout_screen, cm, conds, processes=procs)
             key = f"{name}, {procs} process{'es' if procs > 1 else ''}"
             ours[key] = {"wall_s": wall, "cpu_s": cpu, "n_lp": df.attrs["n_lp"],
@@ -101,6 +104,8 @@ def main(argv=None) -> int:
         scale = len(conds) / len(sub)
         diffs = []
         n_mismatch = 0
+        if args.no_ours:
+            plain_df = knockout_screen(plain.compiled, sub)
         for cond, r in ref.items():
             got = plain_df[plain_df["condition"] == cond].set_index("gene_id")["growth"]
             d = np.abs(got[r.index].to_numpy() - r.to_numpy())
