@@ -117,6 +117,25 @@ def test_stream_dedupes_across_models(actors):
     assert stats.pair_keys == 4 + 5 and stats.predicted_keys == 5
 
 
+def test_stream_when_actors_hold_every_cpu(actors):
+    # The fixture's actors hold 2 x 0.5 of the 2 CPUs; one more takes the last CPU. Preparation tasks must
+    # not wait for a free CPU forever.
+    handles = start_actors(n_actors=1, factory=FakePredictor, num_cpus_per_actor=1.0, startup_timeout_s=60)
+    try:
+        resolver = StructureResolver(StructureTables(), extra=SMILES)
+        out = dict(stream_kcat_tables([("m", _model("m", True), SEQS)], handles, database=KcatDatabase.empty(),
+                                      resolver=resolver))
+        assert set(out["m"].source) == {"prediction"}
+    finally:
+        for h in handles:
+            ray.kill(h)
+
+
+def test_start_actors_times_out_instead_of_hanging(actors):
+    with pytest.raises(TimeoutError, match="not up after"):
+        start_actors(n_actors=1, factory=FakePredictor, num_cpus_per_actor=64.0, startup_timeout_s=1)
+
+
 @pytest.mark.skipif(data_root() is None, reason="reference data (../shared/data or $KINGEMS_DATA) not found")
 def test_stream_e_coli_core_by_name(actors):
     seqs = str(data_root() / "sequences" / "ecoli_gp.faa.gz")

@@ -139,19 +139,45 @@ def start_actors(
     device: str | None = None,
     num_gpus_per_actor: float | None = None,
     num_cpus_per_actor: float = 1.0,
+    startup_timeout_s: float | None = 600.0,
 ) -> list[Any]:
     """Start predictor actors on the current Ray cluster (``ray.init`` must have been called).
+
+    Parameters
+    ----------
+    n_actors : int, optional
+        Default :func:`default_num_actors`.
+    factory, checkpoint, device
+        See :class:`PredictorServer`.
+    num_gpus_per_actor, num_cpus_per_actor
+        See :func:`actor_options`.
+    startup_timeout_s : float, optional
+        How long to wait for every actor to load; an actor whose resources never free up would otherwise
+        block forever.
 
     Returns
     -------
     list of ActorHandle
         Ready actors (each has loaded its predictor; a load error surfaces here, not at the first batch).
+
+    Raises
+    ------
+    TimeoutError
+        When the actors are not up within ``startup_timeout_s`` (they are killed first).
     """
     opts = actor_options(num_gpus_per_actor, num_cpus_per_actor)
     n = n_actors if n_actors is not None else default_num_actors(opts)
     cls = ray.remote(PredictorServer).options(**opts)
     actors = [cls.remote(factory, checkpoint, device) for _ in range(max(1, n))]
-    ray.get([a.info.remote() for a in actors])
+    try:
+        ray.get([a.info.remote() for a in actors], timeout=startup_timeout_s)
+    except ray.exceptions.GetTimeoutError as exc:
+        for a in actors:
+            ray.kill(a)
+        raise TimeoutError(
+            f"{len(actors)} predictor actor(s) with {opts} not up after {startup_timeout_s} s; "
+            f"cluster resources {ray.cluster_resources()}, available {ray.available_resources()}"
+        ) from exc
     return actors
 
 
@@ -276,6 +302,7 @@ def stream_kcat_tables(
     batch_size: int = 256,
     max_in_flight_per_actor: int = 2,
     max_preparing: int = 2,
+    prep_cpus: float = 0.0,
     stats: StreamStats | None = None,
 ) -> Iterator[tuple[str, pd.DataFrame]]:
     """Build the kcat tables of many models through a pool of predictor actors.
@@ -296,6 +323,8 @@ def stream_kcat_tables(
         Keys per actor call; batches queued per actor.
     max_preparing : int
         Models being loaded / paired at once (Ray tasks).
+    prep_cpus : float
+        CPUs each preparation task reserves (default 0: never blocked by the actors' reservations).
     stats : StreamStats, optional
         Filled in as the stream runs.
 
@@ -308,7 +337,9 @@ def stream_kcat_tables(
     """
     stats = stats if stats is not None else StreamStats()
     database = database if database is not None else KcatDatabase.default()
-    prep_remote = ray.remote(num_cpus=1)(_prepare_task)
+    # Preparation tasks reserve no CPU by default: when the actors hold every CPU (2 actors on a 2-CPU node) a
+    # task asking for one would wait forever. ``max_preparing`` bounds how many run at once instead.
+    prep_remote = ray.remote(num_cpus=prep_cpus)(_prepare_task)
     resolver_ref = ray.put(resolver) if resolver is not None else None
     model_iter = iter(models)
     preparing: dict[Any, str] = {}
