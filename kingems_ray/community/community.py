@@ -109,62 +109,104 @@ class Community:
             raise KingemsError(f"unknown taxon {taxon!r}; taxa are {', '.join(self.taxa)}") from None
 
     # -- solving ------------------------------------------------------------------------------------------
-    def _lp_mode(self) -> None:
-        self.h.clearSolver()
-        self.h.passHessian(0, 0, highspy.HessianFormat.kTriangular, np.zeros(1, np.int32),
-                           np.zeros(0, np.int32), np.zeros(0))
-        self.h.changeColsCost(self._n_cols, np.arange(self._n_cols, dtype=np.int32), self._cost)
-        self.h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    def _set_growth_cost(self, c: np.ndarray, maximize: bool) -> None:
+        cost = np.zeros(self._n_cols)
+        cost[self._bio] = c
+        self.h.changeColsCost(self._n_cols, np.arange(self._n_cols, dtype=np.int32), cost)
+        self.h.changeObjectiveSense(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize)
+
+    def _growths(self, x: np.ndarray) -> np.ndarray:
+        return np.array([self.joint.growth(x, i) for i in range(len(self.members))])
 
     def max_growth(self) -> tuple[str, float, np.ndarray | None]:
         """Maximal community growth (LP)."""
-        self._lp_mode()
+        self._set_growth_cost(self.abundances.to_numpy(), maximize=True)
         self.h.changeRowBounds(self._growth_row, -highspy.kHighsInf, highspy.kHighsInf)
+        self.solver.set_strategy("dual")
         res = self.solver.solve(need_x=True)
         return res.status, res.objective, res.x
 
-    def cooperative_tradeoff(self, fraction: float = 0.5) -> TradeoffResult:
+    def _oracle(self, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Growth vector (and column vector) minimising ``direction . mu`` over the trade-off set."""
+        self._set_growth_cost(direction, maximize=False)
+        res = self.solver.solve(need_x=True)
+        if not res.ok:
+            return None
+        return self._growths(res.x), res.x
+
+    def cooperative_tradeoff(self, fraction: float = 0.5, tol: float = 1e-10, max_iter: int = 500
+                             ) -> TradeoffResult:
         """MICOM's cooperative trade-off: max community growth, then min ``sum mu_i^2`` at ``>= fraction * max``.
 
-        Returns a result with status ``infeasible`` (not an exception) when the community cannot grow.
+        The QP only involves the growth rates, so it is solved exactly in growth space with Wolfe's
+        minimum-norm-point algorithm, each step an LP on the same HiGHS instance (cost change, primal simplex
+        warm start). HiGHS' own QP solver (``passHessian``) stalled on the full problem (no answer within 60 s
+        for three taxa). Returns a result with status ``infeasible`` (not an exception) when nothing grows.
         """
         if not 0.0 <= fraction <= 1.0:
             raise KingemsError(f"trade-off fraction must be in [0, 1], got {fraction}")
         t0 = time.perf_counter()
         st, gmax, x = self.max_growth()
+        nan = pd.Series(np.nan, index=self.taxa)
         if st != "optimal":
-            return TradeoffResult(st, float("nan"), float("nan"),
-                                  pd.Series(np.nan, index=self.taxa), None, time.perf_counter() - t0)
+            return TradeoffResult(st, float("nan"), float("nan"), nan, None, time.perf_counter() - t0)
+        mu0 = self._growths(x)
         if gmax <= 1e-9:
-            g = pd.Series([self.joint.growth(x, i) for i in range(len(self.taxa))], index=self.taxa)
-            return TradeoffResult("optimal", 0.0, gmax, g * 0.0, x, time.perf_counter() - t0)
-        self.h.changeRowBounds(self._growth_row, fraction * gmax, gmax)
-        self.h.changeColsCost(self._n_cols, np.arange(self._n_cols, dtype=np.int32), np.zeros(self._n_cols))
-        self.h.changeObjectiveSense(highspy.ObjSense.kMinimize)
-        # Hessian in HiGHS' column-wise lower-triangular form: 2 on each growth column -> min sum mu_i^2
-        n = self._n_cols
-        diag = np.zeros(n)
-        diag[self._bio] = 2.0
-        start = np.zeros(n + 1, dtype=np.int32)
-        idx, val = [], []
-        for c in range(n):
-            start[c] = len(idx)
-            if diag[c]:
-                idx.append(c)
-                val.append(diag[c])
-        start[n] = len(idx)
-        self.h.passHessian(n, len(idx), highspy.HessianFormat.kTriangular, start[:n].astype(np.int32),
-                           np.asarray(idx, np.int32), np.asarray(val, float))
-        res = self.solver.solve(need_x=True)
-        if not res.ok:
-            self._lp_mode()
-            return TradeoffResult(res.status, float("nan"), gmax, pd.Series(np.nan, index=self.taxa), None,
+            return TradeoffResult("optimal", 0.0, gmax, pd.Series(mu0 * 0.0, index=self.taxa), x,
                                   time.perf_counter() - t0)
-        g = pd.Series([self.joint.growth(res.x, i) for i in range(len(self.taxa))], index=self.taxa)
-        out = TradeoffResult("optimal", float((g * self.abundances).sum()), gmax, g, res.x,
-                             time.perf_counter() - t0)
-        self._lp_mode()
-        return out
+        self.h.changeRowBounds(self._growth_row, fraction * gmax, gmax)
+        self.solver.set_strategy("primal")
+        try:
+            mu, xs, status = self._min_norm_point(mu0, x, tol, max_iter)
+        finally:
+            self.solver.set_strategy("dual")
+            self.h.changeRowBounds(self._growth_row, -highspy.kHighsInf, highspy.kHighsInf)
+        g = pd.Series(mu, index=self.taxa)
+        return TradeoffResult(status, float((g * self.abundances).sum()), gmax, g, xs, time.perf_counter() - t0)
+
+    def _min_norm_point(self, mu0, x0, tol, max_iter):
+        """Wolfe (1976): the point of minimal Euclidean norm in the polytope of feasible growth vectors."""
+        pts = [mu0]
+        xs = [x0]
+        lam = np.array([1.0])
+        mu = mu0.copy()
+        for _ in range(max_iter):
+            got = self._oracle(mu)
+            if got is None:
+                return mu, None, "error"
+            p, xp = got
+            if mu @ mu - mu @ p <= tol * max(1.0, mu @ mu):
+                break
+            pts.append(p)
+            xs.append(xp)
+            lam = np.append(lam, 0.0)
+            for _minor in range(len(pts) + 5):
+                P = np.array(pts)
+                k = len(pts)
+                # affine minimiser: min ||alpha P||^2, sum alpha = 1
+                M = np.zeros((k + 1, k + 1))
+                M[:k, :k] = P @ P.T
+                M[:k, k] = 1.0
+                M[k, :k] = 1.0
+                rhs = np.zeros(k + 1)
+                rhs[k] = 1.0
+                alpha = np.linalg.lstsq(M, rhs, rcond=None)[0][:k]
+                if np.all(alpha > 1e-12):
+                    lam = alpha
+                    break
+                neg = alpha <= 1e-12
+                theta = np.min(lam[neg] / np.maximum(lam[neg] - alpha[neg], 1e-300))
+                lam = theta * alpha + (1 - theta) * lam
+                keep = lam > 1e-12
+                pts = [q for q, kk in zip(pts, keep) if kk]
+                xs = [q for q, kk in zip(xs, keep) if kk]
+                lam = lam[keep] / lam[keep].sum()
+            mu = lam @ np.array(pts)
+        else:
+            return mu, None, "iteration_limit"
+        # a column vector for the min-norm growth: convex combination of the vertices' solutions
+        x = sum(lv * xv for lv, xv in zip(lam, xs))
+        return mu, x, "optimal"
 
     # -- reading solutions --------------------------------------------------------------------------------
     def exchanges(self, x: np.ndarray, tol: float = 1e-6) -> pd.DataFrame:
