@@ -230,7 +230,7 @@ def tune(problem, params: dict[str, Any]) -> Result:
 def kcat_table(inp: UnitInput, params: dict[str, Any]) -> Result:
     """The model's kcat table (predicted where possible, else database / median fallbacks) and its source counts."""
     bt = _require("kingems_ray.kcat.build_table", "kcat_table")
-    table = inp.worker.kcat_table(inp.model, inp.model_key, params)
+    table = inp.worker.kcat_table(inp.model, inp.model_key, params.get("ec") or {"kcats": "fallback"})
     s = bt.summarize(table)
     out = {"rows": s["rows"], "pairs": s["pairs"]}
     out.update({f"pairs_{k}": v for k, v in s["pairs_by_source"].items()})
@@ -239,22 +239,52 @@ def kcat_table(inp: UnitInput, params: dict[str, Any]) -> Result:
 
 @register("pairwise", needs="input", requires="kingems_ray.community.pairwise")
 def pairwise(inp: UnitInput, params: dict[str, Any]) -> Result:
-    """Pairwise growth of this model with each partner in ``params.partners`` (``kingems_ray.community.pairwise``)."""
+    """AGORA pairwise protocol (``kingems_ray.community.pairwise.run_pair``): this model with ``params.partner``.
+
+    Parameters: ``partner`` (model path), ``diet`` (default ``western``), ``ec`` (both partners as ecGEMs), protocol
+    settings ``coupling``, ``min_growth``, ``sig``. Each model's growth alone is computed once per worker.
+    """
     mod = _require("kingems_ray.community.pairwise", "pairwise")
-    fn = getattr(mod, "pairwise_unit", None) or getattr(mod, "run_pair", None)
-    if fn is None:
-        raise KingemsError("kingems_ray.community.pairwise has no pairwise_unit(model, params) entry point yet")
-    return fn(inp.model, params)
+    w = inp.worker
+    if not params.get("partner"):
+        raise KingemsError("analysis 'pairwise' needs params.partner (a model path)")
+    ec = params.get("ec")
+    diet = params.get("diet", "western")
+    kw = {k: params[k] for k in ("coupling", "min_growth", "sig") if k in params}
+    partner = str(params["partner"])
+    pkey = params.get("partner_key") or w.content_id(partner)
+    _, cma, _ = w.compiled(inp.model, inp.model_key, ec)
+    _, cmb, _ = w.compiled(partner, pkey, ec)
+    alone = {k: v for k, v in kw.items() if k == "coupling"}
+    sa = w.memo(("single", inp.model_key, repr(ec), diet), lambda: mod.single_growth(cma, diet, **alone))
+    sb = w.memo(("single", pkey, repr(ec), diet), lambda: mod.single_growth(cmb, diet, **alone))
+    return mod.run_pair(cma, cmb, diet, single_a=sa, single_b=sb, **kw)
 
 
 @register("community", needs="input", requires="kingems_ray.community.community")
 def community(inp: UnitInput, params: dict[str, Any]) -> Result:
-    """A community of this model with ``params.members`` (``kingems_ray.community.community``)."""
+    """MICOM-style cooperative trade-off of a community (``kingems_ray.community.community.run_community``).
+
+    Parameters: ``members`` (model paths; the unit's model is added first when missing), ``abundances``,
+    ``diet`` (default ``western``), ``tradeoff`` (0.5), ``perturbations``, ``ec``.
+    """
     mod = _require("kingems_ray.community.community", "community")
-    fn = getattr(mod, "community_unit", None)
-    if fn is None:
-        raise KingemsError("kingems_ray.community.community has no community_unit(model, params) entry point yet")
-    return fn(inp.model, params)
+    w = inp.worker
+    ec = params.get("ec")
+    paths = [str(m) for m in params.get("members") or []]
+    if inp.model not in paths:
+        paths.insert(0, inp.model)
+    cms = [w.compiled(p, inp.model_key if p == inp.model else w.content_id(p), ec)[1] for p in paths]
+    res = mod.run_community(cms, params.get("abundances"), params.get("diet", "western"),
+                            float(params.get("tradeoff", 0.5)), params.get("perturbations"))
+    row = {"status_lp": res["status"], "community_growth": res["community_growth"],
+           "max_community_growth": res["max_community_growth"], "n_members": len(cms),
+           "seconds": res["seconds"]}
+    tables = {"": res["growth"]}
+    for k in ("exchanges", "cross_feeding", "perturbations"):
+        if isinstance(res.get(k), pd.DataFrame) and len(res[k].columns):
+            tables[k] = res[k]
+    return row, tables
 
 
 def split_result(res: Result) -> tuple[dict[str, Any], pd.DataFrame | dict[str, pd.DataFrame] | None]:

@@ -230,6 +230,14 @@ def load_config(path: str | Path | dict, models_pattern: str | None = None) -> S
             raise KingemsError(f"analysis {a['name']}: 'ec' must be true or a mapping")
         a["ec"] = ec or None
         a["params"] = dict(a.get("params") or {})
+        for k in ("partner", "members"):  # model paths inside parameters, relative to the config file
+            v = a["params"].get(k)
+            if isinstance(v, str):
+                a["params"][k] = _path_or_builtin(v, base)
+            elif isinstance(v, list):
+                a["params"][k] = [_path_or_builtin(str(x), base) for x in v]
+        if a.get("pairs") not in (None, "all"):
+            raise KingemsError(f"analysis {a['name']}: 'pairs' can only be 'all'")
         if "medium" in a:
             a["medium"] = _resolve_medium(a["medium"], base)
         analyses.append(a)
@@ -283,9 +291,36 @@ def plan_units(cfg: SweepConfig) -> list[Unit]:
     for a in cfg.analyses:
         _file_params({"ec": a["ec"], "medium": a.get("medium", cfg.medium), "p": a["params"]}, files)
     ids = {f: model_content_id(f) for f in files}
+    for a in cfg.analyses:
+        for k in ("partner", "members"):
+            v = a["params"].get(k)
+            if isinstance(v, str) and os.sep in v:
+                files.add(v)
+            elif isinstance(v, list):
+                files.update(x for x in v if isinstance(x, str) and os.sep in x)
+        if a.get("pairs") == "all":
+            files.update(m for m in cfg.models if not _is_builtin(m))
+    ids.update({f: model_content_id(f) for f in files if f not in ids})
+    for a in cfg.analyses:
+        if a.get("pairs") == "all":  # pairwise screens: one unit per unordered pair of the sweep's models
+            for i, m in enumerate(cfg.models):
+                for partner in cfg.models[i + 1 :]:
+                    params = dict(a["params"], partner=_for_workers(partner), partner_key=key_of[partner])
+                    if a["ec"]:
+                        params["ec"] = a["ec"]
+                    ident = _identity({**a["params"], "partner": key_of[partner], "ec": a["ec"]}, ids)
+                    units.append(Unit(unit_id(key_of[m], a["name"], ident), _for_workers(m), key_of[m], a["name"],
+                                      params, label=a.get("label") or a["name"]))
     for m in cfg.models:
         for a in cfg.analyses:
+            if a.get("pairs") == "all":
+                continue
             params = dict(a["params"])
+            for k in ("partner", "members"):  # model paths in parameters travel like the model itself
+                if isinstance(params.get(k), str):
+                    params[k] = _for_workers(params[k])
+                elif isinstance(params.get(k), list):
+                    params[k] = [_for_workers(x) if isinstance(x, str) else x for x in params[k]]
             med = a.get("medium", cfg.medium)
             if a["ec"]:
                 params["ec"] = {k: (_for_workers(v) if isinstance(v, str) and v in files else v)

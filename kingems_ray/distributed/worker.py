@@ -89,6 +89,8 @@ class SolverWorker:
         self._media: dict[str, Any] = {}
         self._predictor = None
         self._file_ids: dict[str, str] = {}
+        self._memo: dict[Any, Any] = {}
+        self._content_ids: dict[str, str] = {}
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.n_units = 0
         self.n_parsed = 0
@@ -267,8 +269,7 @@ class SolverWorker:
         for k, v in an.defaults.items():
             params.setdefault(k, v)
         if an.needs == "input":
-            if prep["ec"]:
-                params.update(prep["ec"])
+            params.update({k: v for k, v in prep.items() if v})
             res = an.fn(registry.UnitInput(unit["model"], unit["model_key"], self), params)
             return (*registry.split_result(res), "n/a")
         key, cm, source = self.compiled(unit["model"], unit["model_key"], prep["ec"])
@@ -309,6 +310,18 @@ class SolverWorker:
     def run_batch(self, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run several units in order (fewer round trips for very short units)."""
         return [self.run(u) for u in units]
+
+    def memo(self, key: Any, fn):
+        """A value computed once per worker (e.g. a model's growth alone in pairwise screens)."""
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+    def content_id(self, model: str) -> str:
+        """Content id of a model reference (hashed once per worker)."""
+        if model not in self._content_ids:
+            self._content_ids[model] = content_id(model, self.base_dir)
+        return self._content_ids[model]
 
     def stats(self) -> dict[str, Any]:
         """Counters: units run, models parsed, cache hits/misses, models held."""
