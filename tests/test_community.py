@@ -1,0 +1,110 @@
+"""Communities: agreement with MICOM's cooperative trade-off, perturbations, cross-feeding, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kingems_ray.community.community import Community, run_community
+from kingems_ray.community.diets import read_diet
+from kingems_ray.community.models import load_member
+from kingems_ray.errors import KingemsError
+
+TAXA = ["Abiotrophia_defectiva_ATCC_49176", "Acetivibrio_ethanolgignens_ACET_33324",
+        "Acidaminobacter_hydrogenoformans_DSM_2784"]
+ABUNDANCES = [0.5, 0.3, 0.2]
+
+
+@pytest.fixture(scope="module")
+def members(data_dir, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return [load_member(data_dir / "agora" / "models" / f"{m}.xml.gz", cache_dir=cache) for m in TAXA]
+
+
+@pytest.fixture(scope="module")
+def micom_result(members, data_dir):
+    """MICOM 0.39 itself on the same taxa and medium (optlang 'hybrid': HiGHS LP + OSQP QP)."""
+    micom = pytest.importorskip("micom")
+    tax = pd.DataFrame({"id": TAXA, "file": [m.source for m in members], "abundance": ABUNDANCES})
+    com = micom.Community(tax, solver="hybrid", progress=False)
+    med = pd.read_csv(data_dir / "agora" / "diets" / "micom_media_western_diet_gut_agora_extracted.csv")
+    com.medium = {r: f for r, f in zip(med["reaction"], med["flux"]) if r in com.reactions}
+    sol = com.cooperative_tradeoff(fraction=0.5)
+    return sol
+
+
+def test_tradeoff_matches_micom(members, micom_result):
+    com = Community(members, ABUNDANCES, read_diet("micom_western"))
+    res = com.cooperative_tradeoff(0.5)
+    assert res.ok
+    ref = micom_result.members["growth_rate"].drop("medium", errors="ignore")
+    ours = res.growth.reindex(ref.index)
+    # MICOM's QP goes through OSQP (first-order, ~1e-6..1e-4 accuracy): growth rates agree to 1e-3 relative
+    np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=1e-3, atol=1e-5)
+    assert res.community_growth == pytest.approx(micom_result.growth_rate, rel=1e-3)
+
+
+def test_tradeoff_properties(members):
+    com = Community(members, ABUNDANCES, "micom_western")
+    full = com.cooperative_tradeoff(1.0)
+    half = com.cooperative_tradeoff(0.5)
+    assert full.community_growth == pytest.approx(full.max_community_growth, rel=1e-6)
+    assert half.community_growth == pytest.approx(0.5 * half.max_community_growth, rel=1e-6)
+    # the L2 objective spreads growth: never a larger norm than at full community growth
+    assert np.linalg.norm(half.growth) <= np.linalg.norm(full.growth) + 1e-9
+    # column vector is a feasible flux distribution reproducing the growth rates
+    assert np.allclose([com.joint.growth(half.x, i) for i in range(3)], half.growth.to_numpy(), atol=1e-9)
+
+
+def test_perturbations_and_cross_feeding(members):
+    west = read_diet("micom_western")
+    res = run_community(
+        members, ABUNDANCES, west, 0.5,
+        perturbations=[
+            {"kind": "remove_taxon", "taxon": TAXA[1]},
+            {"kind": "diet", "diet": west.scaled(0.5)},
+            {"kind": "gene_knockout", "taxon": TAXA[0], "genes": [members[0].compiled.gene_ids[0]]},
+        ],
+    )
+    assert res["status"] == "optimal"
+    p = res["perturbations"]
+    removed = p[p["perturbation"] == f"remove {TAXA[1]}"].set_index("taxon")
+    assert removed.loc[TAXA[1], "growth_perturbed"] == pytest.approx(0.0, abs=1e-9)
+    assert set(p["perturbation"].str.split().str[0]) == {"remove", "diet", "knockout"}
+    xf = res["cross_feeding"]
+    assert list(xf.columns) == ["metabolite", "producers", "consumers", "produced", "consumed"]
+    ex = res["exchanges"]
+    assert set(ex["taxon"]) <= set(TAXA)
+
+
+def test_bad_inputs(members):
+    with pytest.raises(KingemsError, match="abundances"):
+        Community(members, [1.0, -1.0, 1.0], "western")
+    com = Community(members, None, "western")
+    with pytest.raises(KingemsError, match="unknown taxon"):
+        with com.without_taxon("nobody"):
+            pass
+    with pytest.raises(KingemsError, match="genes not in"):
+        com.knockout_columns(TAXA[0], ["no_such_gene"])
+    # a diet of unknown metabolites only: recorded, the community just cannot grow
+    starving = read_diet({"EX_unobtainium(e)": 10.0})
+    res = Community(members, None, starving).cooperative_tradeoff(0.5)
+    assert res.status in ("optimal", "infeasible")
+    if res.status == "optimal":
+        assert res.community_growth == pytest.approx(0.0, abs=1e-9)
+    assert Community(members, None, starving).joint.unmatched == ["unobtainium"]
+
+
+def test_cli_community(members, tmp_path):
+    from kingems_ray.cli import main
+
+    ab = tmp_path / "ab.csv"
+    pd.DataFrame({"model": TAXA, "abundance": ABUNDANCES}).to_csv(ab, index=False)
+    out = tmp_path / "out"
+    rc = main(["community", *[m.source for m in members], "--abundances", str(ab), "--diet", "micom_western",
+               "--out", str(out), "--remove-each", "--cache-dir", str(tmp_path / "c")])
+    assert rc == 0
+    g = pd.read_parquet(out / "growth.parquet")
+    assert list(g["taxon"]) == TAXA
+    assert len(pd.read_parquet(out / "perturbations.parquet")) == 9
