@@ -71,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     pred = None
 
-    def in_process(label: str) -> None:
+    def in_process(label: str, threads: int | None = None) -> None:
         nonlocal pred
+        if threads:
+            torch.set_num_threads(threads)
         t = time.perf_counter()
         pred = make()
         load_s = time.perf_counter() - t
@@ -84,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {results[-1][0]}: {results[-1][1]:.0f} pairs/s", flush=True)
 
     local: dict = {}
+    all_threads = torch.get_num_threads()
     in_process("")
+    if all_threads > 1:
+        # One thread too: on a busy machine torch's intra-op threads can cost more than they give.
+        in_process("", 1)
+        torch.set_num_threads(all_threads)
     if args.actors:
         import ray
 
@@ -111,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 ray.kill(a)
         ray.shutdown()
         # Again at the end: on a shared machine the load drifts; two in-process runs bracket the actor runs.
-        in_process(", again")
+        in_process(", again", all_threads)
 
     print("\n| configuration | pairs/s | predict time [s] | load / start-up [s] |\n|---|---|---|---|")
     for name, rate, dt, load in results:
