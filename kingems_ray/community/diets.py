@@ -37,17 +37,6 @@ log = logging.getLogger(__name__)
 #: AGORA1 (VMH 2017) metabolite ids that AGORA2 renamed; applied to diet keys and to model exchange keys alike.
 AGORA1_TO_AGORA2: dict[str, str] = {
     "glc": "glc_D",
-    "fru": "fru",
-    "gal": "gal",
-    "man": "man",
-    "mnl": "mnl",
-    "sbt_D": "sbt_D",
-    "xyl_D": "xyl_D",
-    "arab_L": "arab_L",
-    "rib_D": "rib_D",
-    "fuc_L": "fuc_L",
-    "lac_L": "lac_L",
-    "glyc": "glyc",
 }
 
 #: Short names for the diets shipped with the reference data.
@@ -225,7 +214,9 @@ def resolve_keys(diet: Diet, available: set[str] | list[str]) -> tuple[dict[str,
     return mapping, unmatched
 
 
-def lumen_bounds(diet: Diet, keys: list[str], max_secretion: float = 1000.0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def lumen_bounds(
+    diet: Diet, keys: list[str], max_secretion: float = 1000.0
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Bounds of environment exchanges for metabolite ``keys`` under a diet.
 
     Returns
