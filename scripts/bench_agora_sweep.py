@@ -55,6 +55,8 @@ def phase(name: str, units: list[Unit], out: Path, cache: Path, workers: int, ti
         ray.kill(a)
     df = read_results(out)
     df = df[df["unit_id"].isin({u.unit_id for u in units})]
+    if "worker_peak_rss_mb" in df:  # every record carries its worker's peak RSS (replaced actors included)
+        peaks.append(float(df["worker_peak_rss_mb"].max()))
     res = {"phase": name, "units": len(units), "ok": int((df["status"] == "ok").sum()),
            "failed": int((df["status"] != "ok").sum()), "wall_s": round(wall, 1),
            "units_per_s": round(len(units) / wall, 3), "core_s_per_unit": round(workers * wall / len(units), 3),

@@ -100,6 +100,7 @@ def _record(result: dict[str, Any], attempts: int) -> dict[str, Any]:
         elapsed_s=result.get("elapsed_s"),
         worker=result.get("worker"),
         model_id=row.get("model_id"),
+        worker_peak_rss_mb=result.get("peak_rss_mb"),
     )
     return rec
 

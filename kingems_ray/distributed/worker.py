@@ -305,6 +305,7 @@ class SolverWorker:
                        retryable=not isinstance(exc, KingemsError), model_source=None)
             log.debug("unit %s failed:\n%s", unit["unit_id"], traceback.format_exc())
         out["elapsed_s"] = time.perf_counter() - t0
+        out["peak_rss_mb"] = _peak_rss_mb()
         return out
 
     def run_batch(self, units: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -325,12 +326,16 @@ class SolverWorker:
 
     def stats(self) -> dict[str, Any]:
         """Counters: units run, models parsed, cache hits/misses, models held."""
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+        peak = _peak_rss_mb()
         return {"worker": self.name, "n_units": self.n_units, "n_parsed": self.n_parsed,
                 "cache_hits": self.cache.hits, "cache_misses": self.cache.misses, "models_held": len(self._compiled),
-                "peak_rss_mb": round(peak, 1)}
+                "peak_rss_mb": peak}
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # kB on Linux
 
 
 def content_id(model: str, base_dir: str | Path | None = None) -> str:
