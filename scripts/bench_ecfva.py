@@ -75,7 +75,15 @@ def main() -> None:
             f"L4 FVA at {args.fraction:.0%}, processes={procs}: {res[procs][0]:.1f} s, {df.attrs['n_solves']} LPs, "
             f"{(df['status'] != 'optimal').sum()} non-optimal, median variability {s['median_variability']:.4g}"
         )
-    same = np.allclose(res[1][1][["minimum", "maximum"]], res[2][1][["minimum", "maximum"]], atol=1e-6)
+    a = res[1][1][["minimum", "maximum"]].to_numpy()
+    b2 = res[2][1][["minimum", "maximum"]].to_numpy()
+    # Different warm-start paths end on different vertices within HiGHS' 1e-7 feasibility tolerance: on iML1515
+    # the largest gap was 1.8e-5 on a bound of 487 (4e-8 relative).
+    same = np.allclose(a, b2, rtol=1e-7, atol=1e-6)
+    print(
+        f"serial vs parallel: max |diff| {np.nanmax(np.abs(a - b2)):.2e}, "
+        f"max relative {np.nanmax(np.abs(a - b2) / np.maximum(1.0, np.abs(a))):.1e}"
+    )
     t1s, t2s = res[1][0], res[2][0]
     print(
         f"parallel == serial: {same}; speed-up x{t1s / t2s:.2f}; vs kinGEMs reference (~50 min, 8 workers): "
