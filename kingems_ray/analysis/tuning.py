@@ -601,7 +601,8 @@ def tune_kcats(
     seed : int
         Seed of the :class:`numpy.random.SeedSequence` the chains' generators are spawned from.
     processes : int
-        Worker processes for the chains (1: serial, in this process). Results do not depend on it.
+        Worker processes for the chains (1: serial, in this process). Results do not depend on it. Workers are
+        spawned: a script calling this with ``processes > 1`` needs the ``if __name__ == "__main__":`` guard.
     n_top : int, optional
         Overrides ``settings.n_top``.
     settings : AnnealingSettings, optional
