@@ -44,7 +44,8 @@ def units_for(models: list[str], keys: dict[str, str], analysis: str, params: di
 def phase(name: str, units: list[Unit], out: Path, cache: Path, workers: int, timeout: float) -> dict:
     actors = start_solver_actors(workers, cache_dir=cache)
     t = time.perf_counter()
-    st = run_units(units, out, backend="ray", actors=actors, unit_timeout=timeout, desc=name, retries=1)
+    st = run_units(units, out, backend="ray", actors=actors, cache_dir=cache, unit_timeout=timeout, desc=name,
+                   retries=1)  # cache_dir: replacement actors must use the same cache
     wall = time.perf_counter() - t
     peaks = []
     for a in actors:  # an actor killed by a unit timeout was replaced inside run_units: skip it here
@@ -109,7 +110,9 @@ def main() -> int:
     from kingems_ray.gem.io import load_model
 
     parse, load = [], []
-    for m in models[:10]:
+    cold = read_results(out / "cold")
+    good = set(cold.loc[cold["status"] == "ok", "model"])  # models that timed out would hang here
+    for m in [m for m in models if m in good][:10]:
         t = time.perf_counter()
         compile_model(load_model(m))
         parse.append(time.perf_counter() - t)

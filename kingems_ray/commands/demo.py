@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     _say(f"ray: {'local' if info['local'] else 'cluster'} with {cpus:g} CPUs; 1 predictor actor, "
          f"{n_solvers} solver actor(s)")
     predictors = start_actors(1, checkpoint=str(ckpt), num_cpus_per_actor=min(1.0, max(cpus - n_solvers, 0.5)))
-    solvers = start_solver_actors(n_solvers, cache_dir=out / "cache", predictor_actors=predictors)
+    solvers = start_solver_actors(n_solvers, cache_dir=out / "cache" / "compiled", predictor_actors=predictors)
     store = ResultStore(out / "results")
 
     # 1. predict: the kcat table of every (reaction, substrate, enzyme) pair, on the predictor actor
