@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/micom_agreement.py [--out results/micom_agreement.parquet]
 
-MICOM runs with optlang's "hybrid" solver (HiGHS for LPs, OSQP for the QP): the only QP-capable solver
+Both engines get the same medium (MICOM's western diet table, ids resolved to the taxa's exchanges). MICOM
+runs with optlang's "hybrid" solver (HiGHS for LPs, OSQP for the QP): the only QP-capable solver
 installed here (no CPLEX / Gurobi). Prints per-taxon growth rates, max relative and absolute differences.
 """
 
@@ -16,7 +17,7 @@ import warnings
 import pandas as pd
 
 from kingems_ray.community.community import Community
-from kingems_ray.community.diets import read_diet
+from kingems_ray.community.diets import micom_medium, read_diet
 from kingems_ray.community.models import load_member
 from kingems_ray.paths import data_root
 
@@ -42,7 +43,6 @@ def main(argv=None) -> int:
 
     warnings.filterwarnings("ignore")
     mdir = data_root(required=True) / "agora" / "models"
-    med = pd.read_csv(data_root() / "agora" / "diets" / "micom_media_western_diet_gut_agora_extracted.csv")
     diet = read_diet("micom_western")
     rows = []
     for name, (taxa, ab) in COMMUNITIES.items():
@@ -57,7 +57,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         tax = pd.DataFrame({"id": taxa, "file": [str(f) for f in files], "abundance": ab})
         mc = micom.Community(tax, solver="hybrid", progress=False)
-        mc.medium = {r: f for r, f in zip(med["reaction"], med["flux"]) if r in mc.reactions}
+        # same medium on both sides: MICOM's own table uses AGORA1 ids (EX_glc_m) that AGORA2 taxa do not have
+        medium = micom_medium(diet, com.joint.env_keys)
+        mc.medium = {r: f for r, f in medium.items() if r in mc.reactions}
         sol = mc.cooperative_tradeoff(fraction=args.tradeoff)
         t_micom = time.perf_counter() - t0
         ref = sol.members["growth_rate"].drop("medium", errors="ignore")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kingems_ray.community.community import Community, run_community
-from kingems_ray.community.diets import read_diet
+from kingems_ray.community.diets import micom_medium, read_diet
 from kingems_ray.community.models import load_member
 from kingems_ray.errors import KingemsError
 
@@ -28,8 +28,9 @@ def micom_result(members, data_dir):
     micom = pytest.importorskip("micom")
     tax = pd.DataFrame({"id": TAXA, "file": [m.source for m in members], "abundance": ABUNDANCES})
     com = micom.Community(tax, solver="hybrid", progress=False)
-    med = pd.read_csv(data_dir / "agora" / "diets" / "micom_media_western_diet_gut_agora_extracted.csv")
-    com.medium = {r: f for r, f in zip(med["reaction"], med["flux"]) if r in com.reactions}
+    # same medium as ours: MICOM's table has AGORA1 ids (EX_glc_m) that AGORA2 taxa lack
+    keys = {k for m in members for k in m.ex_key}
+    com.medium = {r: f for r, f in micom_medium(read_diet("micom_western"), keys).items() if r in com.reactions}
     sol = com.cooperative_tradeoff(fraction=0.5)
     return sol
 

@@ -298,3 +298,16 @@ def check_diet(members: list[Member], diet: Diet) -> tuple[pd.DataFrame, list[st
         all_keys.update(canonical_key(k) for k in mem.ex_key)
     _, unmatched = resolve_keys(diet, all_keys)
     return pd.DataFrame(rows), unmatched
+
+
+def micom_medium(diet: Diet, keys: list[str] | set[str]) -> dict[str, float]:
+    """The diet as a MICOM medium (``{"EX_<key>_m": uptake}``) for a community with exchange ``keys``.
+
+    MICOM matches its medium by id only: its AGORA media use AGORA1 ids (``EX_glc_m``), which AGORA2 communities
+    (``glc_D``) silently ignore. Resolving the keys here first gives both engines the same medium.
+    """
+    mapping, _ = resolve_keys(diet, set(keys))
+    out: dict[str, float] = {}
+    for dk, mk in mapping.items():
+        out[f"EX_{mk}_m"] = out.get(f"EX_{mk}_m", 0.0) + diet.uptake[dk]
+    return out

@@ -92,6 +92,7 @@ class Member:
 
 
 MAX_DNF_CLAUSES = 512
+EXCHANGE_RULE = 2  # version of the exchange detection stored in Member.info
 
 
 def _gpr_ast(rule: str):
@@ -181,14 +182,15 @@ def _is_external(met_id: str) -> bool:
 def member_from_compiled(cm: CompiledModel, name: str | None = None, source: str = "") -> Member:
     """Find the exchange reactions of a compiled model and wrap it as a :class:`Member`.
 
-    An exchange is a reaction with exactly one metabolite, external, whose id starts with ``EX_``; the biomass
-    "exchange" (``EX_biomass(e)``) is left inside the organism, as MICOM and the COBRA Toolbox do.
+    An exchange is any reaction with exactly one metabolite, in the external compartment (as MICOM's
+    ``is_boundary_type(r, "exchange", "e")``), whatever its id: some AGORA2 files carry external boundary
+    reactions under shifted ids (``FBA``: ``cbl2[e] <=>`` in *Acetivibrio ethanolgignens*), which would otherwise
+    be free uptakes. The biomass "exchange" (``EX_biomass(e)``) stays inside the organism, as MICOM and the COBRA
+    Toolbox do.
     """
     A = cm.lp.A.tocsc()
     ex_rxn, ex_key, ex_sign = [], [], []
-    for j, rid in enumerate(cm.rxn_ids):
-        if not rid.startswith(("EX_", "R_EX_")):
-            continue
+    for j in range(len(cm.rxn_ids)):
         col = int(cm.fwd_col[j])
         rows = A.indices[A.indptr[col] : A.indptr[col + 1]]
         vals = A.data[A.indptr[col] : A.indptr[col + 1]]
@@ -204,13 +206,7 @@ def member_from_compiled(cm: CompiledModel, name: str | None = None, source: str
         ex_rxn.append(j)
         ex_key.append(key)
         ex_sign.append(float(vals[0]))
-    if len(set(ex_key)) != len(ex_key):
-        # two exchanges of one metabolite: keep the first, the model is odd but still usable
-        seen: set[str] = set()
-        keep_i = [i for i, k in enumerate(ex_key) if not (k in seen or seen.add(k))]
-        ex_rxn = [ex_rxn[i] for i in keep_i]
-        ex_key = [ex_key[i] for i in keep_i]
-        ex_sign = [ex_sign[i] for i in keep_i]
+    # several exchanges of one metabolite all link to the same environment row (none stays a free source)
     return Member(
         name=name or cm.model_id,
         compiled=cm,
@@ -219,6 +215,7 @@ def member_from_compiled(cm: CompiledModel, name: str | None = None, source: str
         ex_sign=np.asarray(ex_sign, dtype=float),
         biomass=cm.objective_index(),
         source=source,
+        info={"exchange_rule": EXCHANGE_RULE},
     )
 
 
@@ -312,7 +309,13 @@ def load_member(
     if cpath is not None and cpath.exists():
         try:
             with open(cpath, "rb") as fh:
-                return pickle.load(fh)
+                mem = pickle.load(fh)
+            if mem.info.get("exchange_rule") != EXCHANGE_RULE:  # older cache file: redo exchange detection only
+                info = dict(mem.info)
+                mem = member_from_compiled(mem.compiled, name=mem.name, source=mem.source)
+                mem.info.update({k: v for k, v in info.items() if k != "exchange_rule"})
+                _write_pickle(mem, cpath)
+            return mem
         except Exception as exc:  # a truncated or stale pickle is rebuilt, never fatal
             log.warning("ignoring unreadable cache file %s (%s)", cpath, exc)
     model = None
@@ -333,12 +336,16 @@ def load_member(
     mem = member_from_compiled(cm, name=model_name(path), source=str(path))
     mem.info["complex_gpr"] = complex_gpr
     if cpath is not None:
-        cdir.mkdir(parents=True, exist_ok=True)
-        tmp = cpath.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            pickle.dump(mem, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cpath)  # atomic: a crashed writer never leaves a half file under the final name
+        _write_pickle(mem, cpath)
     return mem
+
+
+def _write_pickle(mem: Member, cpath: Path) -> None:
+    cpath.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cpath.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        pickle.dump(mem, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, cpath)  # atomic: a crashed writer never leaves a half file under the final name
 
 
 def _load_one(args: tuple) -> Member | str:
