@@ -112,3 +112,34 @@ def test_stuck_unit_times_out_without_stopping_the_sweep(ray_session, tmp_path):
     assert df.loc[stuck[0].unit_id, "error_type"] == "UnitTimeout"
     assert (df.drop(index=stuck[0].unit_id)["status"] == "ok").all() and len(df) == 4
     assert st.elapsed_s < 40
+
+
+def test_config_paths_ids_and_pairs(tmp_path, monkeypatch):
+    import shutil
+
+    import cobra
+
+    from kingems_ray.errors import KingemsError
+
+    model = cobra.io.load_model("textbook")
+    for d in ("a", "b"):
+        (tmp_path / d / "models").mkdir(parents=True)
+        cobra.io.save_json_model(model, str(tmp_path / d / "models" / "ecoli_core.json"))
+    shutil.copy(tmp_path / "a" / "models" / "ecoli_core.json", tmp_path / "a" / "models" / "other.json")
+    cfg = {"models": {"folder": "models"}, "analyses": ["fba", {"name": "pairwise", "pairs": "all"}]}
+    for d in ("a", "b"):
+        (tmp_path / d / "sweep.yaml").write_text(json.dumps(cfg))  # JSON is YAML
+    monkeypatch.chdir(tmp_path)
+    ua = plan_units(load_config(tmp_path / "a" / "sweep.yaml"))
+    ub = plan_units(load_config(tmp_path / "b" / "sweep.yaml"))
+    # paths relative to the config file; 2 models -> 2 fba units + 1 pair
+    assert sorted(u.analysis for u in ua) == ["fba", "fba", "pairwise"]
+    assert all(u.model.startswith("a/models/") for u in ua)  # sent relative to the working directory
+    # same content -> same ids, wherever the file lives (the two copies in a/ are one model content)
+    fba_a = {u.unit_id for u in ua if u.analysis == "fba"}
+    assert len(fba_a) == 1 and fba_a == {u.unit_id for u in ub}
+    only = load_config(tmp_path / "a" / "sweep.yaml", models_pattern="other*")
+    assert [m.rsplit("/", 1)[-1] for m in only.models] == ["other.json"]
+    (tmp_path / "bad.yaml").write_text(json.dumps({"models": ["textbook"], "analyses": ["no_such_analysis"]}))
+    with pytest.raises(KingemsError, match="unknown analysis"):
+        load_config(tmp_path / "bad.yaml")
