@@ -165,14 +165,13 @@ def fva_summary(problem, params: dict[str, Any]) -> Result:
     return out
 
 
-@register("ecgem", needs="compiled")
-def ecgem(compiled, params: dict[str, Any]) -> dict[str, Any]:
-    """What the ecGEM compile did (constraint counts, enzymes, kcat sources) and its growth."""
-    from ..solver.problem import Problem
-
+@register("ecgem")
+def ecgem(problem, params: dict[str, Any]) -> dict[str, Any]:
+    """What the ecGEM compile did (constraint counts, enzymes, kcat sources) and its growth on the unit's medium."""
+    compiled = problem.cm
     rep = dict(compiled.report)
     out = {"model_id": compiled.model_id, "level": compiled.level, "pool": compiled.pool,
-           "growth": Problem(compiled).growth()}
+           "growth": problem.growth()}
     for k, v in rep.items():
         out[f"ec_{k}"] = v
     if compiled.pairs is not None and "source" in compiled.pairs:

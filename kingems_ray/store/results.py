@@ -10,8 +10,8 @@ Layout of a sweep folder ``OUT``::
 
 ``pyarrow.dataset.dataset(OUT, partitioning="hive")`` reads the unit rows (names starting with ``_`` or ``.``
 are ignored by pyarrow); every row has ``unit_id`` and ``status`` (``ok`` / ``failed``) plus ``error_type``,
-``error_message``, ``attempts`` and the analysis's own scalar columns. :func:`read_results` unifies the
-per-analysis schemas.
+``error_message``, ``attempts`` and the analysis's own scalar columns. Plain pyarrow takes the schema of the first
+file it meets; :func:`open_dataset` / :func:`read_results` unify the per-analysis schemas.
 
 Crash safety: a unit file is written to a hidden temporary name in the same folder and ``os.replace``-d into
 place, so after a SIGKILL a unit either has its complete file or none. The files are the truth about what is done:
@@ -301,8 +301,27 @@ class ResultStore:
         return ds.dataset(files, format="parquet", schema=schema).to_table().to_pandas()
 
 
+def open_dataset(root: str | Path, analysis: str | None = None) -> ds.Dataset:
+    """The sweep's unit rows as a ``pyarrow.dataset.Dataset`` with the schemas of all files unified.
+
+    ``pyarrow.dataset.dataset(OUT, partitioning="hive")`` alone takes its schema from the first file it meets:
+    ``unit_id``, ``status`` and the other base columns are always there, but columns of other analyses are not.
+    This one reads every file's footer first (cheap) and gives the union.
+    """
+    root = Path(root)
+    pattern = f"analysis={_safe(analysis)}/*.parquet" if analysis else "analysis=*/*.parquet"
+    files = sorted(str(p) for p in root.glob(pattern) if not p.name.startswith("."))
+    part = ds.partitioning(pa.schema([("analysis", pa.string())]), flavor="hive")
+    if not files:
+        schema = pa.schema([(c, pa.string()) for c in BASE_COLUMNS])
+        return ds.dataset([], format="parquet", schema=schema)
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    return ds.dataset(files, format="parquet", schema=schema.append(pa.field("analysis", pa.string())),
+                      partitioning=part, partition_base_dir=str(root))
+
+
 def read_results(root: str | Path, columns: list[str] | None = None, analysis: str | None = None) -> pd.DataFrame:
-    """Read a sweep's unit rows with the schemas of all analyses unified.
+    """Read a sweep's unit rows with the schemas of all analyses unified (see :func:`open_dataset`).
 
     Parameters
     ----------
@@ -317,13 +336,7 @@ def read_results(root: str | Path, columns: list[str] | None = None, analysis: s
     DataFrame
         One row per unit: ``unit_id, status, analysis, ...``.
     """
-    root = Path(root)
-    pattern = f"analysis={_safe(analysis)}/*.parquet" if analysis else "analysis=*/*.parquet"
-    files = sorted(str(p) for p in root.glob(pattern) if not p.name.startswith("."))
-    if not files:
+    dset = open_dataset(root, analysis)
+    if not dset.files:
         return pd.DataFrame(columns=columns or BASE_COLUMNS)
-    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
-    part = ds.partitioning(pa.schema([("analysis", pa.string())]), flavor="hive")
-    dset = ds.dataset(files, format="parquet", schema=schema.append(pa.field("analysis", pa.string())),
-                      partitioning=part, partition_base_dir=str(root))
     return dset.to_table(columns=columns).to_pandas()
