@@ -134,3 +134,24 @@ def test_iml1515_sample_equals_cobrapy(data_dir):
     got = ko[ko["condition"] == "ac"].set_index("gene_id")["growth"]
     np.testing.assert_allclose(got[ref.index].to_numpy(), ref.to_numpy(), atol=1e-6)
     assert (ref < 1e-3).sum() >= 2  # the sample holds lethal knockouts too
+
+
+def test_cli_knockout_and_evaluate(tmp_path, capsys, data_dir):
+    from kingems_ray.cli import main
+
+    media = tmp_path / "media.csv"
+    media.write_text("condition,reaction_id,lower_bound\n"
+                     + "".join(f"glucose,{r},-1000\n" for r in ("EX_o2_e", "EX_nh4_e", "EX_pi_e", "EX_h2o_e", "EX_h_e"))
+                     + "glucose,EX_glc__D_e,-10\nglucose,EX_not_there_e,-1\n")
+    out = tmp_path / "ko.parquet"
+    assert main(["knockout", "e_coli_core", "--media", str(media), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "EX_not_there_e" in err  # unknown exchange: reported, not fatal
+    ko = pd.read_parquet(out)
+    assert len(ko) == 137 and set(ko.columns) >= {"gene_id", "condition", "growth", "status", "wild_type_growth",
+                                                   "relative_growth", "n_reactions_off", "solved"}
+    assert main(["evaluate", "knockouts", str(out), "--truth", "ecoli-glc-essential", "--model", "e_coli_core",
+                 "--out", str(tmp_path / "m.json")]) == 0
+    assert (tmp_path / "m.json").exists()
+    assert main(["knockout", "e_coli_core", "--genes", "b0008", "bogus", "--out", str(out)]) == 2
+    assert "bogus" in capsys.readouterr().err
