@@ -166,7 +166,7 @@ def _screen_condition(
     return rows
 
 
-# -- parallel path (plain multiprocessing; Ray wraps the same function elsewhere) -------------------------------------
+# -- parallel path (plain multiprocessing; a Ray layer would wrap `_screen_condition` per unit the same way) -----
 _WORKER: dict = {}
 
 
