@@ -150,8 +150,8 @@ def screen_pairs(
             print(f"  {n_run}/{len(todo)} pairs, {el:.0f} s, {n_run / max(el, 1e-9):.1f} pairs/s", flush=True)
     wall = time.perf_counter() - t0
     table = done_pairs(out)
-    table = table[[tuple(x) in set((names[i], names[j]) for i, j in pairs)
-                   for x in zip(table["model_a"], table["model_b"])]].reset_index(drop=True)
+    wanted = {(names[i], names[j]) for i, j in pairs}
+    table = table[[x in wanted for x in zip(table["model_a"], table["model_b"])]].reset_index(drop=True)
     table.to_parquet(out, index=False)
     stats = {
         "n_pairs": len(pairs), "n_done_before": len(pairs) - len(todo), "n_run": n_run, "wall_s": wall,
