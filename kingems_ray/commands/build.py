@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``build``."""
     from ..ec.export import export_sbml
 
-    b = build(args.model, args.kcats, level=args.level, pool=args.pool, aggregate=args.aggregate)
+    b = build(args.model, args.kcats, level=args.level, pool=args.pool, aggregate=args.aggregate,
+              formulation=args.formulation)
     if b.kcat_report is not None:
         print(b.kcat_report.summary(), file=sys.stderr)
     growth = export_sbml(b, args.out)

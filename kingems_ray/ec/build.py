@@ -33,6 +33,8 @@ def build(
     pool: float = 0.25,
     aggregate: str = "max",
     gene_mw: dict[str, float] | None = None,
+    formulation: str = "gecko",
+    irreversible: bool = False,
 ) -> Built:
     """Load a model and a kcat table and compile them at an ablation level.
 
@@ -49,6 +51,11 @@ def build(
         How several rows per (reaction, gene, direction) are combined.
     gene_mw : dict, optional
         Gene -> molecular weight [g/mol].
+    formulation : {"gecko", "kingems"}
+        ``"kingems"`` reproduces the published kinGEMs rows (see :mod:`kingems_ray.ec.compile`).
+    irreversible : bool
+        Split every reversible reaction into ``R`` / ``R_reverse`` first, as the kinGEMs reference does (needed
+        for its "FVi" variability metric).
     """
     m = model if isinstance(model, cobra.Model) else load_model(model)
     table = None
@@ -57,5 +64,9 @@ def build(
         raw = read_kcat_table(kcats) if not isinstance(kcats, pd.DataFrame) else kcats
         table, report = match_to_model(raw, m, gene_mw=gene_mw, aggregate=aggregate)
         log.info(report.summary())
-    cm = compile_model(m, table, level=level if table is not None else "L1", pool=pool)
+    if irreversible:
+        from .compile import to_irreversible
+
+        m, table = to_irreversible(m, table)
+    cm = compile_model(m, table, level=level if table is not None else "L1", pool=pool, formulation=formulation)
     return Built(model=m, compiled=cm, kcats=table, kcat_report=report)

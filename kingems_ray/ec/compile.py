@@ -63,6 +63,8 @@ LEVELS: dict[str, dict] = {
 }
 
 SEC_PER_H = 3600.0
+#: Reactions whose GPR has more OR-clauses than this stay without enzyme constraint (reported).
+MAX_ENZYME_CLAUSES = 64
 FORMULATIONS = ("gecko", "kingems")
 
 
@@ -275,11 +277,16 @@ def compile_model(
     constrained: list[tuple[int, str, list[tuple[int, ...]]]] = []
     n_kind: dict[str, int] = {}
     n_uncovered = 0
+    too_large: list[str] = []
     for j, rid in enumerate(rxn_ids):
         clauses = clauses_all[j]
         kind = clause_kind([frozenset(c) for c in clauses])
         dirs = []
-        if kind in fams:
+        if kind in fams and len(clauses) > MAX_ENZYME_CLAUSES:
+            # An AND of long OR lists (e.g. iEK1008's FAD_* rules: 18,480 combinations) would need one column per
+            # combination; such a reaction is left unconstrained and reported.
+            too_large.append(rid)
+        elif kind in fams:
             for d in ("forward", "reverse"):
                 if (d == "forward" and ub[j] <= 0) or (d == "reverse" and lb[j] >= 0):
                     continue
@@ -409,6 +416,7 @@ def compile_model(
         n_enzymes=len(enzyme_col),
         n_kcat_entries=len(ce),
         n_clauses_without_kcat=n_uncovered,
+        reactions_gpr_too_large=too_large,
         n_genes_default_mw=n_default_mw,
         default_mw=fallback_mw,
     )

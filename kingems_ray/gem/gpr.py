@@ -6,6 +6,9 @@ import ast
 import re
 from collections.abc import Iterable
 
+import numpy as np
+import scipy.sparse as sp
+
 Clause = frozenset[str]
 
 _TOKEN = re.compile(r"\(|\)|\band\b|\bor\b|\bAND\b|\bOR\b|&&|\|\||[^\s()]+")
@@ -29,6 +32,13 @@ def _to_python(rule: str) -> tuple[str, dict[str, str]]:
     return " ".join(out), {v: k for k, v in names.items()}
 
 
+MAX_CLAUSES = 200_000
+
+
+class GPRTooComplex(ValueError):
+    """A rule whose OR-of-AND form would exceed :data:`MAX_CLAUSES` clauses."""
+
+
 def _dnf(node: ast.AST, names: dict[str, str]) -> list[Clause]:
     if isinstance(node, ast.Name):
         return [frozenset([names[node.id]])]
@@ -38,9 +48,31 @@ def _dnf(node: ast.AST, names: dict[str, str]) -> list[Clause]:
             return [c for p in parts for c in p]
         clauses: list[Clause] = [frozenset()]
         for p in parts:
-            clauses = [a | b for a in clauses for b in p]
+            if len(clauses) * len(p) > MAX_CLAUSES:
+                raise GPRTooComplex(f"GPR expands to more than {MAX_CLAUSES} OR-of-AND clauses")
+            clauses = list(dict.fromkeys(a | b for a in clauses for b in p))
         return clauses
     raise ValueError(f"unsupported GPR element {ast.dump(node)}")
+
+
+def _minimal(clauses: list[Clause]) -> list[Clause]:
+    """Drop duplicate clauses and clauses that contain another one (absorption), keeping order."""
+    unique = list(dict.fromkeys(clauses))
+    sizes = np.fromiter((len(c) for c in unique), dtype=np.int64, count=len(unique))
+    if len(unique) < 2 or sizes.min() == sizes.max():
+        return unique  # distinct clauses of one size cannot contain each other
+    if len(unique) <= 256:
+        return [c for c in unique if not any(o < c for o in unique)]
+    # Large rules (e.g. AND of long OR lists): subset tests as one sparse product, |c_j & c_i| == |c_j|.
+    genes = {g: k for k, g in enumerate(sorted({g for c in unique for g in c}))}
+    rows = np.repeat(np.arange(len(unique)), sizes)
+    cols = np.fromiter((genes[g] for c in unique for g in c), dtype=np.int64, count=int(sizes.sum()))
+    M = sp.csr_matrix((np.ones(cols.size, dtype=np.int32), (rows, cols)), shape=(len(unique), len(genes)))
+    inter = (M @ M.T).tocoo()
+    strict = (inter.data == sizes[inter.col]) & (sizes[inter.col] < sizes[inter.row])
+    absorbed = np.zeros(len(unique), dtype=bool)
+    absorbed[inter.row[strict]] = True
+    return [c for c, a in zip(unique, absorbed) if not a]
 
 
 def parse_gpr(rule: str | None) -> list[Clause]:
@@ -60,7 +92,8 @@ def parse_gpr(rule: str | None) -> list[Clause]:
     Raises
     ------
     ValueError
-        When the rule is not a well-formed boolean expression.
+        When the rule is not a well-formed boolean expression (:class:`GPRTooComplex`, a ValueError, when its
+        OR-of-AND form would exceed :data:`MAX_CLAUSES` clauses).
     """
     if rule is None or not str(rule).strip():
         return []
@@ -69,14 +102,8 @@ def parse_gpr(rule: str | None) -> list[Clause]:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError as exc:
         raise ValueError(f"malformed GPR rule {rule!r}") from exc
-    clauses = _dnf(tree.body, names)
-    # Drop duplicates and clauses that are supersets of another (absorption: a or (a and b) == a).
-    unique: list[Clause] = []
-    for c in clauses:
-        if c not in unique:
-            unique.append(c)
-    minimal = [c for c in unique if not any(o < c for o in unique)]
-    return minimal
+    # Absorption: a or (a and b) == a.
+    return _minimal(_dnf(tree.body, names))
 
 
 def clause_kind(clauses: list[Clause]) -> str:
