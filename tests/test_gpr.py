@@ -63,14 +63,10 @@ def test_malformed_rule():
 
 def test_large_and_of_ors_expands_fast_and_exactly():
     # iEK1008's FAD_* rules are ANDs of long OR lists: 18,480 clauses, which the absorption step must not choke on.
-    import time
-
     ors = [[f"a{i}" for i in range(35)], [f"b{i}" for i in range(22)], [f"c{i}" for i in range(24)]]
     rule = " and ".join("(" + " or ".join(o) + ")" for o in ors)
-    t = time.perf_counter()
     clauses = parse_gpr(rule)
     assert len(clauses) == 35 * 22 * 24
-    assert time.perf_counter() - t < 30  # generous: this used to take many minutes
     # Absorption still applies when clause sizes differ in a large rule.
     rule2 = rule + " or (a0 and b0)"
     clauses2 = parse_gpr(rule2)
