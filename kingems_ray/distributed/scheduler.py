@@ -10,8 +10,8 @@ left does it share the largest remaining group with the worker that holds it.
 
 Failures:
 
-* an analysis error comes back as a failed record; retryable ones (not :class:`KingemsError`) are run again up to
-  ``retries`` more times, then recorded with their type and message;
+* an analysis error comes back as a failed record; retryable ones (not input errors such as :class:`KingemsError`
+  or ``ValueError``) are run again up to ``retries`` more times, then recorded with their type and message;
 * a dead worker (its process or its node died: a Ray system error) is replaced by a fresh actor and its units
   are re-queued, up to ``retries + 3`` attempts per unit, so losing a node does not lose units;
 * nothing stops the sweep except the driver itself.

@@ -13,7 +13,7 @@ times); :mod:`kingems_ray.distributed.actors` turns it into Ray actors. A unit a
    when the problem is made, runs the analysis and returns a plain record.
 
 Every exception becomes a failed record carrying the error type and message (never ``None``); ``retryable``
-says whether running it again could help (typed :class:`KingemsError` inputs errors cannot).
+says whether running it again could help (input errors, :data:`DETERMINISTIC_ERRORS`, cannot).
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ from ..store.cache import CompiledCache, atomic_write_bytes, cache_key, canonica
 from . import analyses as registry
 
 log = logging.getLogger(__name__)
+
+#: Errors that a second attempt would only repeat (bad input, e.g. GPRTooComplex is a ValueError): not retried.
+DETERMINISTIC_ERRORS = (KingemsError, ValueError, KeyError, TypeError)
 
 #: Keys of a unit's params that prepare the model rather than parameterise the analysis.
 PREP_KEYS = ("ec", "medium")
@@ -302,7 +305,7 @@ class SolverWorker:
             out.update(status="ok", row=row, table=table, model_source=source)
         except Exception as exc:  # recorded with its type and message; the sweep goes on
             out.update(status="failed", error_type=type(exc).__name__, error_message=_short_error(exc),
-                       retryable=not isinstance(exc, KingemsError), model_source=None)
+                       retryable=not isinstance(exc, DETERMINISTIC_ERRORS), model_source=None)
             log.debug("unit %s failed:\n%s", unit["unit_id"], traceback.format_exc())
         out["elapsed_s"] = time.perf_counter() - t0
         out["peak_rss_mb"] = _peak_rss_mb()
