@@ -72,3 +72,31 @@ def test_large_and_of_ors_expands_fast_and_exactly():
     clauses2 = parse_gpr(rule2)
     assert frozenset({"a0", "b0"}) in clauses2
     assert len(clauses2) == 35 * 22 * 24 - 24 + 1
+
+
+def test_rule_too_large_to_expand_keeps_single_knockouts_exact(monkeypatch):
+    import cobra
+
+    from kingems_ray.ec.compile import compile_model
+    from kingems_ray.gem import gpr
+    from kingems_ray.solver.problem import Problem
+
+    rule = "e1 and (a or b) and (c or d)"
+    assert gpr.single_knockout_genes(rule) == ["e1"]
+    monkeypatch.setattr(gpr, "MAX_CLAUSES", 2)
+    with pytest.raises(gpr.GPRTooComplex):
+        parse_gpr(rule)
+    m = cobra.Model("toy")
+    a = cobra.Metabolite("a")
+    r_in, r_out = cobra.Reaction("IN"), cobra.Reaction("OUT")
+    r_in.add_metabolites({a: 1})
+    r_out.add_metabolites({a: -1})
+    r_in.bounds = (0, 10)
+    r_in.gene_reaction_rule = rule
+    m.add_reactions([r_in, r_out])
+    m.objective = "OUT"
+    cm = compile_model(m)
+    assert cm.report["reactions_gpr_not_expanded"] == ["IN"]
+    p = Problem(cm)
+    assert p.reactions_of_knockout(["e1"]) == [0]
+    assert p.reactions_of_knockout(["a"]) == []

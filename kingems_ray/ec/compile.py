@@ -49,7 +49,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import KingemsError
-from ..gem.gpr import clause_kind, parse_gpr
+from ..gem.gpr import GPRTooComplex, clause_kind, parse_gpr, single_knockout_genes
 from ..gem.io import objective_reaction
 from ..solver.highs import LinearProblem
 
@@ -194,13 +194,25 @@ def compile_model(
     rxn_ids, mets, S, lb, ub = _model_arrays(model)
     genes = [g.id for g in model.genes]
     gidx = {g: i for i, g in enumerate(genes)}
-    clauses_all = [
-        [tuple(sorted(gidx[g] for g in c)) for c in parse_gpr(r.gene_reaction_rule)] for r in model.reactions
-    ]
+    surrogate: list[str] = []
+
+    def gpr_clauses(r) -> list[tuple[int, ...]]:
+        try:
+            return [tuple(sorted(gidx[g] for g in c)) for c in parse_gpr(r.gene_reaction_rule)]
+        except GPRTooComplex:
+            # Too large to expand: one clause of the genes whose loss alone disables the reaction keeps single-gene
+            # knockouts exact; such a reaction gets no enzyme constraint (it is not a plain single/complex rule).
+            surrogate.append(r.id)
+            ess = single_knockout_genes(r.gene_reaction_rule)
+            return [tuple(sorted(gidx[g] for g in ess))] if ess else []
+
+    clauses_all = [gpr_clauses(r) for r in model.reactions]
     spec = LEVELS[level]
     use_ec = kcats is not None and len(kcats) > 0 and level != "L1"
     n_r = len(rxn_ids)
     report: dict = {"level": level, "n_reactions": n_r}
+    if surrogate:
+        report["reactions_gpr_not_expanded"] = surrogate
 
     if not use_ec:
         cost = np.zeros(n_r)
@@ -278,11 +290,12 @@ def compile_model(
     n_kind: dict[str, int] = {}
     n_uncovered = 0
     too_large: list[str] = []
+    surrogate_set = set(surrogate)
     for j, rid in enumerate(rxn_ids):
         clauses = clauses_all[j]
         kind = clause_kind([frozenset(c) for c in clauses])
         dirs = []
-        if kind in fams and len(clauses) > MAX_ENZYME_CLAUSES:
+        if kind in fams and (len(clauses) > MAX_ENZYME_CLAUSES or rid in surrogate_set):
             # An AND of long OR lists (e.g. iEK1008's FAD_* rules: 18,480 combinations) would need one column per
             # combination; such a reaction is left unconstrained and reported.
             too_large.append(rid)

@@ -126,3 +126,25 @@ def is_active(clauses: list[Clause], knocked_out: Iterable[str]) -> bool:
         return True
     ko = set(knocked_out)
     return any(not (c & ko) for c in clauses)
+
+
+def _eval(node: ast.AST, names: dict[str, str], off: set[str]) -> bool:
+    if isinstance(node, ast.Name):
+        return names[node.id] not in off
+    if isinstance(node, ast.BoolOp):
+        vals = (_eval(v, names, off) for v in node.values)
+        return any(vals) if isinstance(node.op, ast.Or) else all(vals)
+    raise ValueError(f"unsupported GPR element {ast.dump(node)}")
+
+
+def single_knockout_genes(rule: str | None) -> list[str]:
+    """Genes whose knockout alone disables the reaction, by evaluating the rule (no OR-of-AND expansion).
+
+    Used for rules too large to expand (:class:`GPRTooComplex`): the clause ``[that set]`` reproduces every
+    single-gene knockout exactly.
+    """
+    if rule is None or not str(rule).strip():
+        return []
+    expr, names = _to_python(str(rule))
+    tree = ast.parse(expr, mode="eval").body
+    return sorted(g for g in names.values() if not _eval(tree, names, {g}))
