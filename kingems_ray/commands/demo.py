@@ -142,7 +142,17 @@ def run(args: argparse.Namespace) -> int:
     if not ckpt.exists():
         raise DataNotFoundError(f"kcat checkpoint not found: {ckpt}" + ("" if args.checkpoint else
                                 " (the package should ship it; pass --checkpoint)"))
-    seqs = find_sequences(args.sequences)
+    try:
+        seqs = find_sequences(args.sequences)
+        shipped = None
+    except DataNotFoundError:
+        if args.sequences:
+            raise
+        # A newcomer without the reference data: no protein sequences to predict from. Use the table that the
+        # default checkpoint predicted from public UniProt sequences (shipped without the sequences), and say so.
+        from ..paths import package_data
+
+        seqs, shipped = None, package_data("kcat_default", "textbook_kcats_predicted.parquet")
 
     from ..analysis.report import write_report
     from ..analysis.tuning import trajectory_path
@@ -154,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
     from ..paths import data_root
     from ..store.results import ResultStore
 
-    _say(f"kingems-ray demo: model {MODEL}, sequences {seqs.name}, checkpoint {ckpt.name} -> {out}")
+    _say(f"kingems-ray demo: model {MODEL}, sequences {seqs.name if seqs else 'none'}, checkpoint {ckpt.name} "
+         f"-> {out}")
     info = connect(args.address, num_cpus=args.num_cpus)
     cpus = float(info["resources"].get("CPU", 1))
     n_solvers = args.workers or max(1, int(cpus) - 1)
@@ -165,10 +176,16 @@ def run(args: argparse.Namespace) -> int:
     store = ResultStore(out / "results")
 
     # 1. predict: the kcat table of every (reaction, substrate, enzyme) pair, on the predictor actor
-    ec_pred = {"kcats": "predicted", "sequences": str(seqs), "organism": "Escherichia coli", "checkpoint": str(ckpt)}
-    u_kcat = _unit("kcat_table", {"ec": ec_pred}, "kcat_table")
-    _stage("predict", [u_kcat], store, solvers, progress)
-    table = store.read_tables("kcat_table", unit=u_kcat.unit_id).drop(columns=["unit_id"])
+    if shipped is None:
+        ec_pred = {"kcats": "predicted", "sequences": str(seqs), "organism": "Escherichia coli",
+                   "checkpoint": str(ckpt)}
+        u_kcat = _unit("kcat_table", {"ec": ec_pred}, "kcat_table")
+        _stage("predict", [u_kcat], store, solvers, progress)
+        table = store.read_tables("kcat_table", unit=u_kcat.unit_id).drop(columns=["unit_id"])
+    else:
+        _say("  predict: no protein sequences here (reference data absent, no --sequences): using the kcat table "
+             f"the default checkpoint predicted from UniProt sequences, shipped as {shipped.name}")
+        table = pd.read_parquet(shipped)
     counts = summarize(table)
     n_pred = counts["pairs_by_source"].get("prediction", 0)
     _say(f"  kcats: {counts['pairs']} reaction-gene pairs, {n_pred} predicted, "
