@@ -98,20 +98,10 @@ EXCHANGE_RULE = 2  # version of the exchange detection stored in Member.info
 def _gpr_ast(rule: str):
     import ast
 
-    tokens = re.findall(r"\(|\)|[^\s()]+", rule)
-    names: dict[str, str] = {}
-    out = []
-    for tok in tokens:
-        low = tok.lower()
-        if tok in ("(", ")"):
-            out.append(tok)
-        elif low in ("and", "&&"):
-            out.append("and")
-        elif low in ("or", "||"):
-            out.append("or")
-        else:
-            out.append(names.setdefault(tok, f"g{len(names)}"))
-    return ast.parse(" ".join(out), mode="eval").body, {v: k for k, v in names.items()}
+    from ..gem.gpr import _to_python
+
+    expr, names = _to_python(rule)
+    return ast.parse(expr, mode="eval").body, names
 
 
 def dnf_size(rule: str) -> int:
