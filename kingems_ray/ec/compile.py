@@ -251,12 +251,7 @@ def compile_model(
 
     # -- kcat lookup: (rxn, gene, dir) -> (kcat, pair index) ------------------------------------------------
     pairs = kcats.reset_index(drop=True).copy()
-    kc: dict[tuple[str, str, str], int] = {}
-    for i, (r, g, d) in enumerate(zip(pairs["reaction_id"], pairs["gene_id"], pairs["direction"])):
-        for dd in ("forward", "reverse") if d == "both" else (d,):
-            # A direction-specific row wins over a "both" row.
-            if d != "both" or (r, g, dd) not in kc:
-                kc[(r, g, dd)] = i
+    kc = _kcat_lookup(pairs)
     kvals = pairs["kcat"].to_numpy(float)
 
     # -- decide which reaction directions are constrained ------------------------------------------------------
@@ -367,49 +362,17 @@ def compile_model(
                     coef_entries.append((p, len(extra_rows) - 1, enzyme_col[genes[g]], "E"))
 
     # protein pool
-    mw_by_gene = (
-        pairs.dropna(subset=["mw"]).groupby("gene_id")["mw"].first() if "mw" in pairs else pd.Series(dtype=float)
-    )
-    known = mw_by_gene[mw_by_gene > 0]
-    fallback_mw = float(default_mw) if default_mw else (float(known.median()) if len(known) else 40000.0)
-    n_default_mw = 0
+    pool_entries, n_default_mw, fallback_mw = _pool_entries(enzyme_col, pairs, default_mw)
     pool_row = None
     if spec["pool"] and enzyme_col:
-        entries = []
-        for g, c in enzyme_col.items():
-            mw = float(known.get(g, np.nan))
-            if not np.isfinite(mw):
-                mw = fallback_mw
-                n_default_mw += 1
-            entries.append((c, mw / 1000.0))
-        extra_rows.append(entries)
+        extra_rows.append(pool_entries)
         extra_lb.append(-np.inf)
         extra_ub.append(float(pool))
         extra_names.append("protein_pool")
         pool_row = len(extra_rows) - 1
 
-    # -- assemble the sparse matrix ---------------------------------------------------------------------------
     n_m = len(mets)
-    n_c = len(col_names)
-    r_idx, c_idx, v_all = [], [], []
-    for c, (rows, vals) in enumerate(Acols):
-        r_idx.append(rows)
-        c_idx.append(np.full(rows.size, c))
-        v_all.append(vals)
-    for i, row in enumerate(extra_rows):
-        if row:
-            cc, vv = zip(*row)
-            r_idx.append(np.full(len(cc), n_m + i))
-            c_idx.append(np.asarray(cc, int))
-            v_all.append(np.asarray(vv, float))
-    A = sp.coo_matrix(
-        (np.concatenate(v_all), (np.concatenate(r_idx), np.concatenate(c_idx))), shape=(n_m + len(extra_rows), n_c)
-    ).tocsc()
-    cost = np.zeros(n_c)
-    oj = rxn_ids.index(obj)
-    cost[fwd_col[oj]] = 1.0
-    if rev_col[oj] >= 0:
-        cost[rev_col[oj]] = -1.0
+    A, cost = _assemble(Acols, extra_rows, n_m, fwd_col, rev_col, rxn_ids.index(obj))
     lp = LinearProblem(
         A=A,
         col_lb=np.asarray(cols_lb),
@@ -478,6 +441,53 @@ def _gene_mw(pairs: pd.DataFrame, default_mw: float | None) -> tuple[pd.Series, 
     known = mw_by_gene[mw_by_gene > 0]
     fallback = float(default_mw) if default_mw else (float(known.median()) if len(known) else 40000.0)
     return known, fallback
+
+
+def _pool_entries(
+    enzyme_col: dict[str, int], pairs: pd.DataFrame, default_mw: float | None
+) -> tuple[list[tuple[int, float]], int, float]:
+    """Protein-pool row terms ``(E_g column, MW_g / 1000)``, how many genes took the fallback MW, and that MW."""
+    known, fallback = _gene_mw(pairs, default_mw)
+    entries: list[tuple[int, float]] = []
+    n_default = 0
+    for gid, c in enzyme_col.items():
+        mw = float(known.get(gid, np.nan))
+        if not np.isfinite(mw):
+            mw, n_default = fallback, n_default + 1
+        entries.append((c, mw / 1000.0))
+    return entries, n_default, fallback
+
+
+def _assemble(
+    acols: list[tuple[np.ndarray, np.ndarray]],
+    extra_rows: list[list[tuple[int, float]]],
+    n_m: int,
+    fwd_col: np.ndarray,
+    rev_col: np.ndarray,
+    oj: int,
+) -> tuple[sp.csc_matrix, np.ndarray]:
+    """The constraint matrix (metabolite rows from the columns' entries, then the extra rows) and the cost vector
+    of the objective reaction's net flux."""
+    n_c = len(acols)
+    r_idx, c_idx, v_all = [], [], []
+    for c, (rows, vals) in enumerate(acols):
+        r_idx.append(rows)
+        c_idx.append(np.full(rows.size, c))
+        v_all.append(vals)
+    for i, row in enumerate(extra_rows):
+        if row:
+            cc, vv = zip(*row)
+            r_idx.append(np.full(len(cc), n_m + i))
+            c_idx.append(np.asarray(cc, int))
+            v_all.append(np.asarray(vv, float))
+    A = sp.coo_matrix(
+        (np.concatenate(v_all), (np.concatenate(r_idx), np.concatenate(c_idx))), shape=(n_m + len(extra_rows), n_c)
+    ).tocsc()
+    cost = np.zeros(n_c)
+    cost[fwd_col[oj]] = 1.0
+    if rev_col[oj] >= 0:
+        cost[rev_col[oj]] = -1.0
+    return A, cost
 
 
 def raw_dnf(rule: str | None) -> list[frozenset[str]]:
@@ -625,14 +635,7 @@ def _compile_kingems(
             names.append(f"enzyme_usage_{gid}")
             entries.extend((p, len(rows) - 1, c, "u") for c, _a, p, m in terms if m == 1)
 
-    known, fallback_mw = _gene_mw(pairs, default_mw)
-    n_default = 0
-    pool_entries = []
-    for gid, c in enzyme_col.items():
-        mw = float(known.get(gid, np.nan))
-        if not np.isfinite(mw):
-            mw, n_default = fallback_mw, n_default + 1
-        pool_entries.append((c, mw / 1000.0))
+    pool_entries, n_default, fallback_mw = _pool_entries(enzyme_col, pairs, default_mw)
     pool_row = None
     if spec["pool"] and enzyme_col:
         rows.append(pool_entries)
@@ -640,24 +643,8 @@ def _compile_kingems(
         pool_row = len(rows) - 1
 
     n_m = len(mets)
-    r_idx, c_idx, v_all = [], [], []
-    for c, (rr, vv) in enumerate(acols):
-        r_idx.append(rr)
-        c_idx.append(np.full(rr.size, c))
-        v_all.append(vv)
-    for i, row in enumerate(rows):
-        cc, vv = zip(*row)
-        r_idx.append(np.full(len(cc), n_m + i))
-        c_idx.append(np.asarray(cc, int))
-        v_all.append(np.asarray(vv, float))
-    A = sp.coo_matrix(
-        (np.concatenate(v_all), (np.concatenate(r_idx), np.concatenate(c_idx))), shape=(n_m + len(rows), len(col_names))
-    ).tocsc()  # duplicates (a gene twice in one row) are summed
-    cost = np.zeros(len(col_names))
-    oj = rxn_ids.index(obj)
-    cost[fwd_col[oj]] = 1.0
-    if rev_col[oj] >= 0:
-        cost[rev_col[oj]] = -1.0
+    # Duplicates (a gene twice in one row) are summed by the sparse assembly.
+    A, cost = _assemble(acols, rows, n_m, fwd_col, rev_col, rxn_ids.index(obj))
     row_ub = np.zeros(len(rows))
     if pool_row is not None:
         row_ub[pool_row] = float(pool)
