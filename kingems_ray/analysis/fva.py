@@ -191,31 +191,20 @@ def _fva_impl(
                 return np.inf if maximize else -np.inf
             return np.nan
 
-        # Maxima: bound hits, bulk proof for non-negative items, then one LP each.
-        done = at(seen_hi, hi_eff)
-        maxs[done] = hi_eff[done]
-        cands = ~done & (lo_eff >= 0) & (seen_hi <= _BOUND_TOL)
-        proven = bulk_zero(cands, maximize=True)
-        maxs[proven] = 0.0
-        for t in range(n_items):
-            if np.isnan(maxs[t]):
-                if at(seen_hi[t : t + 1], hi_eff[t : t + 1])[0]:
-                    maxs[t] = hi_eff[t]
-                else:
-                    maxs[t] = solve_one(t, True)
+        def resolve(out: np.ndarray, seen: np.ndarray, bound: np.ndarray, sign_known: np.ndarray, maximize: bool):
+            """Fill ``out`` with each item's max (or min): bound hits, a bulk proof of zero, then one LP each."""
+            done = at(seen, bound)
+            out[done] = bound[done]
+            near_zero = (seen <= _BOUND_TOL) if maximize else (seen >= -_BOUND_TOL)
+            out[bulk_zero(~done & sign_known & near_zero, maximize)] = 0.0
+            for t in np.flatnonzero(np.isnan(out)):
+                # Solutions met since the first pass may have reached the bound by now.
+                out[t] = bound[t] if at(seen[t : t + 1], bound[t : t + 1])[0] else solve_one(int(t), maximize)
+
+        # Maxima: non-negative items can be proven 0 in bulk.
+        resolve(maxs, seen_hi, hi_eff, lo_eff >= 0, maximize=True)
         # Minima: items now known to be non-positive can be proven 0 in bulk.
-        done = at(seen_lo, lo_eff)
-        mins[done] = lo_eff[done]
-        nonpos = (hi_eff <= 0) | (np.abs(maxs) <= _BOUND_TOL)
-        cands = ~done & nonpos & (seen_lo >= -_BOUND_TOL)
-        proven = bulk_zero(cands, maximize=False)
-        mins[proven] = 0.0
-        for t in range(n_items):
-            if np.isnan(mins[t]):
-                if at(seen_lo[t : t + 1], lo_eff[t : t + 1])[0]:
-                    mins[t] = lo_eff[t]
-                else:
-                    mins[t] = solve_one(t, False)
+        resolve(mins, seen_lo, lo_eff, (hi_eff <= 0) | (np.abs(maxs) <= _BOUND_TOL), maximize=False)
 
     out_min = np.zeros(len(indices))
     out_max = np.zeros(len(indices))
