@@ -14,29 +14,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
-import math
 import os
 import sys
 import time
 
 import numpy as np
-import pandas as pd
 
-from kingems_ray.kcat.build_table import load_default_predictor, predict_keys, prepare_rows
+from kingems_ray.kcat.build_table import HashPredictor, load_default_predictor, predict_keys, prepare_rows
 from kingems_ray.paths import data_root
 
 WARM = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLG", "CCO")
-
-
-class FakePredictor:
-    """Hash-based stand-in (``--fake``), with an artificial cost per pair to exercise the plumbing."""
-
-    def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
-        lg = np.array([int(hashlib.md5(f"{a}|{b}".encode()).hexdigest()[:8], 16) / 2**32 * 4 - 1
-                       for a, b in zip(sequences, smiles)])
-        return pd.DataFrame({"log10_kcat_mean": lg, "log10_kcat_std": 0.3, "kcat": 10**lg,
-                             "kcat_std": 10**lg * math.log(10) * 0.3, "status": "ok"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{n_cpu} CPU cores; {'fake' if args.fake else 'trained'} predictor", flush=True)
 
     def make():
-        return FakePredictor() if args.fake else load_default_predictor(args.checkpoint, "cpu")
+        return HashPredictor() if args.fake else load_default_predictor(args.checkpoint, "cpu")
 
     results: list[tuple[str, float, float, float]] = []
     import torch
@@ -98,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         from kingems_ray.kcat.actor import RayPredictor, start_actors
 
         ray.init(num_cpus=n_cpu, include_dashboard=False, log_to_driver=False)
-        factory = FakePredictor if args.fake else None
+        factory = HashPredictor if args.fake else None
         for n in args.actors:
             t = time.perf_counter()
             # Each actor gets an equal share of the cores; Ray sets OMP/torch threads from num_cpus.

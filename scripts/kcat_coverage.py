@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kingems_ray.kcat.build_table import build_kcat_table, load_default_predictor, summarize
+from kingems_ray.kcat.build_table import HashPredictor, build_kcat_table, load_default_predictor, summarize
 from kingems_ray.kcat.fallback import KcatDatabase
 from kingems_ray.kcat.pairs import PairOptions, reaction_ec_map
 from kingems_ray.paths import data_root
@@ -48,16 +47,6 @@ def model_specs(root: Path) -> list[tuple[str, str, str | None, str | None]]:
         genus_species = " ".join(name.split("_")[:2])
         specs.append((name, str(root / "agora" / "models" / f"{name}.xml.gz"), None, genus_species))
     return specs
-
-
-class FakePredictor:
-    """Hash-based stand-in (``--fake``) to check the plumbing without a checkpoint."""
-
-    def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
-        lg = np.array([int(hashlib.md5(f"{a}|{b}".encode()).hexdigest()[:8], 16) / 2**32 * 4 - 1
-                       for a, b in zip(sequences, smiles)])
-        return pd.DataFrame({"log10_kcat_mean": lg, "log10_kcat_std": 0.3, "kcat": 10**lg,
-                             "kcat_std": 10**lg * math.log(10) * 0.3, "status": "ok"})
 
 
 def reference_correlation(table: pd.DataFrame, reference_csv: Path) -> dict[str, dict[str, float]]:
@@ -148,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         from kingems_ray.kcat.actor import StreamStats, start_actors, stream_kcat_tables
 
         ray.init(include_dashboard=False, log_to_driver=False)
-        factory = FakePredictor if args.fake else None
+        factory = HashPredictor if args.fake else None
         actors = start_actors(args.ray, factory=factory, checkpoint=args.checkpoint, device=args.device)
         stats = StreamStats()
         orgs = {s[0]: s[3] for s in specs}
@@ -160,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ray: {stats}")
         ray.shutdown()
     else:
-        predictor = FakePredictor() if args.fake else load_default_predictor(args.checkpoint, args.device)
+        predictor = HashPredictor() if args.fake else load_default_predictor(args.checkpoint, args.device)
         for name, model, seqs, org in specs:
             t = time.perf_counter()
             tables[name] = build_kcat_table(model, seqs, predictor, organism=org, database=db, options=options)

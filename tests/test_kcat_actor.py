@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import math
 import sys
 
 import cobra
@@ -20,7 +18,7 @@ from kingems_ray.kcat.actor import (  # noqa: E402
     start_actors,
     stream_kcat_tables,
 )
-from kingems_ray.kcat.build_table import build_kcat_table  # noqa: E402
+from kingems_ray.kcat.build_table import HashPredictor, build_kcat_table  # noqa: E402
 from kingems_ray.kcat.fallback import KcatDatabase  # noqa: E402
 from kingems_ray.kcat.structures import StructureResolver, StructureTables  # noqa: E402
 from kingems_ray.paths import data_root  # noqa: E402
@@ -29,18 +27,6 @@ pytestmark = pytest.mark.ray
 
 PROT = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLG"
 SMILES = {"A": "OCC(O)CO", "B": "OCC(=O)CO", "C": "CC(=O)C(=O)O", "D": "CCO"}
-
-
-class FakePredictor:
-    """Deterministic stand-in for KcatPredictor (log10 kcat from a hash of the pair)."""
-
-    def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
-        rows = []
-        for seq, smi in zip(sequences, smiles):
-            h = int(hashlib.md5(f"{seq}|{smi}".encode()).hexdigest()[:8], 16) / 2**32
-            lg = -1.0 + 4.0 * h
-            rows.append((lg, 0.25, 10**lg, 10**lg * math.log(10) * 0.25, "ok"))
-        return pd.DataFrame(rows, columns=["log10_kcat_mean", "log10_kcat_std", "kcat", "kcat_std", "status"])
 
 
 def _model(name: str, extra: bool) -> cobra.Model:
@@ -69,7 +55,7 @@ def actors(ray_session):
 
     # Workers cannot import this test module: ship the fake predictor by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    handles = start_actors(n_actors=2, factory=FakePredictor, num_cpus_per_actor=0.5)
+    handles = start_actors(n_actors=2, factory=HashPredictor, num_cpus_per_actor=0.5)
     yield handles
     for h in handles:
         ray.kill(h)
@@ -90,13 +76,13 @@ def test_ray_predictor_matches_in_process(actors):
     resolver = StructureResolver(StructureTables(), extra=SMILES)
     db = KcatDatabase.empty()
     model = _model("m", True)
-    local = build_kcat_table(model, SEQS, FakePredictor(), database=db, resolver=resolver)
+    local = build_kcat_table(model, SEQS, HashPredictor(), database=db, resolver=resolver)
     remote = build_kcat_table(model, SEQS, RayPredictor(actors, batch_size=2), database=db, resolver=resolver)
     pd.testing.assert_frame_equal(local, remote)
     assert (local.source == "prediction").all()
     # Direct predict(): same columns and values, duplicates allowed.
     seqs, smis = [PROT, PROT, PROT[::-1]], ["CCO", "CCO", "OCC(O)CO"]
-    a = FakePredictor().predict(seqs, smis)
+    a = HashPredictor().predict(seqs, smis)
     b = RayPredictor(actors, batch_size=1).predict(seqs, smis)
     pd.testing.assert_frame_equal(a, b[a.columns], check_exact=False, rtol=1e-12)
 
@@ -111,7 +97,7 @@ def test_stream_dedupes_across_models(actors):
                                      stats=stats))
     assert set(tables) == {"small", "big"} and "broken" in stats.failed
     for name, m in (("small", _model("small", False)), ("big", _model("big", True))):
-        local = build_kcat_table(m, SEQS, FakePredictor(), database=db, resolver=resolver)
+        local = build_kcat_table(m, SEQS, HashPredictor(), database=db, resolver=resolver)
         pd.testing.assert_frame_equal(local, tables[name])
     # "small" is a subset of "big": its 4 keys are predicted once.
     assert stats.pair_keys == 4 + 5 and stats.predicted_keys == 5
@@ -120,7 +106,7 @@ def test_stream_dedupes_across_models(actors):
 def test_stream_when_actors_hold_every_cpu(actors):
     # The fixture's actors hold 2 x 0.5 of the 2 CPUs; one more takes the last CPU. Preparation tasks must
     # not wait for a free CPU forever.
-    handles = start_actors(n_actors=1, factory=FakePredictor, num_cpus_per_actor=1.0, startup_timeout_s=60)
+    handles = start_actors(n_actors=1, factory=HashPredictor, num_cpus_per_actor=1.0, startup_timeout_s=60)
     try:
         resolver = StructureResolver(StructureTables(), extra=SMILES)
         out = dict(stream_kcat_tables([("m", _model("m", True), SEQS)], handles, database=KcatDatabase.empty(),
@@ -133,7 +119,7 @@ def test_stream_when_actors_hold_every_cpu(actors):
 
 def test_start_actors_times_out_instead_of_hanging(actors):
     with pytest.raises(TimeoutError, match="not up after"):
-        start_actors(n_actors=1, factory=FakePredictor, num_cpus_per_actor=64.0, startup_timeout_s=1)
+        start_actors(n_actors=1, factory=HashPredictor, num_cpus_per_actor=64.0, startup_timeout_s=1)
 
 
 @pytest.mark.skipif(data_root() is None, reason="reference data (../shared/data or $KINGEMS_DATA) not found")
@@ -141,5 +127,5 @@ def test_stream_e_coli_core_by_name(actors):
     seqs = str(data_root() / "sequences" / "ecoli_gp.faa.gz")
     stats = StreamStats()
     tables = dict(stream_kcat_tables([("core", "textbook", seqs)], actors, stats=stats))
-    local = build_kcat_table("textbook", seqs, FakePredictor())
+    local = build_kcat_table("textbook", seqs, HashPredictor())
     pd.testing.assert_frame_equal(local, tables["core"])

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
-import math
 
 import cobra
 import numpy as np
@@ -15,6 +13,7 @@ import pytest
 from kingems_ray.ec.kcats import validate_table
 from kingems_ray.kcat.build_table import (
     TABLE_COLUMNS,
+    HashPredictor,
     build_kcat_table,
     finish_table,
     main,
@@ -45,25 +44,6 @@ DATA = data_root()
 needs_data = pytest.mark.skipif(
     DATA is None, reason="reference data (../shared/data or $KINGEMS_DATA) not found"
 )
-
-
-class FakePredictor:
-    """Deterministic stand-in for KcatPredictor: log10 kcat from a hash of the pair, per-row status."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
-        self.calls += 1
-        rows = []
-        for seq, smi in zip(sequences, smiles):
-            if not seq:
-                rows.append((math.nan, math.nan, math.nan, math.nan, "empty_sequence"))
-                continue
-            h = int(hashlib.md5(f"{seq}|{smi}".encode()).hexdigest()[:8], 16) / 2**32
-            lg = -1.0 + 4.0 * h
-            rows.append((lg, 0.3, 10**lg, 10**lg * math.log(10) * 0.3, "ok"))
-        return pd.DataFrame(rows, columns=["log10_kcat_mean", "log10_kcat_std", "kcat", "kcat_std", "status"])
 
 
 def _toy_model() -> cobra.Model:
@@ -276,7 +256,7 @@ def test_toy_table_statuses_and_fallbacks():
     m.reactions.R1.annotation["ec-code"] = "2.7.1.11"
     resolver = StructureResolver(StructureTables(), extra=TOY_SMILES)
     seqs = {"g1": PROT, "g2": "", "g3": "MKV1LL", "g4": PROT}  # g2 empty, g3 not a protein
-    table = build_kcat_table(m, seqs, FakePredictor(), database=_tiny_db(), resolver=resolver,
+    table = build_kcat_table(m, seqs, HashPredictor(), database=_tiny_db(), resolver=resolver,
                              organism="Escherichia coli")
     assert list(table.columns) == TABLE_COLUMNS
     validate_table(table)
@@ -301,7 +281,7 @@ def test_invalid_smiles_row_is_shadowed_or_falls_back():
     m.add_reactions([r3])
     resolver = StructureResolver(StructureTables(), extra=TOY_SMILES)
     seqs = {g: PROT for g in ("g1", "g2", "g3", "g4")}
-    full = build_kcat_table(m, seqs, FakePredictor(), database=_tiny_db(), resolver=resolver)
+    full = build_kcat_table(m, seqs, HashPredictor(), database=_tiny_db(), resolver=resolver)
     # adp's SMILES is invalid, but A was predicted for the same (R3, g1): the fallback row is dropped.
     assert set(full[full.reaction_id == "R3"].substrate) == {"A_c"}
     assert full.attrs["dropped_shadowed_rows"] == 1
@@ -347,7 +327,7 @@ def test_e_coli_core_table_and_cli(tmp_path):
     seqs = DATA / "sequences" / "ecoli_gp.faa.gz"
     out = tmp_path / "k.parquet"
     rc = main(["textbook", "--sequences", str(seqs), "--out", str(out), "--organism", "Escherichia coli"],
-              predictor_loader=lambda ckpt, dev: FakePredictor())
+              predictor_loader=lambda ckpt, dev: HashPredictor())
     assert rc == 0
     table = pd.read_parquet(out)
     s = summarize(table)

@@ -14,6 +14,7 @@ can predict many models' keys at once and still produce exactly the same table. 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import math
 import sys
@@ -57,6 +58,35 @@ class Predictor(Protocol):
     def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:  # pragma: no cover - protocol
         """Return one row per pair with ``kcat, kcat_std, status`` (and log10 columns)."""
         ...
+
+
+class HashPredictor:
+    """Deterministic stand-in for ``KcatPredictor``: log10 kcat in [-1, 3) from a hash of each pair.
+
+    For plumbing checks (tests, ``--fake`` in the benchmark scripts) without a checkpoint: same signature and
+    columns as the real predictor, an ``empty_sequence`` status for a missing sequence, no learning.
+
+    Parameters
+    ----------
+    log10_std : float
+        The spread reported for every pair [log10 units].
+    """
+
+    def __init__(self, log10_std: float = 0.3) -> None:
+        self.log10_std = log10_std
+
+    def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
+        """One row per pair: ``log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status``."""
+        sd = self.log10_std
+        rows = []
+        for seq, smi in zip(sequences, smiles):
+            if not seq:
+                rows.append((math.nan, math.nan, math.nan, math.nan, "empty_sequence"))
+                continue
+            h = int(hashlib.md5(f"{seq}|{smi}".encode()).hexdigest()[:8], 16) / 2**32
+            lg = -1.0 + 4.0 * h
+            rows.append((lg, sd, 10**lg, 10**lg * math.log(10) * sd, "ok"))
+        return pd.DataFrame(rows, columns=["log10_kcat_mean", "log10_kcat_std", "kcat", "kcat_std", "status"])
 
 
 @dataclass
