@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import KingemsError
+
 #: Predicted growth above this [1/h] means the knockout grows.
 GROWTH_THRESHOLD = 1e-3
 #: Measured fitness above this means the mutant grows.
@@ -244,4 +246,228 @@ def growth_phenotype_metrics(predicted: pd.Series, measured: pd.Series, threshol
         if sel.sum() >= 3:
             res["pearson_rate"] = float(np.corrcoef(p[sel], rate[sel])[0, 1])
             res["spearman_rate"] = float(pd.Series(p[sel]).rank().corr(pd.Series(rate[sel]).rank()))
+    return res
+
+
+# -- comparing two models' knockout rankings ------------------------------------------------------------------------
+#: Scores :func:`compare_knockout_scores` accepts (columns of a joined knockout table).
+COMPARE_SCORES = ("growth", "relative_growth")
+#: Resamples evaluated at once by the bootstrap: bounds memory to a few (chunk x points) float arrays.
+_BOOT_CHUNK = 100
+
+
+class _Ranker:
+    """Weighted ROC-AUC of one fixed score per stratum, for many weight vectors at once.
+
+    Points are sorted once by (stratum, score) and cut into runs of tied scores. For a weight vector ``w`` (a gene's
+    bootstrap multiplicity on each of its points), AUC = sum over positive-negative pairs of ``w_p w_n`` times
+    ``[s_p > s_n] + 0.5 [s_p == s_n]``, over ``W_pos W_neg``: the Mann-Whitney U with average ranks for ties, so with
+    unit weights it equals :func:`roc_auc`, and with integer weights it equals :func:`roc_auc` of the table with each
+    row repeated that many times. Each evaluation is a few sums over tie runs, O(points) per weight vector.
+    """
+
+    def __init__(self, score: np.ndarray, y: np.ndarray, strata: np.ndarray, n_strata: int) -> None:
+        self.order = np.lexsort((score, strata))
+        s, st = score[self.order], strata[self.order]
+        new_run = np.r_[True, (s[1:] != s[:-1]) | (st[1:] != st[:-1])]
+        self.starts = np.flatnonzero(new_run)
+        run_stratum = st[self.starts]
+        first = np.r_[True, run_stratum[1:] != run_stratum[:-1]]
+        self.stratum_starts = np.flatnonzero(first)  # index (among runs) of each stratum's first run
+        self.strata_present = run_stratum[self.stratum_starts]
+        # For every run, the index of the first run of its stratum (cumulative sums restart per stratum).
+        self.first_of = np.maximum.accumulate(np.where(first, np.arange(len(first)), 0))
+        self.pos = y[self.order].astype(float)
+        self.n_strata = n_strata
+
+    def auc(self, w: np.ndarray) -> np.ndarray:
+        """AUC per stratum, shape ``(n_weight_vectors, n_strata)``; NaN where a stratum lacks a class."""
+        ws = np.atleast_2d(w)[:, self.order]
+        wp = ws * self.pos
+        p = np.add.reduceat(wp, self.starts, axis=1)
+        n = np.add.reduceat(ws - wp, self.starts, axis=1)
+        below = np.cumsum(n, axis=1) - n  # negative weight strictly below each run (whole table) ...
+        below -= below[:, self.first_of]  # ... restricted to the run's stratum
+        num = np.add.reduceat(p * (below + 0.5 * n), self.stratum_starts, axis=1)
+        den = np.add.reduceat(p, self.stratum_starts, axis=1) * np.add.reduceat(n, self.stratum_starts, axis=1)
+        out = np.full((ws.shape[0], self.n_strata), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, self.strata_present] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        return out
+
+
+def _row_mean(x: np.ndarray) -> np.ndarray:
+    """Mean of each row over its finite entries (NaN for a row without any), without numpy's empty-slice warning."""
+    ok = np.isfinite(x)
+    cnt = ok.sum(axis=1)
+    tot = np.where(ok, x, 0.0).sum(axis=1)
+    return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+
+
+def _difference_summary(a: float, b: float, boot: np.ndarray, level: float) -> dict[str, float]:
+    """Point values, difference B - A, its percentile interval and the fraction of resamples with B - A <= 0."""
+    ok = boot[np.isfinite(boot)]
+    lo, hi = (np.percentile(ok, [50 * (1 - level), 50 * (1 + level)]) if ok.size else (np.nan, np.nan))
+    return {
+        "a": float(a),
+        "b": float(b),
+        "diff": float(b - a),
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "p_b_not_better": float(np.mean(ok <= 0)) if ok.size else float("nan"),
+        "n_boot_valid": int(ok.size),
+    }
+
+
+def compare_knockout_scores(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    score: str = "growth",
+    by: str | None = "condition",
+    n_boot: int = 1000,
+    seed: int = 0,
+    score_decimals: int | None = SCORE_DECIMALS,
+    level: float = 0.95,
+) -> dict:
+    """Is model B better than model A at ranking knockouts? ROC-AUC of both, their difference and a gene bootstrap.
+
+    Parameters
+    ----------
+    a, b : DataFrame
+        Joined knockout/truth tables (:func:`kingems_ray.analysis.validation_data.join_knockouts`) of model A (e.g.
+        the plain GEM) and model B (e.g. the ecGEM): columns ``gene_id, condition, grows`` and the score column. Rows
+        without a measurement (``grows`` missing) are dropped; the tables are then inner-joined on
+        ``(gene_id, condition)``, so both models are scored on exactly the same points.
+    score : {"growth", "relative_growth"}
+        Continuous score ranked by ROC-AUC (a missing value counts as 0, as in :func:`knockout_metrics`).
+    by : str or None
+        Column whose values are the conditions of the per-condition mean ROC-AUC (``None``: pooled only).
+    n_boot : int
+        Bootstrap resamples (0: point values only).
+    seed : int
+        Seed of ``numpy.random.default_rng``; the same seed gives the same result.
+    score_decimals : int or None
+        Round scores before ranking, as :func:`knockout_metrics` does (ties up to LP noise stay ties).
+    level : float
+        Coverage of the percentile interval (0.95).
+
+    Returns
+    -------
+    dict
+        ``n`` (common points), ``n_genes``, ``n_conditions``, ``n_grow``, ``n_no_growth``, ``n_only_a``,
+        ``n_only_b`` (measured points of one table missing from the other), ``score``, ``n_boot``, ``seed``,
+        ``level``; ``pooled_roc_auc`` (ROC-AUC over all points) and, with ``by``, ``mean_condition_roc_auc`` (mean over
+        conditions holding both classes of the per-condition ROC-AUC; ``n_conditions_used``, ``skipped_conditions``)
+        and ``per_condition`` ({condition: ``n, a, b, diff``}). Each summary has ``a, b, diff`` (B - A),
+        ``ci_low, ci_high`` (percentile interval of B - A over resamples), ``p_b_not_better`` (fraction of resamples
+        with B - A <= 0, a one-sided p-value-like figure) and ``n_boot_valid`` (resamples where the statistic exists).
+
+    Raises
+    ------
+    KingemsError
+        Unknown score or missing columns, duplicate ``(gene_id, condition)`` rows, no common point, the tables
+        disagree on ``grows``, the common points lack a class, or ``n_boot < 0``.
+
+    Notes
+    -----
+    The bootstrap resamples *genes* with replacement and takes every condition of a drawn gene along (cluster
+    bootstrap). A gene's knockouts in different conditions are strongly correlated (an essential gene is usually
+    essential everywhere, and a model makes the same call for it everywhere), so resampling single points would
+    treat those correlated points as independent evidence and give too narrow an interval. The resamples are
+    paired: A and B are scored on the same drawn genes, so the interval is of the difference itself.
+    """
+    if score not in COMPARE_SCORES:
+        raise KingemsError(f"unknown score {score!r}; choose one of {', '.join(COMPARE_SCORES)}")
+    if n_boot < 0:
+        raise KingemsError(f"n_boot must be >= 0, got {n_boot}")
+    if not 0 < level < 1:
+        raise KingemsError(f"level must be in (0, 1), got {level}")
+    key = ["gene_id", "condition"]
+    need = [*key, "grows", score] + ([by] if by is not None and by not in key else [])
+    tables = []
+    for name, t in (("A", a), ("B", b)):
+        missing = [c for c in need if c not in t.columns]
+        if missing:
+            raise KingemsError(f"table {name} lacks column(s) {', '.join(missing)}")
+        t = t.dropna(subset=["grows"])
+        dup = t.duplicated(key)
+        if dup.any():
+            raise KingemsError(f"table {name} has {int(dup.sum())} duplicate (gene_id, condition) rows, "
+                               f"e.g. {tuple(t.loc[dup, key].iloc[0])}")
+        tables.append(t)
+    ta, tb = tables
+    extra = [by] if by is not None and by not in key else []
+    m = ta[[*key, "grows", score, *extra]].merge(tb[[*key, "grows", score]], on=key, how="inner", suffixes=("_a", "_b"))
+    if m.empty:
+        raise KingemsError("the two knockout tables share no measured (gene_id, condition) point")
+    ya, yb = m["grows_a"].astype(bool).to_numpy(), m["grows_b"].astype(bool).to_numpy()
+    if (ya != yb).any():
+        raise KingemsError(f"the tables disagree on the measured class ('grows') of {int((ya != yb).sum())} points: "
+                           "were they joined with the same truth?")
+    y = ya
+    if y.all() or not y.any():
+        raise KingemsError(f"the {len(m)} common points are all {'grows' if y.all() else 'no growth'}: "
+                           "ROC-AUC needs both classes")
+
+    # Same missing-value and rounding rules as knockout_metrics (the fallback argument is unused: the column exists).
+    sa = _score(m, f"{score}_a", np.zeros(len(m)), score_decimals)
+    sb = _score(m, f"{score}_b", np.zeros(len(m)), score_decimals)
+    genes, gene_code = np.unique(m["gene_id"].astype(str).to_numpy(), return_inverse=True)
+    zeros = np.zeros(len(m), dtype=np.int64)
+    rankers = {"pooled": (_Ranker(sa, y, zeros, 1), _Ranker(sb, y, zeros, 1))}
+    if by is not None:
+        conds, cond_code = np.unique(m[by].astype(str).to_numpy(), return_inverse=True)
+        rankers["condition"] = (_Ranker(sa, y, cond_code, len(conds)), _Ranker(sb, y, cond_code, len(conds)))
+
+    def stats(w: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        # Pooled AUC, or the mean over conditions with both classes (in this resample) of the per-condition AUC.
+        out = {}
+        for name, (ra, rb) in rankers.items():
+            pa, pb = ra.auc(w), rb.auc(w)
+            out[name] = (pa[:, 0], pb[:, 0]) if name == "pooled" else (_row_mean(pa), _row_mean(pb))
+        return out
+
+    rng = np.random.default_rng(seed)
+    n_genes = len(genes)
+    boot: dict[str, list[np.ndarray]] = {name: [] for name in rankers}
+    for start in range(0, n_boot, _BOOT_CHUNK):
+        c = min(_BOOT_CHUNK, n_boot - start)
+        draws = rng.integers(0, n_genes, size=(c, n_genes))
+        # Multiplicity of each gene in each resample; every point of a gene carries its gene's multiplicity.
+        counts = np.bincount((draws + n_genes * np.arange(c)[:, None]).ravel(), minlength=c * n_genes)
+        w = counts.reshape(c, n_genes)[:, gene_code].astype(float)
+        for name, (va, vb) in stats(w).items():
+            boot[name].append(vb - va)
+    diffs = {name: np.concatenate(v) if v else np.empty(0) for name, v in boot.items()}
+
+    ones = np.ones(len(m))
+    pooled_a, pooled_b = rankers["pooled"][0].auc(ones)[0, 0], rankers["pooled"][1].auc(ones)[0, 0]
+    res: dict = {
+        "score": score,
+        "n": int(len(m)),
+        "n_genes": int(n_genes),
+        "n_conditions": int(m["condition"].nunique()),
+        "n_grow": int(y.sum()),
+        "n_no_growth": int((~y).sum()),
+        "n_only_a": int(len(ta) - len(m)),
+        "n_only_b": int(len(tb) - len(m)),
+        "n_boot": int(n_boot),
+        "seed": int(seed),
+        "level": float(level),
+        "pooled_roc_auc": _difference_summary(pooled_a, pooled_b, diffs["pooled"], level),
+    }
+    if by is not None:
+        per_a, per_b = rankers["condition"][0].auc(ones)[0], rankers["condition"][1].auc(ones)[0]
+        used = np.isfinite(per_a)
+        mean_a = float(per_a[used].mean()) if used.any() else float("nan")
+        mean_b = float(per_b[used].mean()) if used.any() else float("nan")
+        mean = _difference_summary(mean_a, mean_b, diffs["condition"], level)
+        mean["n_conditions_used"] = int(used.sum())
+        mean["skipped_conditions"] = [str(c) for c in conds[~used]]
+        res["mean_condition_roc_auc"] = mean
+        n_per = np.bincount(cond_code, minlength=len(conds))
+        res["per_condition"] = {
+            str(c): {"n": int(n_per[i]), "a": float(per_a[i]), "b": float(per_b[i]), "diff": float(per_b[i] - per_a[i])}
+            for i, c in enumerate(conds)
+        }
     return res
