@@ -136,22 +136,28 @@ def main(argv=None) -> int:
         sub = dict(list(bounds.items())[:n_cond])
         ref, wall, cpu = cobra_screen(cmodel, sub)
         scale = len(conds) / len(sub)
-        diffs = []
-        n_mismatch = 0
+        diffs, rel, n_mismatch, flips = [], [], 0, []
         mine = serial_df[name]
         for cond, r in ref.items():
-            got = mine[mine["condition"] == cond].set_index("gene_id")["growth"]
-            d = np.abs(got[r.index].to_numpy() - r.to_numpy())
+            got = mine[mine["condition"] == cond].set_index("gene_id")["growth"][r.index].to_numpy()
+            theirs = r.to_numpy()
+            d = np.abs(got - theirs)
             diffs.append(float(d.max()))
+            rel.append(float((d / np.maximum(np.abs(theirs), 1e-3)).max()))
             n_mismatch += int((d > 1e-6).sum())
+            flip = (got > 1e-3) != (theirs > 1e-3)
+            flips += [(cond, g) for g in r.index[flip]]
         res[tag] = {"model": name, "conditions": list(sub), "wall_s": wall, "cpu_s": cpu,
                     "wall_s_full_screen": wall * scale, "cpu_s_full_screen": cpu * scale,
                     "extrapolated": scale != 1.0, "max_abs_growth_diff": max(diffs),
-                    "n_points_differing_1e-6": n_mismatch}
+                    "max_rel_growth_diff": max(rel), "n_points_differing_1e-6": n_mismatch,
+                    "growth_class_differences": [f"{c}:{g}" for c, g in flips]}
         extra = f"; full screen extrapolated x{scale:.1f}: {wall * scale:.1f} s" if scale != 1 else ""
         print(f"cobrapy single_gene_deletion (GLPK, 1 process), {name}, {len(sub)} condition(s): {wall:.1f} s wall, "
               f"{cpu:.1f} s CPU{extra}")
-        print(f"  growth vs ours ({name}): max |diff| {max(diffs):.2e}, {n_mismatch} point(s) differ by > 1e-6")
+        print(f"  growth vs ours ({name}): max |diff| {max(diffs):.2e}, max relative diff {max(rel):.2e}, "
+              f"{n_mismatch} point(s) differ by > 1e-6; {len(flips)} point(s) classed differently (growth > 1e-3): "
+              f"{sorted({g for _, g in flips})[:20]}")
         full_w, full_c = wall * scale, cpu * scale
         for key, o in ours.items():
             if not key.startswith(name + ","):
