@@ -52,6 +52,12 @@ def test_demo_end_to_end_and_resume(ray_session, tmp_path, capsys):
     assert len(df) == 14 and df["unit_id"].is_unique and (df["status"] == "ok").all()
     for f in ("report.md", "report.html", "flux_variability.png"):
         assert (out / "report" / f).exists(), f
+    from kingems_ray.paths import data_root
+
+    if data_root() is not None:  # the knockout table of the report: one row per model, same points for each
+        km = pd.read_parquet(out / "report" / "knockout_metrics.parquet").set_index("model")
+        assert sorted(km.index) == ["GEM", "ecGEM", "ecGEM_tuned"]
+        assert km["n"].nunique() == 1 and km["accuracy"].between(0, 1).all()
     # rerun: every unit is skipped, results unchanged
     assert main(["demo", "--out", str(out), "--iterations", "30", "--no-progress"]) == 0
     err = capsys.readouterr().err

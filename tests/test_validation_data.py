@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,3 +79,22 @@ def test_join_and_truth_errors(data_dir):
         vd.load_truth("nope")
     with pytest.raises(KingemsError, match="needs the model"):
         vd.load_truth("ecoli-glc-essential")
+
+
+def test_condition_map_inline_file_and_errors(tmp_path):
+    """Inline JSON of any length, a JSON file, and clear errors for anything else."""
+    from kingems_ray.analysis.validation_data import parse_condition_map
+
+    truth = pd.DataFrame({"gene_id": ["g"], "condition": ["Glucose"], "grows": [True]})
+    long = {f"EX_cond_{i}_e": f"Condition number {i}" for i in range(40)}  # > 255 characters inline
+    assert parse_condition_map(json.dumps(long), truth) == long
+    f = tmp_path / "map.json"
+    f.write_text(json.dumps({"a": "b"}))
+    assert parse_condition_map(str(f), truth) == {"a": "b"}
+    assert parse_condition_map(None, truth) is None
+    for bad, msg in [("{not json", "not a JSON object"), ("no_such_file.json", "neither a JSON object nor a file"),
+                     (str(tmp_path / "list.json"), "not a JSON object")]:
+        if bad.endswith("list.json"):
+            Path(bad).write_text("[1, 2]")
+        with pytest.raises(KingemsError, match=msg):
+            parse_condition_map(bad, truth)

@@ -23,7 +23,6 @@ Figures are matplotlib PNGs (Agg backend). Nothing here knows about Ray.
 
 from __future__ import annotations
 
-import argparse
 import html
 import time
 from collections.abc import Mapping, Sequence
@@ -45,7 +44,7 @@ from ..gem.io import load_model  # noqa: E402
 from .fva import flux_variability, variability_summary  # noqa: E402
 from .metrics import COMPARE_SCORES, GROWTH_THRESHOLD, SCORE_DECIMALS, knockout_metrics  # noqa: E402
 from .tuning import TuneResult, trajectory_path  # noqa: E402
-from .validation_data import TRUTH_SETS, join_knockouts, load_truth  # noqa: E402
+from .validation_data import TRUTH_SETS, join_knockouts, load_truth, parse_condition_map, read_truth  # noqa: E402
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -266,10 +265,8 @@ def resolve_truth(truth: str | Path | pd.DataFrame | None, model: cobra.Model | 
         if model is not None and not isinstance(model, cobra.Model):
             model = load_model(model)
         return load_truth(name, model)
-    # A file: the CLI's own reader, so a CSV truth means the same here as in `evaluate knockouts`.
-    from ..commands.evaluate import _truth
-
-    return _truth(argparse.Namespace(truth=name, model=None))
+    # A file: the same reader as `evaluate knockouts`, so a CSV truth means the same in both.
+    return read_truth(name)
 
 
 def resolve_condition_map(condition_map: Mapping[str, str] | str | Path | None, truth: pd.DataFrame | None
@@ -295,9 +292,7 @@ def resolve_condition_map(condition_map: Mapping[str, str] | str | Path | None, 
         return None
     if isinstance(condition_map, Mapping):
         return {str(k): str(v) for k, v in condition_map.items()}
-    from ..commands.evaluate import _condition_map
-
-    return _condition_map(None if condition_map is None else str(condition_map), truth)
+    return parse_condition_map(None if condition_map is None else str(condition_map), truth)
 
 
 def _truth_column(ko: pd.DataFrame) -> str:

@@ -20,6 +20,7 @@ Sources (see ``essentiality/SOURCES.md`` and ``essentiality/fitness/SOURCES.md``
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -363,6 +364,61 @@ def load_truth(name: str, model=None) -> pd.DataFrame:
         genes = [g.id for g in model.genes] if hasattr(model, "genes") else list(model)
         return essentiality_truth(genes, ecoli_glucose_essential(), "glucose")
     raise KingemsError(f"unknown truth set {name!r}; choose one of {', '.join(TRUTH_SETS)}")
+
+
+def read_truth(truth: str | Path, model=None) -> pd.DataFrame:
+    """A truth set by name (:data:`TRUTH_SETS`, see :func:`load_truth`) or from a CSV/TSV file.
+
+    A file needs ``gene_id`` and ``grows`` (bool) or ``fitness`` (grows = fitness > -2); without a ``condition``
+    column every row gets condition ``all``.
+
+    Raises
+    ------
+    KingemsError
+        Neither a known name nor an existing file; a file without ``grows`` / ``fitness``.
+    """
+    name = str(truth)
+    if name in TRUTH_SETS:
+        return load_truth(name, model)
+    p = Path(name)
+    if not p.is_file():
+        raise KingemsError(f"unknown truth set {name!r}: not one of {', '.join(TRUTH_SETS)} and not a file")
+    df = pd.read_csv(p, sep="\t" if p.suffix in (".tsv", ".txt") else ",")
+    if "gene_id" not in df.columns:
+        raise KingemsError(f"{p}: needs a 'gene_id' column")
+    if "grows" not in df.columns:
+        if "fitness" not in df.columns:
+            raise KingemsError(f"{p}: needs a 'grows' or a 'fitness' column")
+        df["grows"] = df["fitness"] > -2.0
+    if "condition" not in df.columns:
+        df["condition"] = "all"
+    return df
+
+
+def parse_condition_map(arg: str | Path | None, truth: pd.DataFrame) -> dict[str, str] | None:
+    """Knockout condition -> truth condition from inline JSON or a JSON file; automatic for exchange-id screens.
+
+    With ``arg`` None and a truth that names each condition's carbon exchange (``ecoli-keio-fitness``), screens
+    made with ``--carbon-sources`` (conditions named by exchange id) are mapped back to the truth's names.
+    """
+    if arg:
+        text = str(arg).strip()
+        if not text.startswith("{"):
+            # A path: inline JSON is tried first, so long JSON is never handed to the file system.
+            p = Path(text)
+            if not p.is_file():
+                raise KingemsError(f"condition map: {text!r} is neither a JSON object nor a file")
+            text = p.read_text()
+        try:
+            out = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise KingemsError(f"condition map: not a JSON object ({exc})") from exc
+        if not isinstance(out, dict):
+            raise KingemsError("condition map: not a JSON object")
+        return {str(k): str(v) for k, v in out.items()}
+    if "exchange" in truth.columns:
+        return {ex: name for name, ex in keio_carbon_exchanges().items()}
+    return None
 
 
 def join_knockouts(knockouts: pd.DataFrame, truth: pd.DataFrame, condition_map: dict[str, str] | None = None

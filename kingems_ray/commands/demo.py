@@ -221,22 +221,24 @@ def run(args: argparse.Namespace) -> int:
     res3 = _stage("fva+knockouts", fva_units + ko_units, store, solvers, progress)
 
     # 4. report (figures, Markdown, HTML)
-    kos = []
+    kos = {}
     for u in ko_units:
         k = store.read_tables("knockout", unit=u.unit_id).drop(columns=["unit_id"])
-        kos.append(k.assign(condition=u.label.removeprefix("knockout_")))
-    ko = pd.concat(kos, ignore_index=True)
+        kos[u.label.removeprefix("knockout_")] = k.assign(condition="glucose")
+    ko = pd.concat([k.assign(model=name) for name, k in kos.items()], ignore_index=True)
     truth_note = "no measured essentiality (reference data absent): knockout accuracy not computed"
-    ko_for_report = None
+    ko_for_report, truth = None, None
     if data_root() is not None:
-        from ..analysis.validation_data import ecoli_glucose_essential
+        from ..analysis.validation_data import ecoli_glucose_essential, essentiality_truth
 
         ess = ecoli_glucose_essential()
-        ko_for_report = ko.assign(grows=~ko["gene_id"].isin(ess))
+        # One row per model in the report's knockout table, all scored against the same glucose-M9 essential list.
+        truth = essentiality_truth(ko["gene_id"].unique(), ess, "glucose")
+        ko_for_report = kos
         truth_note = f"knockouts scored against {len(ess)} genes essential on glucose M9 (Baba/Joyce)"
     ko.to_parquet(out / "knockouts.parquet", index=False)
     t = time.perf_counter()
-    rep = write_report(MODEL, kcat_path, out / "report", tuned=tuned_path, knockouts=ko_for_report,
+    rep = write_report(MODEL, kcat_path, out / "report", tuned=tuned_path, knockouts=ko_for_report, truth=truth,
                        target_growth=args.target_growth, title="kingems-ray demo: E. coli core (textbook)")
     _say(f"  report: {time.perf_counter() - t:.1f} s")
 

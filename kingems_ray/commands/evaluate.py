@@ -30,8 +30,7 @@ from ..analysis.metrics import (
     knockout_metrics,
     variability_precision,
 )
-from ..analysis.validation_data import TRUTH_SETS, join_knockouts, keio_carbon_exchanges, load_truth
-from ..errors import KingemsError
+from ..analysis.validation_data import TRUTH_SETS, join_knockouts, parse_condition_map, read_truth
 
 HELP = ("score knockouts against essentiality / RB-TnSeq fitness, compare two models' knockout ROC-AUC, or compare "
         "plain vs ecGEM flux variability")
@@ -67,16 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _condition_map(arg: str | None, truth: pd.DataFrame) -> dict[str, str] | None:
-    if arg:
-        text = Path(arg).read_text() if Path(arg).exists() else arg
-        try:
-            return dict(json.loads(text))
-        except (json.JSONDecodeError, TypeError, ValueError) as exc:
-            raise KingemsError(f"--condition-map: not a JSON object ({exc})") from exc
-    if "exchange" in truth.columns:
-        # Screens built with --carbon-sources name conditions by exchange id: map them back to the truth's names.
-        return {ex: name for name, ex in keio_carbon_exchanges().items()}
-    return None
+    return parse_condition_map(arg, truth)
 
 
 def _truth(args: argparse.Namespace) -> pd.DataFrame:
@@ -85,19 +75,7 @@ def _truth(args: argparse.Namespace) -> pd.DataFrame:
         from ..gem.io import load_model
 
         model = load_model(args.model)
-    if args.truth in TRUTH_SETS:
-        return load_truth(args.truth, model)
-    p = Path(args.truth)
-    if not p.exists():
-        raise KingemsError(f"unknown truth set {args.truth!r}: not one of {', '.join(TRUTH_SETS)} and not a file")
-    df = pd.read_csv(p, sep="\t" if p.suffix in (".tsv", ".txt") else ",")
-    if "grows" not in df.columns:
-        if "fitness" not in df.columns:
-            raise KingemsError(f"{p}: needs a 'grows' or a 'fitness' column")
-        df["grows"] = df["fitness"] > -2.0
-    if "condition" not in df.columns:
-        df["condition"] = "all"
-    return df
+    return read_truth(args.truth, model)
 
 
 def _compare(args: argparse.Namespace) -> dict:
