@@ -1,8 +1,14 @@
 """The paper's E. coli evaluations on iML1515: knockout accuracy (glucose M9 essential genes; RB-TnSeq fitness on 10
-carbon sources) and flux-variability precision, for the plain GEM, the ecGEM (ECMpy kcats, L4, pool 0.25 as in
-``kingems/configs/BiGG_iML1515.json``) and, when ``kingems_ray.analysis.tuning`` is available, the tuned ecGEM.
+carbon sources) and flux-variability precision, for the plain GEM, the ecGEM (L4, pool 0.25 as in
+``kingems/configs/BiGG_iML1515.json``) and the tuned ecGEM.
 
-    .venv/bin/python scripts/paper_ecoli.py [--processes 2] [--no-tune] [--no-fva] [--cobra PARQUET] --out DIR
+    .venv/bin/python scripts/paper_ecoli.py [--kcats ecmpy|predicted] [--target-growth G] [--n-top N] [--processes 2]
+        [--no-tune] [--no-fva] [--cobra PARQUET] --out DIR
+
+kcats: ``ecmpy`` (ECMpy's iML1515 table) or ``predicted`` (the shipped CPI-Pred checkpoint on the E. coli protein
+sequences, database / median fallbacks where no sequence; ``kingems-ray kcats``). Tuning: the reference's annealing
+block, target ``biomass_goal`` (0.877) unless ``--target-growth``. Each ecGEM is compared with the plain model by a
+paired gene bootstrap of ROC-AUC (``compare_knockout_scores``), for growth and relative growth as the score.
 
 Golden check (printed PASS/FAIL): the plain iML1515 on the 13,380 gene x carbon points scores accuracy 0.9386,
 balanced accuracy 0.768, MCC 0.581, ROC-AUC 0.787 (cobrapy + GLPK, growth > 0.001 vs fitness > -2). ``--cobra`` takes
@@ -51,29 +57,39 @@ def fmt(m: dict) -> str:
             f"[tp {m['tp']} fp {m['fp']} tn {m['tn']} fn {m['fn']}]")
 
 
-def tuned_problem(ec, processes: int, iterations: int) -> tuple[Problem | None, dict]:
-    """Tune the ecGEM's kcats to the reference's biomass goal (0.877 1/h) with the reference's annealing settings."""
-    try:
-        from kingems_ray.analysis.tuning import AnnealingSettings, tune_kcats
-    except ImportError as exc:  # the tuning module is another engineer's; it may not have landed
-        return None, {"skipped": f"tuning not available ({exc})"}
+def tuned_build(ec, args) -> tuple[object | None, dict]:
+    """Tune the ecGEM's kcats with the reference's annealing settings; the tuned table compiled again (same pairs)."""
+    from kingems_ray.analysis.tuning import AnnealingSettings, tune_kcats
+
     cfg = json.loads(data_file("kingems", "configs", "BiGG_iML1515.json").read_text())["simulated_annealing"]
+    target = args.target_growth or cfg["biomass_goal"]
     s = AnnealingSettings(temperature=cfg["temperature"], cooling_rate=cfg["cooling_rate"],
-                          min_temperature=cfg["min_temperature"], max_iterations=iterations,
+                          min_temperature=cfg["min_temperature"], max_iterations=args.tune_iterations,
                           max_unchanged=cfg["max_unchanged_iterations"], change_threshold=cfg["change_threshold"],
-                          n_top=cfg["n_top_enzymes"])
+                          n_top=args.n_top or cfg["n_top_enzymes"])
     t = time.perf_counter()
-    res = tune_kcats(ec.compiled, cfg["biomass_goal"], settings=s, chains=max(1, processes), processes=processes)
-    info = {"target": cfg["biomass_goal"], "best_growth": res.best_growth, "reached": res.reached,
+    res = tune_kcats(ec.compiled, target, settings=s, chains=max(1, args.processes), processes=args.processes)
+    tuned = build(ec.model, res.table.drop(columns=["kcat_original", "tuned"]), level="L4", pool=0.25)
+    res.write(Path(args.out) / "kcats_tuned.parquet")
+    info = {"target": target, "n_top": s.n_top, "best_growth": res.best_growth, "reached": res.reached,
             "n_tuned": int(res.table["tuned"].sum()), "seconds": time.perf_counter() - t,
-            "iterations": int(res.trajectory["iteration"].max())}
-    p = Problem(ec.compiled)
-    key = ["reaction_id", "gene_id", "direction"]
-    idx = ec.compiled.pairs.reset_index(drop=True).reset_index().merge(res.table[key + ["kcat"]], on=key,
-                                                                      suffixes=("_old", ""))
-    p.set_kcats(idx["index"].to_numpy(), idx["kcat"].to_numpy())
-    info["growth_after_set"] = p.growth()
-    return p, info
+            "iterations": int(res.trajectory["iteration"].max()),
+            "growth_after_rebuild": Problem(tuned.compiled).growth()}
+    return tuned, info
+
+
+def kcat_source(model, which: str, out: Path):
+    """The kcat table: ECMpy's file, or CPI-Pred predictions of the shipped checkpoint (written to ``out``)."""
+    if which == "ecmpy":
+        return data_file("kcat", "ecmpy_iML1515_reaction_kcat_MW.csv.gz")
+    from kingems_ray.kcat.build_table import build_kcat_table, summarize
+
+    t = time.perf_counter()
+    tab = build_kcat_table(model, sequences=data_file("sequences", "ecoli_gp.faa.gz"), predictor="default",
+                           organism="Escherichia coli")
+    tab.to_parquet(out / "kcats_predicted.parquet", index=False)
+    print(f"predicted kcats in {time.perf_counter() - t:.1f} s: {summarize(tab)['pairs_by_source']}", flush=True)
+    return tab
 
 
 def compute(args, out: Path) -> dict:
@@ -82,24 +98,23 @@ def compute(args, out: Path) -> dict:
     t0 = time.perf_counter()
     plain = build(data_file("bigg", "iML1515.xml.gz"))
     model = plain.model
-    ec = build(model, data_file("kcat", "ecmpy_iML1515_reaction_kcat_MW.csv.gz"), level="L4", pool=0.25)
+    ec = build(model, kcat_source(model, args.kcats, out), level="L4", pool=0.25)
     info["kcat_report"] = ec.kcat_report.summary()[:400]
     print(f"built plain + ecGEM in {time.perf_counter() - t0:.1f} s; {info['kcat_report'][:200]}", flush=True)
+    info["kcats"] = args.kcats
     problems = {"plain": Problem(plain.compiled), "ecGEM_L4": Problem(ec.compiled)}
     if not args.no_tune:
-        p, tinfo = tuned_problem(ec, args.processes, args.tune_iterations)
+        tb, tinfo = tuned_build(ec, args)
         info["tuning"] = tinfo
         print(f"tuning: {tinfo}", flush=True)
-        if p is not None:
-            problems["ecGEM_tuned"] = p
+        problems["ecGEM_tuned"] = Problem(tb.compiled)
     info["wild_type_growth_glucose"] = {k: p.growth() for k, p in problems.items()}
     print(f"wild-type growth on glucose M9: {info['wild_type_growth_glucose']}", flush=True)
     conds = {name: carbon_source_medium(model, None, ex) for name, ex in keio_carbon_exchanges().items()}
     info["screen_seconds"] = {}
     for name, p in ({} if args.skip_screens else problems).items():
         t = time.perf_counter()
-        # A tuned Problem carries its kcats in the solver: screen it serially (workers rebuild from compiled data).
-        procs = 1 if name == "ecGEM_tuned" else args.processes
+        procs = args.processes
         target = p if procs == 1 else p.cm
         knockout_screen(target, {"glucose": None}, processes=procs).to_parquet(out / f"ko_{name}_glucose.parquet")
         knockout_screen(target, conds, processes=procs).to_parquet(out / f"ko_{name}_keio10.parquet")
@@ -109,7 +124,7 @@ def compute(args, out: Path) -> dict:
         info["fva_seconds"] = {}
         for name, p in problems.items():
             t = time.perf_counter()
-            procs = 1 if name == "ecGEM_tuned" else args.processes
+            procs = args.processes
             df = flux_variability(p if procs <= 1 else p.cm, fraction=0.9, processes=procs)
             df.to_parquet(out / f"fva_{name}.parquet", index=False)
             info["fva_seconds"][name] = time.perf_counter() - t
@@ -153,6 +168,24 @@ def score(out: Path, cobra: str | None) -> dict:
         print(f"    (score = relative growth: ROC-AUC {mk_rel['roc_auc']:.4f})")
 
     if "plain" in res["knockouts"]:
+        from kingems_ray.analysis.metrics import compare_knockout_scores
+
+        res["compare_with_plain"] = {}
+        for suffix, truth in (("keio10", keio), ("glucose", glc_truth)):
+            base = join_knockouts(pd.read_parquet(out / f"ko_plain_{suffix}.parquet"), truth)
+            for name in [n for n in names if n != "plain"]:
+                other = join_knockouts(pd.read_parquet(out / f"ko_{name}_{suffix}.parquet"), truth)
+                for sc in ("growth", "relative_growth") if suffix == "keio10" else ("growth",):
+                    c = compare_knockout_scores(base, other, score=sc, n_boot=1000, seed=0)
+                    res["compare_with_plain"].setdefault(suffix, {}).setdefault(name, {})[sc] = c
+                    keys = [("pooled_roc_auc", "pooled")]
+                    if c.get("mean_condition_roc_auc") and suffix == "keio10":
+                        keys.append(("mean_condition_roc_auc", "per-condition mean"))
+                    for key, label in keys:
+                        v = c[key]
+                        print(f"  [{suffix}] {name} vs plain, score {sc}, {label} ROC-AUC: {v['a']:.4f} -> "
+                              f"{v['b']:.4f} ({v['diff']:+.4f}, 95 % [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}], "
+                              f"resamples with no gain {v['p_b_not_better']:.3f})")
         got = res["knockouts"]["plain"]["keio_10_carbon"]
         checks = {k: abs(got[k] - v) <= (0 if k == "n" else 5e-4) for k, v in GOLDEN.items()}
         res["golden"] = {"expected": GOLDEN, "got": {k: got[k] for k in GOLDEN}, "pass": checks}
@@ -199,6 +232,10 @@ def score(out: Path, cobra: str | None) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--kcats", choices=["ecmpy", "predicted"], default="ecmpy",
+                    help="ECMpy's iML1515 table or the shipped CPI-Pred checkpoint's predictions")
+    ap.add_argument("--target-growth", type=float, help="tuning target [1/h] (default: the config's 0.877)")
+    ap.add_argument("--n-top", type=int, help="pairs tuned (default: the config's 200)")
     ap.add_argument("--no-tune", action="store_true")
     ap.add_argument("--tune-iterations", type=int, default=1000)
     ap.add_argument("--no-fva", action="store_true")
