@@ -2,8 +2,8 @@
 carbon sources) and flux-variability precision, for the plain GEM, the ecGEM (L4, pool 0.25 as in
 ``kingems/configs/BiGG_iML1515.json``) and the tuned ecGEM.
 
-    .venv/bin/python scripts/paper_ecoli.py [--kcats ecmpy|predicted] [--target-growth G] [--n-top N] [--processes 2]
-        [--no-tune] [--no-fva] [--cobra PARQUET] --out DIR
+    .venv/bin/python scripts/paper_ecoli.py [--kcats ecmpy|predicted] [--target-growth G] [--n-top N]
+        [--reselect-every N] [--seed S] [--processes 2] [--no-tune] [--no-fva] [--cobra PARQUET] --out DIR
 
 kcats: ``ecmpy`` (ECMpy's iML1515 table) or ``predicted`` (the shipped CPI-Pred checkpoint on the E. coli protein
 sequences, database / median fallbacks where no sequence; ``kingems-ray kcats``). Tuning: the reference's annealing
@@ -66,12 +66,14 @@ def tuned_build(ec, args) -> tuple[object | None, dict]:
     s = AnnealingSettings(temperature=cfg["temperature"], cooling_rate=cfg["cooling_rate"],
                           min_temperature=cfg["min_temperature"], max_iterations=args.tune_iterations,
                           max_unchanged=cfg["max_unchanged_iterations"], change_threshold=cfg["change_threshold"],
-                          n_top=args.n_top or cfg["n_top_enzymes"])
+                          n_top=args.n_top or cfg["n_top_enzymes"], reselect_every=args.reselect_every)
     t = time.perf_counter()
-    res = tune_kcats(ec.compiled, target, settings=s, chains=max(1, args.processes), processes=args.processes)
+    res = tune_kcats(ec.compiled, target, settings=s, chains=max(1, args.processes), processes=args.processes,
+                     seed=args.seed)
     tuned = build(ec.model, res.table.drop(columns=["kcat_original", "tuned"]), level="L4", pool=0.25)
     res.write(Path(args.out) / "kcats_tuned.parquet")
-    info = {"target": target, "n_top": s.n_top, "best_growth": res.best_growth, "reached": res.reached,
+    info = {"target": target, "n_top": s.n_top, "reselect_every": s.reselect_every, "seed": args.seed,
+            "best_growth": res.best_growth, "reached": res.reached,
             "n_tuned": int(res.table["tuned"].sum()), "seconds": time.perf_counter() - t,
             "iterations": int(res.trajectory["iteration"].max()),
             "growth_after_rebuild": Problem(tuned.compiled).growth()}
@@ -236,6 +238,9 @@ def main(argv=None) -> int:
                     help="ECMpy's iML1515 table or the shipped CPI-Pred checkpoint's predictions")
     ap.add_argument("--target-growth", type=float, help="tuning target [1/h] (default: the config's 0.877)")
     ap.add_argument("--n-top", type=int, help="pairs tuned (default: the config's 200)")
+    ap.add_argument("--reselect-every", type=int, default=0,
+                    help="re-rank the tuned pairs by enzyme mass every N steps (default 0: once, as kinGEMs)")
+    ap.add_argument("--seed", type=int, default=0, help="annealing seed")
     ap.add_argument("--no-tune", action="store_true")
     ap.add_argument("--tune-iterations", type=int, default=1000)
     ap.add_argument("--no-fva", action="store_true")
