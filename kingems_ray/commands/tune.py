@@ -88,4 +88,12 @@ def run(args: argparse.Namespace) -> int:
         msg += "; per condition: " + ", ".join(f"{k} {v:.3g}" for k, v in res.condition_growth.items())
     print(msg)
     print(f"{n_steps} steps over {args.chains} chain(s), {dt:.1f} s in all -> {out}, {tp}")
+    if not res.reached and not res.condition_growth:
+        tuned = res.table[res.table["tuned"]]
+        at_bound = float((tuned["kcat"] >= 0.999 * res.settings.bound_factor * tuned["kcat_original"]).mean())
+        if at_bound > 0.5 and not res.settings.reselect_every:
+            # Seen on iML1515: the chosen pairs all reach their upper bound and growth stalls below the target.
+            print(f"hint: {at_bound:.0%} of the tuned kcats sit at their upper bound ({res.settings.bound_factor:g}x); "
+                  "re-ranking the pairs as the model changes (--reselect-every 10) or more pairs (--n-top) may reach "
+                  "the target", file=sys.stderr)
     return 0
