@@ -115,6 +115,27 @@ def test_problem_left_unchanged(core):
     assert p.growth() == pytest.approx(before, abs=1e-9)
 
 
+def test_ec_pricing_option_restored_and_results_independent_of_it(data_dir, monkeypatch):
+    """ecGEM knockout LPs use devex pricing inside the screen only; optima equal those of HiGHS' default pricing."""
+    b = build("e_coli_core", data_dir / "kingems/e_coli_core_fva_ablation/tuned_data.csv", level="L4")
+    p = Problem(b.compiled)
+    key = "simplex_dual_edge_weight_strategy"
+
+    def value():
+        v = p.solver.h.getOptionValue(key)
+        return v[1] if isinstance(v, tuple) else v
+
+    before = value()
+    devex = knockout_screen(p, shortcuts=False)
+    assert value() == before
+    from kingems_ray.analysis import knockout as ko_mod
+
+    monkeypatch.setattr(ko_mod, "DEVEX", before)  # the screen then keeps HiGHS' default pricing
+    default = knockout_screen(p, shortcuts=False)
+    np.testing.assert_allclose(devex["growth"], default["growth"], atol=1e-9)
+    assert (devex["status"] == default["status"]).all()
+
+
 def test_unknown_gene_is_a_clear_error(core):
     with pytest.raises(KingemsError, match="not in model.*nope"):
         knockout_screen(core.compiled, genes=["b0008", "nope"])

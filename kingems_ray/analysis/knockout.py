@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing as mp
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ from ..solver.problem import Problem
 
 #: Columns whose wild-type value is within this of zero count as carrying no flux.
 ZERO_TOL = 1e-9
+DEVEX = 1  # HiGHS simplex_dual_edge_weight_strategy value
 
 COLUMNS = [
     "gene_id",
@@ -136,34 +138,55 @@ def _screen_condition(
         col_lb = np.asarray(cur.col_lower_)
         col_ub = np.asarray(cur.col_upper_)
         cache: dict[frozenset[int], tuple[float, str]] = {}
-        for g in genes:
-            t = targets[g]
-            if not t.columns:
-                growth, status, solved, method = wt_growth, "optimal", False, "no_effect"
-            elif shortcuts and np.all(np.abs(x[list(t.columns)]) <= ZERO_TOL):
-                growth, status, solved, method = wt_growth, "optimal", False, "zero_flux"
-            elif shortcuts and t.key in cache:
-                growth, status = cache[t.key]
-                solved, method = False, "same_as_previous"
-            else:
-                cols = np.asarray(t.columns, dtype=int)
-                lp.h.setBasis(wt_basis)
-                lp.set_col_bounds(cols, np.zeros(cols.size), np.zeros(cols.size))
-                try:
-                    res = problem.optimize(need_x=False)
-                finally:
-                    lp.set_col_bounds(cols, col_lb[cols], col_ub[cols])
-                if res.ok:
-                    growth, status = float(res.objective), "optimal"
-                elif res.status == "infeasible":
-                    growth, status = 0.0, "infeasible"
+        with _knockout_pricing(problem):
+            for g in genes:
+                t = targets[g]
+                if not t.columns:
+                    growth, status, solved, method = wt_growth, "optimal", False, "no_effect"
+                elif shortcuts and np.all(np.abs(x[list(t.columns)]) <= ZERO_TOL):
+                    growth, status, solved, method = wt_growth, "optimal", False, "zero_flux"
+                elif shortcuts and t.key in cache:
+                    growth, status = cache[t.key]
+                    solved, method = False, "same_as_previous"
                 else:
-                    growth, status = float("nan"), res.status
-                cache[t.key] = (growth, status)
-                solved, method = True, "lp"
-            rel = growth / wt_growth if abs(wt_growth) > 1e-12 else float("nan")
-            rows.append((g, condition, growth, status, wt_growth, rel, len(t.reactions), solved, method))
+                    cols = np.asarray(t.columns, dtype=int)
+                    lp.h.setBasis(wt_basis)
+                    lp.set_col_bounds(cols, np.zeros(cols.size), np.zeros(cols.size))
+                    try:
+                        res = problem.optimize(need_x=False)
+                    finally:
+                        lp.set_col_bounds(cols, col_lb[cols], col_ub[cols])
+                    if res.ok:
+                        growth, status = float(res.objective), "optimal"
+                    elif res.status == "infeasible":
+                        growth, status = 0.0, "infeasible"
+                    else:
+                        growth, status = float("nan"), res.status
+                    cache[t.key] = (growth, status)
+                    solved, method = True, "lp"
+                rel = growth / wt_growth if abs(wt_growth) > 1e-12 else float("nan")
+                rows.append((g, condition, growth, status, wt_growth, rel, len(t.reactions), solved, method))
     return rows
+
+
+@contextmanager
+def _knockout_pricing(problem: Problem):
+    """Dual pricing for knockout LPs that restart from the wild-type basis (their edge weights start afresh).
+
+    On ecGEMs devex is cheaper then (iML1515 L4: 27 vs 47 ms per LP, optima equal to 1e-11); on plain models HiGHS'
+    default (steepest edge) is faster (10 vs 12 ms). The previous setting is restored on exit.
+    """
+    key = "simplex_dual_edge_weight_strategy"
+    h = problem.solver.h
+    before = h.getOptionValue(key)
+    if isinstance(before, tuple):  # highspy returns (status, value)
+        before = before[1]
+    if problem.cm.enzyme_col:
+        h.setOptionValue(key, DEVEX)
+    try:
+        yield
+    finally:
+        h.setOptionValue(key, before)
 
 
 # -- parallel path (plain multiprocessing; a Ray layer would wrap `_screen_condition` per unit the same way) -----
