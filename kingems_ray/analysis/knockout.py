@@ -116,7 +116,7 @@ def _screen_condition(
     """All knockouts of ``genes`` in one condition; the problem is left as it was found."""
     rows: list[tuple] = []
     lp = problem.solver
-    with medium_applied(problem, medium, close_others=close_others):
+    with medium_applied(problem, medium, close_others=close_others), _knockout_pricing(problem):
         # A cold wild-type solve per unit of work: the same vertex whichever process or order solves it, so the
         # no-LP decisions (and the `method` column) do not depend on how the screen was split.
         lp.h.clearSolver()
@@ -138,43 +138,43 @@ def _screen_condition(
         col_lb = np.asarray(cur.col_lower_)
         col_ub = np.asarray(cur.col_upper_)
         cache: dict[frozenset[int], tuple[float, str]] = {}
-        with _knockout_pricing(problem):
-            for g in genes:
-                t = targets[g]
-                if not t.columns:
-                    growth, status, solved, method = wt_growth, "optimal", False, "no_effect"
-                elif shortcuts and np.all(np.abs(x[list(t.columns)]) <= ZERO_TOL):
-                    growth, status, solved, method = wt_growth, "optimal", False, "zero_flux"
-                elif shortcuts and t.key in cache:
-                    growth, status = cache[t.key]
-                    solved, method = False, "same_as_previous"
+        for g in genes:
+            t = targets[g]
+            if not t.columns:
+                growth, status, solved, method = wt_growth, "optimal", False, "no_effect"
+            elif shortcuts and np.all(np.abs(x[list(t.columns)]) <= ZERO_TOL):
+                growth, status, solved, method = wt_growth, "optimal", False, "zero_flux"
+            elif shortcuts and t.key in cache:
+                growth, status = cache[t.key]
+                solved, method = False, "same_as_previous"
+            else:
+                cols = np.asarray(t.columns, dtype=int)
+                lp.h.setBasis(wt_basis)
+                lp.set_col_bounds(cols, np.zeros(cols.size), np.zeros(cols.size))
+                try:
+                    res = problem.optimize(need_x=False)
+                finally:
+                    lp.set_col_bounds(cols, col_lb[cols], col_ub[cols])
+                if res.ok:
+                    growth, status = float(res.objective), "optimal"
+                elif res.status == "infeasible":
+                    growth, status = 0.0, "infeasible"
                 else:
-                    cols = np.asarray(t.columns, dtype=int)
-                    lp.h.setBasis(wt_basis)
-                    lp.set_col_bounds(cols, np.zeros(cols.size), np.zeros(cols.size))
-                    try:
-                        res = problem.optimize(need_x=False)
-                    finally:
-                        lp.set_col_bounds(cols, col_lb[cols], col_ub[cols])
-                    if res.ok:
-                        growth, status = float(res.objective), "optimal"
-                    elif res.status == "infeasible":
-                        growth, status = 0.0, "infeasible"
-                    else:
-                        growth, status = float("nan"), res.status
-                    cache[t.key] = (growth, status)
-                    solved, method = True, "lp"
-                rel = growth / wt_growth if abs(wt_growth) > 1e-12 else float("nan")
-                rows.append((g, condition, growth, status, wt_growth, rel, len(t.reactions), solved, method))
+                    growth, status = float("nan"), res.status
+                cache[t.key] = (growth, status)
+                solved, method = True, "lp"
+            rel = growth / wt_growth if abs(wt_growth) > 1e-12 else float("nan")
+            rows.append((g, condition, growth, status, wt_growth, rel, len(t.reactions), solved, method))
     return rows
 
 
 @contextmanager
 def _knockout_pricing(problem: Problem):
-    """Dual pricing for knockout LPs that restart from the wild-type basis (their edge weights start afresh).
+    """Dual pricing for a condition's knockout LPs, which restart from the wild-type basis (edge weights afresh).
 
     On ecGEMs devex is cheaper then (iML1515 L4: 27 vs 47 ms per LP, optima equal to 1e-11); on plain models HiGHS'
-    default (steepest edge) is faster (10 vs 12 ms). The previous setting is restored on exit.
+    default (steepest edge) is faster (10 vs 12 ms). HiGHS reads the setting when its simplex solver is set up, so
+    this must enclose the cold wild-type solve. The previous setting is restored on exit.
     """
     key = "simplex_dual_edge_weight_strategy"
     h = problem.solver.h
