@@ -17,10 +17,10 @@ through another isoenzyme, which the GPR alone does not do: the reaction then ru
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,25 +168,16 @@ def _screen_condition(
     return rows
 
 
-@contextmanager
-def _knockout_pricing(problem: Problem):
+def _knockout_pricing(problem: Problem) -> contextlib.AbstractContextManager:
     """Dual pricing for a condition's knockout LPs, which restart from the wild-type basis (edge weights afresh).
 
     On ecGEMs devex is cheaper then (iML1515 L4: 27 vs 47 ms per LP, optima equal to 1e-11); on plain models HiGHS'
     default (steepest edge) is faster (10 vs 12 ms). HiGHS reads the setting when its simplex solver is set up, so
     this must enclose the cold wild-type solve. The previous setting is restored on exit.
     """
-    key = "simplex_dual_edge_weight_strategy"
-    h = problem.solver.h
-    before = h.getOptionValue(key)
-    if isinstance(before, tuple):  # highspy returns (status, value)
-        before = before[1]
     if problem.cm.enzyme_col:
-        h.setOptionValue(key, DEVEX)
-    try:
-        yield
-    finally:
-        h.setOptionValue(key, before)
+        return problem.solver.option("simplex_dual_edge_weight_strategy", DEVEX)
+    return contextlib.nullcontext()
 
 
 # -- parallel path (plain multiprocessing; a Ray layer would wrap `_screen_condition` per unit the same way) -----

@@ -44,7 +44,7 @@ from ..gem.io import load_model  # noqa: E402
 from .fva import flux_variability, variability_summary  # noqa: E402
 from .metrics import COMPARE_SCORES, GROWTH_THRESHOLD, SCORE_DECIMALS, knockout_metrics  # noqa: E402
 from .tuning import TuneResult, trajectory_path  # noqa: E402
-from .validation_data import TRUTH_SETS, join_knockouts, load_truth, parse_condition_map, read_truth  # noqa: E402
+from .validation_data import TRUTH_SETS, join_knockouts, parse_condition_map, read_truth  # noqa: E402
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -261,12 +261,10 @@ def resolve_truth(truth: str | Path | pd.DataFrame | None, model: cobra.Model | 
             raise ReportInputError(f"truth table lacks column(s) {', '.join(missing)}")
         return truth
     name = str(truth)
-    if name in TRUTH_SETS:
-        if model is not None and not isinstance(model, cobra.Model):
-            model = load_model(model)
-        return load_truth(name, model)
-    # A file: the same reader as `evaluate knockouts`, so a CSV truth means the same in both.
-    return read_truth(name)
+    if name in TRUTH_SETS and model is not None and not isinstance(model, cobra.Model):
+        model = load_model(model)
+    # The same reader as `evaluate knockouts`, so a truth name or CSV means the same in both.
+    return read_truth(name, model)
 
 
 def resolve_condition_map(condition_map: Mapping[str, str] | str | Path | None, truth: pd.DataFrame | None

@@ -65,10 +65,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--out", help="output JSON")
 
 
-def _condition_map(arg: str | None, truth: pd.DataFrame) -> dict[str, str] | None:
-    return parse_condition_map(arg, truth)
-
-
 def _truth(args: argparse.Namespace) -> pd.DataFrame:
     model = None
     if args.model:
@@ -81,7 +77,7 @@ def _truth(args: argparse.Namespace) -> pd.DataFrame:
 def _compare(args: argparse.Namespace) -> dict:
     """``evaluate compare``: join both screens with the truth, compare their ROC-AUC, print a summary."""
     truth = _truth(args)
-    cmap = _condition_map(args.condition_map, truth)
+    cmap = parse_condition_map(args.condition_map, truth)
     joined = [join_knockouts(pd.read_parquet(path), truth, cmap) for path in (args.a, args.b)]
     res = compare_knockout_scores(*joined, score=args.score, by="condition", n_boot=args.n_boot, seed=args.seed)
     res.update({"a_table": str(args.a), "b_table": str(args.b), "truth": args.truth})
@@ -111,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         ko = pd.read_parquet(args.table)
         truth = _truth(args)
-        joined = join_knockouts(ko, truth, _condition_map(args.condition_map, truth))
+        joined = join_knockouts(ko, truth, parse_condition_map(args.condition_map, truth))
         res = knockout_metrics(joined, growth_threshold=args.threshold, score=args.score, by="condition")
         o = res["overall"]
         res["n_knockouts"] = int(len(ko))

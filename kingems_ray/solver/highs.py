@@ -152,6 +152,22 @@ class PersistentLP:
         self.h.setOptionValue("simplex_strategy", 4 if which == "primal" else 1)
         self._strategy = which
 
+    @contextlib.contextmanager
+    def option(self, name: str, value) -> Iterator[None]:
+        """Set a HiGHS option for the duration of a ``with`` block; its previous value is restored on exit.
+
+        Options that shape the simplex set-up (e.g. ``simplex_dual_edge_weight_strategy``) take effect from the next
+        cold start, so the block should enclose it.
+        """
+        before = self.h.getOptionValue(name)
+        if isinstance(before, tuple):  # some highspy versions return (status, value)
+            before = before[1]
+        self.h.setOptionValue(name, value)
+        try:
+            yield
+        finally:
+            self.h.setOptionValue(name, before)
+
     def solve(self, need_x: bool = True) -> SolveResult:
         """Run HiGHS from the current basis and return status, objective and (optionally) column values."""
         self.h.run()
