@@ -63,10 +63,8 @@ def tuned_build(ec, args) -> tuple[object | None, dict]:
 
     cfg = json.loads(data_file("kingems", "configs", "BiGG_iML1515.json").read_text())["simulated_annealing"]
     target = args.target_growth or cfg["biomass_goal"]
-    s = AnnealingSettings(temperature=cfg["temperature"], cooling_rate=cfg["cooling_rate"],
-                          min_temperature=cfg["min_temperature"], max_iterations=args.tune_iterations,
-                          max_unchanged=cfg["max_unchanged_iterations"], change_threshold=cfg["change_threshold"],
-                          n_top=args.n_top or cfg["n_top_enzymes"], reselect_every=args.reselect_every)
+    s = AnnealingSettings.from_config(cfg, max_iterations=args.tune_iterations, reselect_every=args.reselect_every,
+                                      **({"n_top": args.n_top} if args.n_top else {}))
     t = time.perf_counter()
     res = tune_kcats(ec.compiled, target, settings=s, chains=max(1, args.processes), processes=args.processes,
                      seed=args.seed)

@@ -121,6 +121,17 @@ def tuned_build(model, ec, plain_growth: float, config: str, args) -> tuple[obje
     return tb, info
 
 
+def model_variants(model, sequences: str, organism: str, config: str, args, res: dict) -> dict:
+    """Plain GEM, ecGEM (L4) and, unless ``--no-tune``, the tuned ecGEM of one organism; notes go into ``res``."""
+    kc, res["kcats"] = kcat_table(model, sequences, organism, args.predict)
+    builds = {"plain": build(model), "ecGEM_L4": build(model, kc, level="L4", pool=args.pool)}
+    res["kcat_match"] = builds["ecGEM_L4"].kcat_report.summary()[:300]
+    if not args.no_tune:
+        pg = Problem(builds["plain"].compiled).growth()
+        builds["ecGEM_tuned"], res["tuning"] = tuned_build(model, builds["ecGEM_L4"], pg, config, args)
+    return builds
+
+
 def cobra_growth(model, genes) -> pd.Series:
     from cobra.flux_analysis import single_gene_deletion
 
@@ -134,14 +145,8 @@ def selongatus(args, out: Path) -> dict:
     res: dict = {}
     model = load_model(data_file("bigg", "iJB785.xml.gz"))
     truth = selongatus_fitness_bg11(model)
-    kc, note = kcat_table(model, "iJB785_prodf.csv.gz", "Synechococcus elongatus", args.predict)
-    res["kcats"] = note
-    builds = {"plain": build(model), "ecGEM_L4": build(model, kc, level="L4", pool=args.pool)}
-    res["kcat_match"] = builds["ecGEM_L4"].kcat_report.summary()[:300]
-    if not args.no_tune:
-        pg = Problem(builds["plain"].compiled).growth()
-        builds["ecGEM_tuned"], res["tuning"] = tuned_build(model, builds["ecGEM_L4"], pg, "Selongatus_iJB785.json",
-                                                           args)
+    builds = model_variants(model, "iJB785_prodf.csv.gz", "Synechococcus elongatus", "Selongatus_iJB785.json",
+                            args, res)
     for name, b in builds.items():
         t = time.perf_counter()
         ko = knockout_screen(b.compiled, {"BG11": None}, processes=args.processes)
@@ -169,13 +174,7 @@ def selongatus(args, out: Path) -> dict:
 def putida(args, out: Path) -> dict:
     res: dict = {}
     model = load_model(data_file("bigg", "iJN1463.xml.gz"))
-    kc, note = kcat_table(model, "iJN1463_prodf.csv.gz", "Pseudomonas putida", args.predict)
-    res["kcats"] = note
-    builds = {"plain": build(model), "ecGEM_L4": build(model, kc, level="L4", pool=args.pool)}
-    res["kcat_match"] = builds["ecGEM_L4"].kcat_report.summary()[:300]
-    if not args.no_tune:
-        pg = Problem(builds["plain"].compiled).growth()
-        builds["ecGEM_tuned"], res["tuning"] = tuned_build(model, builds["ecGEM_L4"], pg, "Pputida_iJN1463.json", args)
+    builds = model_variants(model, "iJN1463_prodf.csv.gz", "Pseudomonas putida", "Pputida_iJN1463.json", args, res)
     ess = putida_essential_nogales2020()
     insilico = essentiality_truth(model.genes, ess["glucose"], "glucose")
     mutants = putida_knockouts_lb()
