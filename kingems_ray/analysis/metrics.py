@@ -135,7 +135,9 @@ def classification_metrics(
 SCORE_DECIMALS = 9
 
 
-def _score(df: pd.DataFrame, score: str, growth: np.ndarray, decimals: int | None) -> np.ndarray:
+def ranking_score(df: pd.DataFrame, score: str, growth: np.ndarray, decimals: int | None) -> np.ndarray:
+    """The values ROC-AUC / PR-AUC rank: column ``score`` (missing -> 0, ``growth`` where the column is absent),
+    rounded to ``decimals`` (see :func:`knockout_metrics`)."""
     s = df[score].fillna(0.0).to_numpy(float) if score in df else growth
     return np.round(s, decimals) if decimals is not None else s
 
@@ -172,13 +174,13 @@ def knockout_metrics(
     """
     df = table.dropna(subset=["grows"])
     growth = df["growth"].fillna(0.0).to_numpy(float)
-    sc = _score(df, score, growth, score_decimals)
+    sc = ranking_score(df, score, growth, score_decimals)
     res: dict = {"overall": classification_metrics(df["grows"].astype(bool), growth > growth_threshold, sc)}
     if by is not None:
         res[f"per_{by}"] = {}
         for key, sub in df.groupby(by, sort=False):
             g = sub["growth"].fillna(0.0).to_numpy(float)
-            s = _score(sub, score, g, score_decimals)
+            s = ranking_score(sub, score, g, score_decimals)
             res[f"per_{by}"][str(key)] = classification_metrics(sub["grows"].astype(bool), g > growth_threshold, s)
     return res
 
@@ -410,8 +412,8 @@ def compare_knockout_scores(
                            "ROC-AUC needs both classes")
 
     # Same missing-value and rounding rules as knockout_metrics (the fallback argument is unused: the column exists).
-    sa = _score(m, f"{score}_a", np.zeros(len(m)), score_decimals)
-    sb = _score(m, f"{score}_b", np.zeros(len(m)), score_decimals)
+    sa = ranking_score(m, f"{score}_a", np.zeros(len(m)), score_decimals)
+    sb = ranking_score(m, f"{score}_b", np.zeros(len(m)), score_decimals)
     genes, gene_code = np.unique(m["gene_id"].astype(str).to_numpy(), return_inverse=True)
     zeros = np.zeros(len(m), dtype=np.int64)
     rankers = {"pooled": (_Ranker(sa, y, zeros, 1), _Ranker(sb, y, zeros, 1))}

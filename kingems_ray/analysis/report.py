@@ -42,7 +42,7 @@ from ..ec.compile import compile_model  # noqa: E402
 from ..errors import KingemsError  # noqa: E402
 from ..gem.io import load_model  # noqa: E402
 from .fva import flux_variability, variability_summary  # noqa: E402
-from .metrics import COMPARE_SCORES, GROWTH_THRESHOLD, SCORE_DECIMALS, knockout_metrics  # noqa: E402
+from .metrics import COMPARE_SCORES, GROWTH_THRESHOLD, SCORE_DECIMALS, knockout_metrics, ranking_score  # noqa: E402
 from .tuning import TuneResult, trajectory_path  # noqa: E402
 from .validation_data import TRUTH_SETS, join_knockouts, parse_condition_map, read_truth  # noqa: E402
 
@@ -366,7 +366,7 @@ def _roc_points(ko: pd.DataFrame, score: str, condition: str) -> pd.DataFrame | 
     if y.all() or not y.any():
         return None
     # Same missing-value and rounding rules as knockout_metrics, so the curve's area is the reported ROC-AUC.
-    s = np.round(ko[score].fillna(0.0).to_numpy(float), SCORE_DECIMALS)
+    s = ranking_score(ko, score, ko["growth"].fillna(0.0).to_numpy(float), SCORE_DECIMALS)
     fpr, tpr, thr = roc_curve(y, s)
     return pd.DataFrame({"condition": condition, "fpr": fpr, "tpr": tpr, "threshold": thr})
 
