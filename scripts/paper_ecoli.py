@@ -37,9 +37,9 @@ from kingems_ray.analysis.validation_data import (
     keio_carbon_exchanges,
 )
 from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
 from kingems_ray.gem.media import carbon_source_medium
 from kingems_ray.paths import data_file
-from kingems_ray.solver.problem import Problem
 
 GOLDEN = {"n": 13380, "accuracy": 0.9386, "balanced_accuracy": 0.768, "mcc": 0.581, "roc_auc": 0.787}
 KEYS = ("n", "accuracy", "balanced_accuracy", "mcc", "roc_auc", "pr_auc", "pr_auc_no_growth", "tp", "fp", "tn", "fn")

@@ -44,11 +44,11 @@ from kingems_ray.analysis.validation_data import (
     selongatus_fitness_bg11,
 )
 from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import KingemsError
 from kingems_ray.gem.io import load_model
 from kingems_ray.gem.media import carbon_source_medium, medium_applied
 from kingems_ray.paths import data_file
-from kingems_ray.solver.problem import Problem
 
 GOLDEN_SELONGATUS = {"n": 339, "accuracy": 0.776, "balanced_accuracy": 0.614, "roc_auc": 0.573}
 

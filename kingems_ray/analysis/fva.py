@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
 
 from ..ec.compile import CompiledModel
-from ..solver.problem import Problem
+from ..ec.problem import Problem
+from ..parallel import process_map, worker_state
 from .reduction import reduce_columns
 
 _BOUND_TOL = 1e-9
@@ -31,22 +30,21 @@ def fba(problem: Problem) -> tuple[float, str, pd.Series | None]:
 
 
 def _current_bounds(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    lp = problem.solver.h.getLp()
-    return (np.asarray(lp.col_lower_), np.asarray(lp.col_upper_), np.asarray(lp.row_lower_), np.asarray(lp.row_upper_))
+    col_lb, col_ub = problem.solver.col_bounds()
+    row_lb, row_ub = problem.solver.row_bounds()
+    return col_lb, col_ub, row_lb, row_ub
 
 
 def _fva_indices(
     problem: Problem, indices: Sequence[int], optimum: float, fraction: float, reduce: bool = True
 ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """FVA of ``indices`` with solver settings for objective changes, restored afterwards."""
-    h = problem.solver.h
     # Cost changes keep the basis primal feasible (primal simplex); bound perturbation only adds clean-up work.
     problem.solver.set_strategy("primal")
-    h.setOptionValue("primal_simplex_bound_perturbation_multiplier", 0.0)
     try:
-        return _fva_impl(problem, indices, optimum, fraction, reduce)
+        with problem.solver.option("primal_simplex_bound_perturbation_multiplier", 0.0):
+            return _fva_impl(problem, indices, optimum, fraction, reduce)
     finally:
-        h.setOptionValue("primal_simplex_bound_perturbation_multiplier", 1.0)
         problem.solver.set_strategy("dual")
         problem.restore_objective()
 
@@ -222,16 +220,13 @@ def _fva_impl(
     return out_min, out_max, out_status, n_solves
 
 
-_WORKER: dict = {}
-
-
-def _init_worker(compiled: CompiledModel) -> None:
-    _WORKER["problem"] = Problem(compiled, threads=1)
+def _worker_problem(compiled: CompiledModel) -> Problem:
+    return Problem(compiled, threads=1)
 
 
 def _run_chunk(args: tuple[list[int], float, float]) -> tuple[list[int], np.ndarray, np.ndarray, list[str], int]:
     indices, optimum, fraction = args
-    mins, maxs, status, n = _fva_indices(_WORKER["problem"], indices, optimum, fraction)
+    mins, maxs, status, n = _fva_indices(worker_state(), indices, optimum, fraction)
     return indices, mins, maxs, status, n
 
 
@@ -293,12 +288,11 @@ def flux_variability(
         maxs = np.full(len(indices), np.nan)
         status = [""] * len(indices)
         n = 0
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_worker, initargs=(cm,)) as ex:
-            for idx, mn, mx, st, ns in ex.map(_run_chunk, [(c, optimum, fraction) for c in chunks]):
-                for k, j in enumerate(idx):
-                    mins[pos[j]], maxs[pos[j]], status[pos[j]] = mn[k], mx[k], st[k]
-                n += ns
+        work = [(c, optimum, fraction) for c in chunks]
+        for idx, mn, mx, st, ns in process_map(_run_chunk, work, processes, _worker_problem, (cm,)):
+            for k, j in enumerate(idx):
+                mins[pos[j]], maxs[pos[j]], status[pos[j]] = mn[k], mx[k], st[k]
+            n += ns
     df = pd.DataFrame({"reaction_id": ids, "minimum": mins, "maximum": maxs, "status": status})
     df.attrs.update(growth=optimum, status="optimal", n_solves=n)
     return df

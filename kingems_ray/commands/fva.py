@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if df.attrs.get("status") != "optimal":
         raise KingemsError(f"{args.model}: the model is {df.attrs.get('status')} (no FVA possible)")
     if args.reference_fvi:
-        from ..ec.compile import reference_variability
+        from ..ec.irreversible import reference_variability
 
         fvi = reference_variability(df)
         print(f"kinGEMs-style median FVi: {fvi.median():.6g} over {fvi.size} reactions")

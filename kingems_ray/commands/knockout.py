@@ -17,9 +17,9 @@ from pathlib import Path
 
 from ..analysis.knockout import knockout_screen
 from ..ec.build import build
+from ..ec.problem import Problem
 from ..errors import KingemsError
 from ..gem.media import carbon_source_medium, medium_bounds, read_media
-from ..solver.problem import Problem
 from .fva import add_model_arguments
 
 HELP = "single-gene knockout screen over media / carbon sources (plain or enzyme-constrained) -> Parquet"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..analysis.tuning import AnnealingSettings, carbon_source_conditions, read_growth_rates, tune_kcats
 from ..ec.build import build
+from ..ec.problem import Problem
 from ..errors import KingemsError
-from ..solver.problem import Problem
 from .fva import add_model_arguments
 
 HELP = "tune kcats by simulated annealing (in-place LP edits) -> tuned kcat table + trajectory (Parquet)"

@@ -9,7 +9,7 @@ times); :mod:`kingems_ray.distributed.actors` turns it into Ray actors. A unit a
 2. gets the compiled model from its in-memory LRU, else from the on-disk :class:`CompiledCache`
    (a few ms), else parses and compiles the SBML once and stores it (keyed by content hash + compile
    parameters: ``ec`` settings and the kcat table's content);
-3. keeps one :class:`~kingems_ray.solver.problem.Problem` per (compiled model, medium), the medium applied once
+3. keeps one :class:`~kingems_ray.ec.problem.Problem` per (compiled model, medium), the medium applied once
    when the problem is made, runs the analysis and returns a plain record.
 
 Every exception becomes a failed record carrying the error type and message (never ``None``); ``retryable``
@@ -206,7 +206,7 @@ class SolverWorker:
         Problems are kept per (compiled model, medium), with the medium applied once at creation, so a sweep of
         several analyses under one diet sets the bounds once per model.
         """
-        from ..solver.problem import Problem
+        from ..ec.problem import Problem
 
         pkey = key + "|" + canonical_json(medium)
         if pkey in self._problems:
