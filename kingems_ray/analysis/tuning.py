@@ -199,6 +199,11 @@ class TuneResult:
         return p, tp
 
 
+    def kcat_table(self) -> pd.DataFrame:
+        """The tuned kcat table in the input format (without ``kcat_original`` / ``tuned``), ready to compile."""
+        return self.table.drop(columns=["kcat_original", "tuned"])
+
+
 def trajectory_path(tuned_path: str | Path) -> Path:
     """Where :meth:`TuneResult.write` puts the trajectory of a tuned table."""
     p = Path(tuned_path)
@@ -647,3 +652,28 @@ def tune_kcats(
         settings=s,
         condition_growth=dict(zip(names, map(float, best["best_growths"]))) if names else {},
     )
+
+
+def tuned_build(built, target_growth: float, spec=None, **tune_options) -> tuple[object, TuneResult]:
+    """Tune a built ecGEM's kcats and compile the tuned table with the same settings.
+
+    Parameters
+    ----------
+    built : kingems_ray.ec.build.Built
+        The ecGEM to tune (its compiled model and its cobra model).
+    target_growth : float
+    spec : EcSpec, optional
+        The settings to compile the tuned table with (default: level and pool of ``built``, gecko rows).
+    **tune_options
+        Passed to :func:`tune_kcats` (``settings``, ``chains``, ``processes``, ``seed``, ...).
+
+    Returns
+    -------
+    (Built, TuneResult)
+    """
+    from ..ec.spec import EcSpec
+
+    cm = built.compiled
+    spec = spec or EcSpec(level=cm.level, pool=cm.pool if cm.pool is not None else 0.25)
+    res = tune_kcats(cm, target_growth, **tune_options)
+    return spec.build(built.model, kcats=res.kcat_table()), res

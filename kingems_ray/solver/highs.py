@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -157,6 +158,8 @@ class PersistentLP:
         self._n_base_rows = A.shape[0]
         self._coefs: dict[tuple[int, int], float] = {}  # changed matrix entries: (row, col) -> value
         self._coef_base: dict[tuple[int, int], float] = {}  # their values in the passed matrix
+        self._uid = uuid.uuid4().hex  # unique per instance, across processes too (unlike id())
+        self._coef_version = 0  # bumped on every coefficient change: restoring an unchanged matrix costs nothing
 
     # -- sizes and views -----------------------------------------------------------------------------
     @property
@@ -313,6 +316,7 @@ class PersistentLP:
             self._coef_base[key] = float(self._A[key]) if key[0] < self._n_base_rows else 0.0
         self._h.changeCoeff(key[0], key[1], float(value))
         self._coefs[key] = float(value)
+        self._coef_version += 1
 
     def col_entries(self, col: int) -> tuple[np.ndarray, np.ndarray]:
         """Row indices and values of one column of the current matrix."""
@@ -336,7 +340,7 @@ class PersistentLP:
         return LPState(
             col_lb=_frozen(self._col_lb), col_ub=_frozen(self._col_ub), row_lb=_frozen(self._row_lb),
             row_ub=_frozen(self._row_ub), cost=_frozen(self._cost), maximize=self._maximize,
-            coefs=tuple(sorted(self._coefs.items())),
+            coefs=tuple(sorted(self._coefs.items())), origin=(self._uid, self._coef_version),
         )
 
     def set_state(self, state: LPState) -> None:
@@ -352,13 +356,8 @@ class PersistentLP:
         """
         if state.col_lb.size != self.n_cols or state.row_lb.size != self.n_rows:
             raise SolverError("state belongs to an LP of another shape")
-        want = dict(state.coefs)
-        for key in sorted(set(self._coefs) - set(want)):
-            self._set_coef_value(key, self._coef_base[key])
-            del self._coefs[key]
-        for key, v in sorted(want.items()):
-            if self._coefs.get(key) != v:
-                self.set_coef(key[0], key[1], v)
+        if state.origin != (self._uid, self._coef_version):
+            self._set_coefs(dict(state.coefs))
         cols = np.nonzero((self._col_lb != state.col_lb) | (self._col_ub != state.col_ub))[0]
         self.set_col_bounds(cols, state.col_lb[cols], state.col_ub[cols])
         for r in np.nonzero((self._row_lb != state.row_lb) | (self._row_ub != state.row_ub))[0]:
@@ -369,8 +368,15 @@ class PersistentLP:
             self._cost = np.array(state.cost, dtype=float)
         self.set_sense(state.maximize)
 
-    def _set_coef_value(self, key: tuple[int, int], value: float) -> None:
-        self._h.changeCoeff(key[0], key[1], float(value))
+    def _set_coefs(self, want: dict[tuple[int, int], float]) -> None:
+        """Make the changed coefficients exactly ``want`` (others back to the passed matrix)."""
+        for key in sorted(set(self._coefs) - set(want)):
+            self._h.changeCoeff(key[0], key[1], self._coef_base[key])
+            del self._coefs[key]
+        for key, v in sorted(want.items()):
+            if self._coefs.get(key) != v:
+                self.set_coef(key[0], key[1], v)
+        self._coef_version += 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -384,6 +390,8 @@ class LPState:
     cost: np.ndarray
     maximize: bool
     coefs: tuple[tuple[tuple[int, int], float], ...]
+    #: (the LP's serial number, its coefficient version) when taken: lets that LP skip comparing coefficients
+    origin: tuple[str, int] = ("", -1)
 
 
 def _frozen(v: np.ndarray) -> np.ndarray:
