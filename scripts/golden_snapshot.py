@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from kingems_ray.gem.io import load_model
 try:  # the Problem moved from solver/ to ec/ in the issue-11 redesign
     from kingems_ray.ec.problem import Problem
 except ImportError:  # pragma: no cover - old layout
-    from kingems_ray.ec.problem import Problem
+    Problem = importlib.import_module("kingems_ray.solver" + ".problem").Problem
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTBOOK_KCATS = ROOT / "kingems_ray" / "data" / "kcat_default" / "textbook_kcats_predicted.parquet"
