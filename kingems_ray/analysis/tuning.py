@@ -25,291 +25,31 @@ processes; each chain owns one Problem built once from the compiled model, so bo
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..ec.compile import SEC_PER_H, CompiledModel
+from ..ec.compiled import CompiledModel
 from ..ec.problem import Problem, ProblemState
 from ..errors import KingemsError
 from ..parallel import process_map, worker_state
+from .annealing_settings import DEFAULT_FALLBACK_CV, AnnealingSettings, Condition, TuneResult, trajectory_path
+from .enzyme_mass import _flux_col_of_entries, pair_enzyme_mass, pair_spreads, select_targets
+
+__all__ = [
+    "DEFAULT_FALLBACK_CV", "AnnealingSettings", "Condition", "TuneResult", "carbon_source_conditions",
+    "pair_enzyme_mass", "pair_spreads", "read_growth_rates", "run_chain", "select_targets", "trajectory_path",
+    "tune_kcats", "tuned_build", "_flux_col_of_entries",
+]
 
 log = logging.getLogger(__name__)
-
-#: Relative spread (sigma / kcat) used when no pair of the table has a ``kcat_std``.
-DEFAULT_FALLBACK_CV = 0.5
 #: Growth below this counts as no growth in log-errors (avoids log(0)).
 _LOG_FLOOR = 1e-6
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# settings and inputs
-# ---------------------------------------------------------------------------------------------------------------------
-@dataclass
-class AnnealingSettings:
-    """Annealing parameters; defaults are the kinGEMs e_coli_core config (``simulated_annealing`` block).
-
-    Attributes
-    ----------
-    temperature : float
-        Start temperature, in units of the score (growth [1/h] for one target).
-    cooling_rate : float
-        Temperature factor per step.
-    min_temperature : float
-        A chain stops below it.
-    max_iterations : int
-        Steps per chain at most.
-    max_unchanged : int
-        Stop after this many consecutive steps whose relative change of the current score is below
-        ``change_threshold``.
-    change_threshold : float
-    n_top : int
-        Number of pairs tuned (the ones holding the most enzyme mass).
-    up_probability : float
-        Probability of a move up (0.7 in kinGEMs).
-    up_scale : float
-        Up-moves draw from ``|N(0, up_scale * sigma)|`` (20 in kinGEMs); down-moves from ``|N(0, sigma)|``.
-    bound_factor : float
-        kcats stay within ``[k0 / bound_factor, k0 * bound_factor]`` (100 in kinGEMs).
-    fallback_cv : float or None
-        sigma / kcat for pairs without ``kcat_std``; ``None``: the median relative spread of the pairs that have
-        one, or :data:`DEFAULT_FALLBACK_CV` when none has.
-    enable_restart, restart_frequency, restart_threshold
-        Go back to the best point when the best has not improved by ``restart_threshold`` (relative) within
-        ``restart_frequency`` steps.
-    strategy : {"auto", "dual", "primal"}
-        Simplex variant for the warm re-solves. ``auto``: primal for one target (measured faster after kcat edits on
-        iML1515, ``scripts/bench_tuning.py``: 15 vs 21 ms per step), dual for multi-condition fits, whose
-        carbon-source switches are bound changes (iML1515, 24 conditions: 0.7 s vs 9 s per step).
-    reselect_every : int
-        Re-rank the pairs by enzyme mass at the current point every this many steps (0: select once, as kinGEMs
-        does). Re-selection lets a chain move on when pairs outside the first selection become limiting.
-    loss_tolerance : float
-        Multi-condition fits stop when the loss is at most this per condition (default: every growth within
-        about 10 %: ``log(1.1)^2``).
-    """
-
-    temperature: float = 100.0
-    cooling_rate: float = 0.95
-    min_temperature: float = 1e-3
-    max_iterations: int = 1000
-    max_unchanged: int = 50
-    change_threshold: float = 1e-3
-    n_top: int = 20
-    up_probability: float = 0.7
-    up_scale: float = 20.0
-    bound_factor: float = 100.0
-    fallback_cv: float | None = None
-    enable_restart: bool = True
-    restart_frequency: int = 100
-    restart_threshold: float = 1e-3
-    strategy: str = "auto"
-    reselect_every: int = 0
-    loss_tolerance: float = math.log(1.1) ** 2
-
-    def check(self) -> None:
-        """Raise :class:`KingemsError` on values that make no sense."""
-        if not self.temperature > 0 or not 0 < self.cooling_rate <= 1:
-            raise KingemsError("annealing needs temperature > 0 and 0 < cooling_rate <= 1")
-        if self.max_iterations < 0 or self.n_top < 1:
-            raise KingemsError("annealing needs max_iterations >= 0 and n_top >= 1")
-        if not 0 <= self.up_probability <= 1 or self.bound_factor < 1:
-            raise KingemsError("annealing needs 0 <= up_probability <= 1 and bound_factor >= 1")
-        if self.strategy not in ("auto", "dual", "primal"):
-            raise KingemsError(f"strategy must be 'auto', 'dual' or 'primal', got {self.strategy!r}")
-
-    @classmethod
-    def from_config(cls, config: str | Path | Mapping, **overrides) -> AnnealingSettings:
-        """Read a kinGEMs run config (its ``simulated_annealing`` block) or a flat mapping.
-
-        ``max_unchanged_iterations`` / ``n_top_enzymes`` / ``adaptive_strategies`` are mapped to this class's names;
-        ``biomass_goal`` is not a setting (pass it as the target growth); unknown keys are ignored.
-        """
-        if not isinstance(config, Mapping):
-            config = json.loads(Path(config).read_text())
-        block = dict(config.get("simulated_annealing", config))
-        ren = {"max_unchanged_iterations": "max_unchanged", "n_top_enzymes": "n_top"}
-        flat = {ren.get(k, k): v for k, v in block.items()}
-        ad = flat.pop("adaptive_strategies", None) or {}
-        for k in ("enable_restart", "restart_frequency", "restart_threshold"):
-            if k in ad:
-                flat[k] = ad[k]
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in flat.items() if k in names}
-        kw.update(overrides)
-        return cls(**kw)
-
-
-@dataclass
-class Condition:
-    """One growth condition of a multi-condition fit: reaction bounds applied for its solve, and its target."""
-
-    name: str
-    bounds: dict[str, tuple[float, float]]
-    target: float
-
-
-@dataclass
-class TuneResult:
-    """Outcome of :func:`tune_kcats`.
-
-    Attributes
-    ----------
-    table : DataFrame
-        The kcat table (``reaction_id, gene_id, direction, kcat, kcat_std, mw, source``) with the best chain's
-        kcats, plus ``kcat_original`` (before tuning) and ``tuned`` (whether the pair was a tuning target).
-    trajectory : DataFrame
-        One row per step and chain: ``iteration, chain, temperature, growth`` (proposed), ``accepted``,
-        ``current_growth``, ``best_growth``, ``score``, ``restarted`` (and ``growth[<condition>]`` columns for
-        multi-condition fits). Iteration 0 is the starting point.
-    best_growth : float
-        Growth of the best point (first condition for multi-condition fits).
-    best_chain : int
-    reached : bool
-        Whether the best point meets the target (growth >= target, or loss <= tolerance).
-    best_score : float
-    targets : DataFrame
-        The tuned pairs with the enzyme mass that selected them and their sigma.
-    settings : AnnealingSettings
-    """
-
-    table: pd.DataFrame
-    trajectory: pd.DataFrame
-    best_growth: float
-    best_chain: int
-    reached: bool
-    best_score: float
-    targets: pd.DataFrame
-    settings: AnnealingSettings
-    condition_growth: dict[str, float] = field(default_factory=dict)
-
-    def write(self, path: str | Path) -> tuple[Path, Path]:
-        """Write the tuned table to ``path`` (Parquet) and the trajectory next to it (``<stem>_trajectory.parquet``)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        self.table.to_parquet(p, index=False)
-        tp = trajectory_path(p)
-        self.trajectory.to_parquet(tp, index=False)
-        return p, tp
-
-
-    def kcat_table(self) -> pd.DataFrame:
-        """The tuned kcat table in the input format (without ``kcat_original`` / ``tuned``), ready to compile."""
-        return self.table.drop(columns=["kcat_original", "tuned"])
-
-
-def trajectory_path(tuned_path: str | Path) -> Path:
-    """Where :meth:`TuneResult.write` puts the trajectory of a tuned table."""
-    p = Path(tuned_path)
-    return p.with_name(p.stem + "_trajectory.parquet")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# enzyme mass per pair and spreads
-# ---------------------------------------------------------------------------------------------------------------------
-def _flux_col_of_entries(cm: CompiledModel) -> np.ndarray:
-    """For every kcat matrix entry, the column of the flux that the entry's kcat limits."""
-    ce = cm.coef_entries
-    out = ce["col"].to_numpy(int).copy()
-    e_rows = ce["kind"].to_numpy() == "E"
-    if e_rows.any():
-        A = cm.lp.A.tocsr()
-        for i in np.nonzero(e_rows)[0]:
-            r, c = int(ce["row"].iat[i]), int(ce["col"].iat[i])
-            cols = A.indices[A.indptr[r] : A.indptr[r + 1]]
-            # A capacity row holds the flux (coefficient 1) and one enzyme column.
-            out[i] = int(cols[cols != c][0])
-    return out
-
-
-def pair_enzyme_mass(cm: CompiledModel, x: np.ndarray, kcats: np.ndarray | None = None) -> np.ndarray:
-    """Enzyme mass [g/gDW] each pair needs at a solution ``x``: ``flux / (kcat * 3600) * MW / 1000``.
-
-    Parameters
-    ----------
-    cm : CompiledModel
-    x : ndarray
-        Column values of a solution.
-    kcats : ndarray, optional
-        Current kcats [1/s] per pair (default: the compiled ones).
-
-    Returns
-    -------
-    ndarray
-        One value per row of ``cm.pairs``; a pair used in several clauses gets the largest share.
-    """
-    if cm.pairs is None or cm.coef_entries is None or len(cm.coef_entries) == 0:
-        return np.zeros(0 if cm.pairs is None else len(cm.pairs))
-    k = cm.pairs["kcat"].to_numpy(float) if kcats is None else np.asarray(kcats, float)
-    mw = cm.pairs["mw"].to_numpy(float) if "mw" in cm.pairs else np.full(len(k), np.nan)
-    mw = np.where(np.isfinite(mw) & (mw > 0), mw, float(cm.report.get("default_mw", 40000.0)))
-    pidx = cm.coef_entries["pair"].to_numpy(int)
-    flux = np.abs(x[_flux_col_of_entries(cm)])
-    share = flux / (k[pidx] * SEC_PER_H) * mw[pidx] / 1000.0
-    out = np.zeros(len(k))
-    np.maximum.at(out, pidx, share)
-    return out
-
-
-def pair_spreads(pairs: pd.DataFrame, fallback_cv: float | None = None) -> tuple[np.ndarray, float, int]:
-    """sigma [1/s] per pair: its ``kcat_std``, or ``fallback_cv * kcat`` where that is missing or zero.
-
-    The fallback relative spread is, unless given, the median ``kcat_std / kcat`` of the pairs that have a spread
-    (so a table with ensemble spreads lends them to its gaps), or :data:`DEFAULT_FALLBACK_CV` when none has one
-    (e.g. ECMpy's database kcats).
-
-    Returns
-    -------
-    (sigma, cv_used, n_fallback)
-    """
-    k = pairs["kcat"].to_numpy(float)
-    std = pd.to_numeric(pairs["kcat_std"], errors="coerce").to_numpy(float) if "kcat_std" in pairs else np.full(
-        len(k), np.nan
-    )
-    ok = np.isfinite(std) & (std > 0)
-    if fallback_cv is None:
-        fallback_cv = float(np.median(std[ok] / k[ok])) if ok.any() else DEFAULT_FALLBACK_CV
-    if not fallback_cv > 0:
-        raise KingemsError(f"fallback_cv must be > 0, got {fallback_cv}")
-    sigma = np.where(ok, std, fallback_cv * k)
-    return sigma, float(fallback_cv), int((~ok).sum())
-
-
-def select_targets(problem: Problem, n_top: int, x: np.ndarray | None = None) -> pd.DataFrame:
-    """The ``n_top`` pairs holding the most enzyme mass at the problem's current optimum.
-
-    When the problem has no optimum (or no pair carries flux), pairs are ranked by the mass per unit flux
-    (``MW / kcat``), i.e. those that would cost the most enzyme.
-
-    Returns
-    -------
-    DataFrame
-        Index = pair index into ``compiled.pairs``; columns ``reaction_id, gene_id, direction, kcat, enzyme_mass``.
-    """
-    cm = problem.cm
-    kc = problem.kcats
-    if x is None:
-        res = problem.optimize()
-        x = res.x if res.ok else None
-    mass = pair_enzyme_mass(cm, x, kc) if x is not None else np.zeros(len(kc))
-    order = np.argsort(-mass, kind="stable")
-    chosen = order[mass[order] > 0][:n_top]
-    if len(chosen) == 0:
-        mw = cm.pairs["mw"].to_numpy(float)
-        mw = np.where(np.isfinite(mw) & (mw > 0), mw, float(cm.report.get("default_mw", 40000.0)))
-        cost = mw / kc
-        chosen = np.argsort(-cost, kind="stable")[:n_top]
-        log.warning("no enzyme carries flux at the optimum: tuning the %d pairs with the highest MW/kcat", len(chosen))
-    df = cm.pairs.loc[chosen, ["reaction_id", "gene_id", "direction"]].copy()
-    df["kcat"] = kc[chosen]
-    df["enzyme_mass"] = mass[chosen]
-    return df
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -372,106 +112,132 @@ def run_chain(
         ``chain, best_kcats`` (every pair), ``best_score, best_growths, rows`` (trajectory rows), ``tuned``
         (the pairs ever tuned).
     """
-    s = spec.settings
-    rng = np.random.default_rng(spec.seed)
-    strategy = s.strategy if s.strategy != "auto" else ("dual" if spec.conditions else "primal")
-    problem.solver.set_strategy(strategy)
-    tg = spec.targets
-    tuned = set(map(int, tg))
-    lo_all = spec.k0 / s.bound_factor
-    hi_all = spec.k0 * s.bound_factor
-    n_cond = len(spec.conditions or [])
-    cur = problem.kcats[tg]
-    score, growths = _evaluate(problem, spec.conditions)
-    best, best_score, best_growths = problem.kcats, score, list(growths)
-
-    def go_to(full: np.ndarray) -> None:
-        changed = np.nonzero(problem.kcats != full)[0]
-        if changed.size:
-            problem.set_kcats(changed, full[changed])
-    T = s.temperature
-    rows: list[dict] = []
-
-    def row(it, grw, acc, restarted):
-        r = {
-            "iteration": it,
-            "chain": spec.chain,
-            "temperature": T,
-            "growth": grw[0],
-            "accepted": acc,
-            "current_growth": growths[0],
-            "best_growth": best_growths[0],
-            "score": score,
-            "best_score": best_score,
-            "restarted": restarted,
-        }
-        if n_cond:
-            for name, g in zip(spec.cond_names, grw):
-                r[f"growth[{name}]"] = g
-        rows.append(r)
-        if progress is not None:
-            progress(r)
-
-    row(0, growths, True, False)
+    c = _Chain(problem, spec, progress)
+    s = c.s
+    c.row(0, c.growths, True, False)
     unchanged = 0
-    last_check_best = best_score
+    last_check_best = c.best_score
     it = 0
-    while (
-        it < s.max_iterations
-        and T > s.min_temperature
-        and not _reached(score, growths, spec.target_growth, n_cond, s.loss_tolerance)
-    ):
+    while it < s.max_iterations and c.T > s.min_temperature and not c.reached():
         it += 1
         if s.reselect_every > 0 and it > 1 and (it - 1) % s.reselect_every == 0:
-            if spec.conditions:
-                with problem.reactions_bounded(spec.conditions[0].bounds):
-                    tg = select_targets(problem, s.n_top).index.to_numpy(int)
-            else:
-                tg = select_targets(problem, s.n_top).index.to_numpy(int)
-            tuned.update(map(int, tg))
-            cur = problem.kcats[tg]
-        # Propose: a fixed number of draws per step keeps every chain reproducible from its seed.
-        up = rng.random(len(tg)) < s.up_probability
-        z = np.abs(rng.standard_normal(len(tg)))
-        sig = spec.sigma[tg]
-        step = np.where(up, s.up_scale * sig * z, -sig * z)
-        new = np.clip(cur + step, lo_all[tg], hi_all[tg])
-        problem.set_kcats(tg, new)
-        new_score, new_growths = _evaluate(problem, spec.conditions)
-        delta = new_score - score
-        u = rng.random()
-        accept = bool(delta >= 0 or u < math.exp(delta / T))
-        old_score = score
-        if accept:
-            cur, score, growths = new, new_score, new_growths
-            if score > best_score:
-                best, best_score, best_growths = problem.kcats, score, list(growths)
-        else:
-            problem.set_kcats(tg, cur)  # revert in place
+            c.reselect()
+        old_score = c.score
+        new_growths, accept = c.step()
         restarted = False
         if s.enable_restart and s.restart_frequency > 0 and it % s.restart_frequency == 0:
-            if best_score - last_check_best <= s.restart_threshold * max(abs(last_check_best), 1e-6):
-                go_to(best)
-                cur, score, growths = problem.kcats[tg], best_score, list(best_growths)
+            if c.best_score - last_check_best <= s.restart_threshold * max(abs(last_check_best), 1e-6):
+                c.restart()
                 restarted = True
-            last_check_best = best_score
-        row(it, new_growths, accept, restarted)
+            last_check_best = c.best_score
+        c.row(it, new_growths, accept, restarted)
         if on_step is not None:
             on_step(it, problem, accept)
-        change = abs(score - old_score) / max(abs(old_score), 1e-6)
+        change = abs(c.score - old_score) / max(abs(old_score), 1e-6)
         unchanged = unchanged + 1 if change < s.change_threshold else 0
         if unchanged >= s.max_unchanged:
             break
-        T *= s.cooling_rate
-    go_to(best)
+        c.T *= s.cooling_rate
+    c.go_to(c.best)
     return {
         "chain": spec.chain,
-        "tuned": sorted(tuned),
-        "best_kcats": best,
-        "best_score": best_score,
-        "best_growths": best_growths,
-        "rows": rows,
+        "tuned": sorted(c.tuned),
+        "best_kcats": c.best,
+        "best_score": c.best_score,
+        "best_growths": c.best_growths,
+        "rows": c.rows,
     }
+
+
+class _Chain:
+    """One annealing chain's state on its problem: targets, current and best points, temperature, trajectory."""
+
+    def __init__(self, problem: Problem, spec: _ChainSpec, progress: Callable[[dict], None] | None) -> None:
+        s = self.s = spec.settings
+        self.problem, self.spec, self.progress = problem, spec, progress
+        self.rng = np.random.default_rng(spec.seed)
+        strategy = s.strategy if s.strategy != "auto" else ("dual" if spec.conditions else "primal")
+        problem.solver.set_strategy(strategy)
+        self.tg = spec.targets
+        self.tuned = set(map(int, self.tg))
+        self.lo_all = spec.k0 / s.bound_factor
+        self.hi_all = spec.k0 * s.bound_factor
+        self.n_cond = len(spec.conditions or [])
+        self.cur = problem.kcats[self.tg]
+        self.score, self.growths = _evaluate(problem, spec.conditions)
+        self.best, self.best_score, self.best_growths = problem.kcats, self.score, list(self.growths)
+        self.T = s.temperature
+        self.rows: list[dict] = []
+
+    def reached(self) -> bool:
+        """Whether the current point meets the target."""
+        return _reached(self.score, self.growths, self.spec.target_growth, self.n_cond, self.s.loss_tolerance)
+
+    def go_to(self, full: np.ndarray) -> None:
+        """Write a full kcat vector (only the changed pairs)."""
+        changed = np.nonzero(self.problem.kcats != full)[0]
+        if changed.size:
+            self.problem.set_kcats(changed, full[changed])
+
+    def reselect(self) -> None:
+        """Re-rank the pairs by enzyme mass at the current point (under the first condition, if any)."""
+        p = self.problem
+        if self.spec.conditions:
+            with p.reactions_bounded(self.spec.conditions[0].bounds):
+                self.tg = select_targets(p, self.s.n_top).index.to_numpy(int)
+        else:
+            self.tg = select_targets(p, self.s.n_top).index.to_numpy(int)
+        self.tuned.update(map(int, self.tg))
+        self.cur = p.kcats[self.tg]
+
+    def step(self) -> tuple[list[float], bool]:
+        """Propose, evaluate, and accept (Metropolis) or revert in place; returns the proposal's growths and the
+        decision."""
+        s, tg, rng = self.s, self.tg, self.rng
+        # Propose: a fixed number of draws per step keeps every chain reproducible from its seed.
+        up = rng.random(len(tg)) < s.up_probability
+        z = np.abs(rng.standard_normal(len(tg)))
+        sig = self.spec.sigma[tg]
+        step = np.where(up, s.up_scale * sig * z, -sig * z)
+        new = np.clip(self.cur + step, self.lo_all[tg], self.hi_all[tg])
+        self.problem.set_kcats(tg, new)
+        new_score, new_growths = _evaluate(self.problem, self.spec.conditions)
+        delta = new_score - self.score
+        u = rng.random()
+        accept = bool(delta >= 0 or u < math.exp(delta / self.T))
+        if accept:
+            self.cur, self.score, self.growths = new, new_score, new_growths
+            if self.score > self.best_score:
+                self.best, self.best_score, self.best_growths = self.problem.kcats, self.score, list(self.growths)
+        else:
+            self.problem.set_kcats(tg, self.cur)  # revert in place
+        return new_growths, accept
+
+    def restart(self) -> None:
+        """Back to the best point."""
+        self.go_to(self.best)
+        self.cur, self.score, self.growths = self.problem.kcats[self.tg], self.best_score, list(self.best_growths)
+
+    def row(self, it: int, grw: list[float], acc: bool, restarted: bool) -> None:
+        """Append (and report) one trajectory row."""
+        r = {
+            "iteration": it,
+            "chain": self.spec.chain,
+            "temperature": self.T,
+            "growth": grw[0],
+            "accepted": acc,
+            "current_growth": self.growths[0],
+            "best_growth": self.best_growths[0],
+            "score": self.score,
+            "best_score": self.best_score,
+            "restarted": restarted,
+        }
+        if self.n_cond:
+            for name, g in zip(self.spec.cond_names, grw):
+                r[f"growth[{name}]"] = g
+        self.rows.append(r)
+        if self.progress is not None:
+            self.progress(r)
 
 
 def _fresh_problem(cm: CompiledModel, state: ProblemState) -> Problem:
