@@ -17,8 +17,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..gem.gpr import _dnf, _to_python, clause_kind
-from .compile import LEVELS, SEC_PER_H, LPBuilder, ParsedModel, _pool_row, finish
+from .compile import LEVELS, SEC_PER_H, _pool_row
 from .compiled import CompiledModel
+from .lp_build import LPBuilder, ParsedModel, finish
 
 
 def raw_dnf(rule: str | None) -> list[frozenset[str]]:
