@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..gem.gpr import _dnf, _to_python, clause_kind
-from .compile import LEVELS, SEC_PER_H, _pool_row
+from .compile import LEVELS, SEC_PER_H, _pool_row, kcat_coefficient
 from .compiled import CompiledModel
 from .lp_build import LPBuilder, ParsedModel, finish
 
@@ -46,15 +46,16 @@ class _Ref:
     pm: ParsedModel
     clauses: list[list[tuple[int, ...]]]
     kc: dict[tuple[str, str, str], list[int]]
-    k_h: np.ndarray
+    kcat: np.ndarray  # per pair [1/s]
+    k_h: np.ndarray  # per pair [1/h]
     b: LPBuilder = field(default_factory=LPBuilder)
     dir_cols: dict[tuple[int, str], int] = field(default_factory=dict)
     enzyme_col: dict[str, int] = field(default_factory=dict)
     n_kind: dict[str, int] = field(default_factory=dict)
 
     def cap_row(self, name: str, ucol: int, terms: list[tuple[int, float]]) -> int:
-        """``v - sum(coef * E) <= 0``."""
-        return self.b.add_row([(ucol, 1.0)] + [(c, -a) for c, a in terms], -np.inf, 0.0, name)
+        """``v + sum(coef * E) <= 0`` (coefficients negative: ``-k`` in 1/h)."""
+        return self.b.add_row([(ucol, 1.0)] + terms, -np.inf, 0.0, name)
 
 
 def compile_kingems(model, pm: ParsedModel, kcats: pd.DataFrame, level: str, pool: float, default_mw: float | None,
@@ -69,7 +70,8 @@ def compile_kingems(model, pm: ParsedModel, kcats: pd.DataFrame, level: str, poo
     for i, (r, g, d) in enumerate(zip(pairs["reaction_id"], pairs["gene_id"], pairs["direction"])):
         for dd in ("forward", "reverse") if d == "both" else (d,):
             kc.setdefault((r, g, dd), []).append(i)
-    ref = _Ref(pm, clauses, kc, pairs["kcat"].to_numpy(float) * SEC_PER_H)
+    kcat = pairs["kcat"].to_numpy(float)
+    ref = _Ref(pm, clauses, kc, kcat, kcat * SEC_PER_H)
     fwd_col, rev_col = _direction_columns(ref)
     used_genes = sorted({g for (j, d) in ref.dir_cols for c in clauses[j] for g in c
                          if (pm.rxn_ids[j], pm.genes[g], d) in kc})
@@ -136,22 +138,22 @@ def _capacity_rows(ref: _Ref, fams: set[str]) -> None:
             ((g, ps),) = keyed.items()
             p = max(ps, key=lambda i: k_h[i])  # the reference takes the largest of a pair's kcats
             ecol = ref.enzyme_col[pm.genes[g]]
-            r_i = ref.cap_row(f"capacity_{rid}_{d}_{pm.genes[g]}", ucol, [(ecol, k_h[p])])
+            r_i = ref.cap_row(f"capacity_{rid}_{d}_{pm.genes[g]}", ucol, [(ecol, kcat_coefficient("E", ref.kcat[p]))])
             ref.b.entries.append((p, r_i, ecol, "E"))
         elif kind == "complex":
             # The published numbers are reproduced with the largest kcat over all subunits and substrates
             # (its code comment says "average"; the average gives L3b growth 0.41 instead of 0.758).
             kk = max(k_h[p] for ps in keyed.values() for p in ps)
             for g in keyed:
-                ref.cap_row(f"capacity_{rid}_{d}_{pm.genes[g]}", ucol, [(ref.enzyme_col[pm.genes[g]], kk)])
+                ref.cap_row(f"capacity_{rid}_{d}_{pm.genes[g]}", ucol, [(ref.enzyme_col[pm.genes[g]], -kk)])
         elif kind == "isoenzymes":
             # largest kcat per isoenzyme (the published L3a numbers need it; the code comment says smallest)
             best = {g: max(ps, key=lambda i: k_h[i]) for g, ps in keyed.items()}
-            r_i = ref.cap_row(f"capacity_{rid}_{d}", ucol,
-                              [(ref.enzyme_col[pm.genes[g]], k_h[p]) for g, p in best.items()])
+            terms = [(ref.enzyme_col[pm.genes[g]], kcat_coefficient("E", ref.kcat[p])) for g, p in best.items()]
+            r_i = ref.cap_row(f"capacity_{rid}_{d}", ucol, terms)
             ref.b.entries.extend((p, r_i, ref.enzyme_col[pm.genes[g]], "E") for g, p in best.items())
         else:
-            ref.cap_row(f"capacity_{rid}_{d}", ucol, _mixed_terms(ref, clauses, keyed))
+            ref.cap_row(f"capacity_{rid}_{d}", ucol, [(c, -a) for c, a in _mixed_terms(ref, clauses, keyed)])
 
 
 def _mixed_terms(ref: _Ref, clauses: list[tuple[int, ...]], keyed: dict[int, list[int]]) -> list[tuple[int, float]]:
@@ -188,7 +190,8 @@ def _promiscuous_rows(ref: _Ref, used_genes: list[int]) -> None:
                 # m_rg * v / (largest kcat of the pair): checked against the reference's own optimum
                 # (df_FBA.csv: E_g equals this sum for every gene it does not cap otherwise)
                 p = max(ps, key=lambda i: k_h[i])
-                terms.append((ucol, mult / k_h[p], p, mult))
+                # m = 1 entries are the editable ones (Problem.set_kcat rewrites them with kcat_coefficient)
+                terms.append((ucol, kcat_coefficient("u", ref.kcat[p]) if mult == 1 else mult / k_h[p], p, mult))
         if not terms:
             continue
         r_i = ref.b.add_row([(c, a) for c, a, _p, _m in terms] + [(ref.enzyme_col[gid], -1.0)], -np.inf, 0.0,
