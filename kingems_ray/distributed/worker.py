@@ -18,7 +18,6 @@ says whether running it again could help (input errors, :data:`DETERMINISTIC_ERR
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import socket
@@ -33,7 +32,7 @@ import pandas as pd
 from ..ec.compile import CompiledModel
 from ..ec.spec import EcSpec
 from ..errors import KingemsError
-from ..store.cache import CompiledCache, atomic_write_bytes, cache_key, canonical_json, file_sha256, model_content_id
+from ..store.cache import CompiledCache, ContentCache, cache_key, canonical_json, file_sha256, model_content_id
 from . import analyses as registry
 
 log = logging.getLogger(__name__)
@@ -157,19 +156,18 @@ class SolverWorker:
             from ..ec.kcats import read_kcat_table
 
             return read_kcat_table(resolve_model_path(str(src), self.base_dir))
+        tables = ContentCache(self.cache.root.parent / "kcats")
         key = cache_key(model_key, {"kcat_table": self._kcat_source_id(ec)})
-        path = self.cache.root.parent / "kcats" / key[:2] / f"{key}.parquet"
-        if path.exists():
-            return pd.read_parquet(path)
+        cached = tables.get_table(key)
+        if cached is not None:
+            return cached
         if isinstance(model, str):
             model = self._load(model)
         seqs = ec.get("sequences")
         seqs = resolve_model_path(str(seqs), self.base_dir) if seqs else None
         predictor = self._load_predictor() if src == "predicted" else None
         table = build_kcat_table(model, sequences=seqs, predictor=predictor, organism=ec.get("organism"))
-        buf = io.BytesIO()
-        table.to_parquet(buf, index=False)
-        atomic_write_bytes(path, buf.getvalue())
+        tables.put_table(key, table)
         return table
 
     def _load(self, model: str):
