@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..ec.build import build
 from .fva import add_model_arguments
 
 HELP = "build an enzyme-constrained model and write it as SBML"
@@ -19,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``build``."""
+    from ..ec.build import build
     from ..ec.export import export_sbml
 
     b = build(args.model, args.kcats, level=args.level, pool=args.pool, aggregate=args.aggregate,

@@ -17,8 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from ..errors import DataNotFoundError, KingemsError
 
 HELP = "run the whole pipeline on the textbook E. coli core model via Ray (predict, build, tune, FVA, knockouts)"
@@ -132,6 +130,8 @@ def _unit(analysis: str, params: dict, label: str):
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; prints a summary table and where the report is."""
+    import pandas as pd
+
     t0 = time.perf_counter()
     out = Path(args.out).resolve()
     progress = not args.no_progress

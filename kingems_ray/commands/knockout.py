@@ -15,11 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..analysis.knockout import knockout_screen
-from ..ec.build import build
 from ..errors import KingemsError
-from ..gem.media import carbon_source_medium, medium_bounds, read_media
-from ..solver.problem import Problem
 from .fva import add_model_arguments
 
 HELP = "single-gene knockout screen over media / carbon sources (plain or enzyme-constrained) -> Parquet"
@@ -50,6 +46,11 @@ def _genes(arg: list[str] | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``knockout``."""
+    from ..analysis.knockout import knockout_screen
+    from ..ec.build import build
+    from ..gem.media import carbon_source_medium, medium_bounds, read_media
+    from ..solver.problem import Problem
+
     t0 = time.perf_counter()
     b = build(args.model, args.kcats, level=args.level, pool=args.pool, aggregate=args.aggregate)
     if b.kcat_report is not None:

@@ -8,10 +8,6 @@ import logging
 import sys
 from pathlib import Path
 
-import yaml
-
-from ..store.cache import atomic_write_bytes
-
 HELP = "run a sweep (models x analyses) from a YAML config on Ray; rerun to resume"
 
 log = logging.getLogger(__name__)
@@ -37,8 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Plan the units, skip the finished ones, run the rest, print a summary."""
+    import yaml
+
     from ..distributed.config import load_config, plan_units
     from ..distributed.scheduler import run_units
+    from ..store.cache import atomic_write_bytes
     from ..store.results import ResultStore
 
     cfg = load_config(args.config, args.models)

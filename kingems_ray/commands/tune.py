@@ -8,10 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..analysis.tuning import AnnealingSettings, carbon_source_conditions, read_growth_rates, tune_kcats
-from ..ec.build import build
 from ..errors import KingemsError
-from ..solver.problem import Problem
 from .fva import add_model_arguments
 
 HELP = "tune kcats by simulated annealing (in-place LP edits) -> tuned kcat table + trajectory (Parquet)"
@@ -40,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tune``."""
+    from ..analysis.tuning import AnnealingSettings, carbon_source_conditions, read_growth_rates, tune_kcats
+    from ..ec.build import build
+    from ..solver.problem import Problem
+
     t0 = time.perf_counter()
     overrides = {k: v for k, v in (("temperature", args.temperature), ("cooling_rate", args.cooling_rate),
                                                ("reselect_every", args.reselect_every))
