@@ -21,6 +21,11 @@ def data_root(required: bool = False) -> Path | None:
     env = os.environ.get("KINGEMS_DATA")
     candidates = [Path(env)] if env else []
     candidates += [_REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    # Run from the checkout, the last two are one folder: look (and report) it once.
+    unique: dict[Path, Path] = {}
+    for c in candidates:
+        unique.setdefault(c.resolve(), c)
+    candidates = list(unique.values())
     for cand in candidates:
         if cand.is_dir():
             return cand
