@@ -23,13 +23,16 @@ class _ToLog(logging.Handler):
 def ray_notices_to_log() -> Iterator[None]:
     """Route what Ray's own ``ray`` logger prints while it starts (the token-authentication notice, start-up
     messages) to this package's log instead of the terminal; its errors still reach the terminal through it."""
-    rl = logging.getLogger("ray")
-    saved = rl.handlers[:]
+    # ``ray._private`` (worker, node, services, authentication set-up): ``ray.init(configure_logging=False)`` clears
+    # the handlers of the ``ray`` logger itself, after which its records would reach Python's last-resort stderr.
+    rl = logging.getLogger("ray._private")
+    saved = rl.handlers[:], rl.propagate
     rl.handlers[:] = [_ToLog()]
+    rl.propagate = False
     try:
         yield
     finally:
-        rl.handlers[:] = saved
+        rl.handlers[:], rl.propagate = saved
 
 
 def connect(address: str | None = None, num_cpus: int | None = None, quiet: bool = True) -> dict[str, Any]:
@@ -67,9 +70,6 @@ def connect(address: str | None = None, num_cpus: int | None = None, quiet: bool
             ray.init(address=addr, log_to_driver=not quiet, configure_logging=False)
             local = False
         else:
-            # Token authentication is Ray's default for a new local instance; saying so explicitly (children inherit
-            # it) is what the cluster recipe does too, and Ray prints no notice for an explicit choice.
-            os.environ.setdefault("RAY_AUTH_MODE", "token")
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=not quiet, configure_logging=False,
                      _node_ip_address="127.0.0.1")
             local = True

@@ -80,9 +80,20 @@ def expand(text: str, base: Path | None) -> str:
         if name in os.environ:
             return os.environ[name]
         if name == "KINGEMS_DATA":
+            from ..errors import DataNotFoundError
             from ..paths import data_root
 
-            root = data_root(required=True)
+            try:
+                root = data_root(required=True)
+            except DataNotFoundError as exc:
+                if "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:  # not the driver of a `ray job submit`
+                    raise
+                # In a Ray job the working directory is Ray's copy of --working-dir, so ../shared/data is not there.
+                raise DataNotFoundError(
+                    f"{exc}. This sweep runs as a Ray job, in Ray's copy of the working directory: pass the data "
+                    "folder to it, e.g. ray job submit ... --runtime-env-json "
+                    "'{\"env_vars\": {\"KINGEMS_DATA\": \"/absolute/path/to/shared/data\"}}' (see cluster/README.md)"
+                ) from None
             return str(root)
         raise KingemsError(f"config uses ${{{name}}}, which is not set")
 
