@@ -279,7 +279,7 @@ def test_stop_explanation_cases():
                              "best_growth": best})
 
     text = stop_explanation(table, traj(60, 0.33), 0.87, s, reached=False)
-    assert "steps exhausted: all 60 steps used (1 accepted)" in text
+    assert "steps exhausted: all 60 steps used (1 accepted, 0 raised the best)" in text
     assert "3 of the 4 tuned kcats sit at their upper bound (100x" in text
     assert "--reselect-every" in text and "wider bound" in text
     text = stop_explanation(table, traj(30, 0.33), 0.87, s, reached=False)

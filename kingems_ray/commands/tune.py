@@ -117,7 +117,8 @@ def stop_explanation(table, trajectory, target: float | None, settings, reached:
     """
     tr = trajectory[trajectory["chain"] == best_chain] if "chain" in trajectory else trajectory
     steps = int(tr["iteration"].max()) if len(tr) else 0
-    n_acc = int(tr["accepted"].iloc[1:].sum()) if len(tr) > 1 else 0
+    n_acc = int(tr["accepted"].iloc[1:].sum()) if len(tr) > 1 else 0  # a move that changes nothing is accepted too
+    n_better = int((tr["best_growth"].diff().iloc[1:] > 1e-12).sum()) if len(tr) > 1 else 0
     best = float(tr["best_growth"].iloc[-1]) if len(tr) else float("nan")
     tuned = table[table["tuned"]] if "tuned" in table else table.iloc[0:0]
     n_tuned = len(tuned)
@@ -129,19 +130,22 @@ def stop_explanation(table, trajectory, target: float | None, settings, reached:
     if reached:
         why = f"target reached: best growth {best:.4g} 1/h meets {goal} after {steps} steps"
     elif steps >= settings.max_iterations:
-        why = (f"steps exhausted: all {steps} steps used ({n_acc} accepted) with best growth {best:.4g} 1/h, short of "
-               f"{goal}")
+        why = (f"steps exhausted: all {steps} steps used ({n_acc} accepted, {n_better} raised the best) with best "
+               f"growth {best:.4g} 1/h, short of {goal}")
     elif len(tr) and float(tr["temperature"].iloc[-1]) * settings.cooling_rate <= settings.min_temperature:
         why = (f"cooled down: the temperature fell below {settings.min_temperature:g} after {steps} steps ({n_acc} "
-               f"accepted), best growth {best:.4g} 1/h, short of {goal}")
+               f"accepted, {n_better} raised the best), best growth {best:.4g} 1/h, short of {goal}")
     else:
-        why = (f"stalled: the score changed by less than {settings.change_threshold:g} (relative) for "
+        why = (f"stalled: the score changed by less than {settings.change_threshold:.1%} per step for "
                f"{settings.max_unchanged} steps in a row; stopped after {steps} of {settings.max_iterations} steps "
-               f"({n_acc} accepted) at best growth {best:.4g} 1/h, short of {goal}")
+               f"({n_acc} accepted, {n_better} raised the best) at best growth {best:.4g} 1/h, short of {goal}")
     lines = [f"tuning stopped: {why}."]
     if n_tuned:
+        stuck = "; moves only push them against it, so growth hardly changes" \
+            if not reached and at_upper >= max(1, n_tuned // 2) else ""
         lines.append(f"  {at_upper} of the {n_tuned} tuned kcats sit at their upper bound ({settings.bound_factor:g}x "
-                     f"their starting value)" + (f", {at_lower} at their lower bound" if at_lower else "") + ".")
+                     f"their starting value)" + (f", {at_lower} at their lower bound" if at_lower else "") + stuck
+                     + ".")
     if not reached:
         hints = []
         if n_tuned and at_upper >= max(1, n_tuned // 2):
