@@ -10,12 +10,15 @@ TORCH_PIN := torch==2.13.0
 
 venv: $(STAMP)
 
+# The long step (torch, Ray, cobra, rdkit: a few minutes) shows pip's progress; the short ones stay quiet.
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
+	@echo "== make: setting up $(VENV) (torch, ray, cobra, rdkit, ...): a few minutes the first time =="
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(TORCH_PIN)
-	$(BIN)/pip install -q -e '.[dev]' $(TORCH_PIN)
+	$(BIN)/pip install $(TORCH_PIN)
+	$(BIN)/pip install -e '.[dev]' $(TORCH_PIN)
 	touch $(STAMP)
+	@echo "== make: $(VENV) ready =="
 
 demo: $(STAMP)
 	$(BIN)/kingems-ray demo --out demo_out

@@ -3,6 +3,10 @@
 Each subcommand lives in ``kingems_ray/commands/<name>.py`` and defines ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. Errors raised on purpose (:class:`KingemsError`)
 print one readable line and exit with status 2.
+
+Start-up is lazy: ``kingems-ray --help`` imports no subcommand module (they pull in cobra, pandas, torch, Ray), and
+``kingems-ray CMD ...`` imports only ``CMD``'s module. The one-line summaries ``--help`` lists live in
+:data:`COMMANDS` for that reason.
 """
 
 from __future__ import annotations
@@ -15,26 +19,28 @@ import sys
 from . import __version__
 from .errors import KingemsError
 
-# name -> module; listed in the order ``--help`` shows them.
-COMMANDS = {
-    "demo": "demo",
-    "fva": "fva",
-    "build": "build",
-    "kcats": "kcats",
-    "train-kcat": "train_kcat",
-    "tune": "tune",
-    "maintenance": "maintenance",
-    "knockout": "knockout",
-    "evaluate": "evaluate",
-    "report": "report",
-    "sweep": "sweep",
-    "pairwise": "pairwise",
-    "community": "community",
+# name -> (module, summary for ``kingems-ray --help``); listed in the order ``--help`` shows them. A subcommand's
+# own ``--help`` shows its module's ``HELP``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "the whole pipeline on the textbook E. coli core model via Ray (predict, build, tune, FVA, "
+                     "knockouts)"),
+    "fva": ("fva", "flux variability analysis (plain or enzyme-constrained) -> Parquet"),
+    "build": ("build", "build an enzyme-constrained model and write it as SBML"),
+    "kcats": ("kcats", "the kcat table of a model (predictions, database and median fallbacks) -> Parquet"),
+    "train-kcat": ("train_kcat", "train and evaluate the kcat predictor; save a checkpoint"),
+    "tune": ("tune", "tune kcats by simulated annealing -> tuned kcat table + trajectory (Parquet)"),
+    "maintenance": ("maintenance", "maintenance-energy sweep: growth over an NGAM x GAM grid -> Parquet"),
+    "knockout": ("knockout", "single-gene knockout screen over media / carbon sources -> Parquet"),
+    "evaluate": ("evaluate", "score knockouts against measured data, compare two models, or compare FVA"),
+    "report": ("report", "report for a model: FVA per level, tuning, knockout accuracy -> Markdown/HTML/PNG"),
+    "sweep": ("sweep", "run a sweep (models x analyses) from a YAML config on Ray; rerun to resume"),
+    "pairwise": ("pairwise", "pairwise interaction screen of models on a diet (AGORA protocol), resumable"),
+    "community": ("community", "community growth with MICOM's cooperative trade-off, exchanges, cross-feeding"),
 }
 
 
 def _load(name: str):
-    mod = f"{__package__}.commands.{COMMANDS[name]}"
+    mod = f"{__package__}.commands.{COMMANDS[name][0]}"
     try:
         return importlib.import_module(mod)
     except ModuleNotFoundError as exc:
@@ -43,8 +49,26 @@ def _load(name: str):
         raise
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every available subcommand."""
+def _chosen(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is one), or ``None``."""
+    for a in argv:
+        if a == "--":
+            return None
+        if not a.startswith("-"):
+            return a if a in COMMANDS else None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command line about to be parsed: only the subcommand it names gets its module imported and its
+        arguments defined (the others are listed by name and summary). ``None``: every subcommand in full, as the
+        documentation checks need.
+    """
     parser = argparse.ArgumentParser(
         prog="kingems-ray",
         description="Enzyme-constrained GEMs with machine-learned kcats, at microbiome scale on Ray.",
@@ -52,11 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    wanted = set(COMMANDS) if argv is None else {_chosen(argv)}
+    for name, (_, summary) in COMMANDS.items():
+        if name not in wanted:
+            sub.add_parser(name, help=summary)
+            continue
         mod = _load(name)
         if mod is None:
+            if argv is not None:
+                parser.error(f"the {name!r} subcommand is not in this installation")
             continue
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        p = sub.add_parser(name, help=summary, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
@@ -64,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not getattr(args, "_run", None):

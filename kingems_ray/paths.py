@@ -1,4 +1,4 @@
-"""Where reference data lives: ``$KINGEMS_DATA`` or ``../shared/data`` beside the checkout."""
+"""Where reference data lives: ``$KINGEMS_DATA`` if set, else ``../shared/data`` beside the checkout."""
 
 from __future__ import annotations
 
@@ -13,21 +13,34 @@ _REPO_ROOT = Path(__file__).resolve().parent.parent
 def data_root(required: bool = False) -> Path | None:
     """Return the reference-data folder, or ``None`` when it is absent.
 
+    ``$KINGEMS_DATA``, when set, is the only place looked at (an explicit choice is never overridden by a
+    ``shared/data`` that happens to be near); otherwise ``shared/data`` beside the checkout, then beside the current
+    folder. An empty folder counts as absent, so ``KINGEMS_DATA=$(mktemp -d)`` runs everything as without data.
+
     Parameters
     ----------
     required : bool
         Raise :class:`DataNotFoundError` instead of returning ``None``.
     """
     env = os.environ.get("KINGEMS_DATA")
-    candidates = [Path(env)] if env else []
-    candidates += [_REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    if env:
+        candidates = [Path(env)]
+    else:
+        candidates = [_REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    # Run from the checkout, both defaults are one folder: look (and report) it once.
+    unique: dict[Path, Path] = {}
+    for c in candidates:
+        unique.setdefault(c.resolve(), c)
+    candidates = list(unique.values())
     for cand in candidates:
-        if cand.is_dir():
+        if cand.is_dir() and any(cand.iterdir()):
             return cand
     if required:
+        where = ", ".join(str(c) for c in candidates)
         raise DataNotFoundError(
-            "reference data not found: set KINGEMS_DATA or place shared/data beside the checkout "
-            f"(looked in {', '.join(str(c) for c in candidates)})"
+            f"reference data not found in {where} (empty or missing): "
+            + ("point KINGEMS_DATA at the data folder" if env else
+               "set KINGEMS_DATA or place shared/data beside the checkout")
         )
     return None
 

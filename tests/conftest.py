@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from kingems_ray.paths import data_root
 os.environ.setdefault("RAY_ACCEPT_EXPERIMENTAL_FEATURES", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# The compiled-model cache `kingems-ray fva` and sweeps use: a private one per test session, not the user's.
+os.environ.setdefault("KINGEMS_CACHE", tempfile.mkdtemp(prefix="kingems-test-cache-"))
 
 
 @pytest.fixture(scope="session")

@@ -157,7 +157,7 @@ def test_job_submit_survives_losing_a_node(tmp_path):
         logs = subprocess.run([RAY, "job", "logs", "--address", f"http://127.0.0.1:{dash}", sid], env=env,
                               capture_output=True, text=True, timeout=60).stdout
         assert status == "SUCCEEDED", logs[-3000:]
-        summary = json.loads([ln for ln in logs.splitlines() if ln.startswith("{")][-1])
+        summary = json.loads((out / "_summary.json").read_text())
         assert summary["n_worker_restarts"] >= 1 or summary["n_requeued"] >= 1, summary
 
         t = ds.dataset(out, format="parquet", partitioning="hive").to_table(columns=["unit_id", "status"])
@@ -172,3 +172,76 @@ def test_job_submit_survives_losing_a_node(tmp_path):
         for p in rest[:12]:
             _kill_naming(f"_port={p}")
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _recipe_block() -> str:
+    """The bash block of cluster/README.md's "Local and single-machine runs" section, as written."""
+    text = (Path(__file__).resolve().parent.parent / "cluster" / "README.md").read_text()
+    section = text[text.index("## Local and single-machine runs"):]
+    return section.split("```bash\n", 1)[1].split("```", 1)[0]
+
+
+def _free_base(span: int = 100) -> int:
+    """A base port with ``span`` free ports above it (the recipe's port layout)."""
+    for _ in range(50):
+        base = 20000 + secrets.randbelow(400) * 100
+        socks = []
+        try:
+            for p in range(base, base + span):
+                s = socket.socket()
+                s.bind(("127.0.0.1", p))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no block of 100 free ports found")
+
+
+def test_cluster_readme_local_recipe_runs_as_written(data_dir, tmp_path):
+    """cluster/README.md's local recipe, run by bash as written: only the port base, the output folder and the
+    venv activation (this test's interpreter is already the venv) differ. The job finds the data through
+    runtime_env, every planned unit is written, and `stop` leaves no process of this cluster behind."""
+    repo = Path(__file__).resolve().parent.parent
+    block = _recipe_block()
+    base = _free_base()
+    out = tmp_path / "agora_bact"
+    session = f"/tmp/kr-{base}"
+    script = (block.replace("make venv && . .venv/bin/activate", ":")
+              .replace("export KR_PORT=6380", f"export KR_PORT={base}")
+              .replace("--out /tmp/agora_bact", f"--out {out}"))
+    assert script.count(str(base)) == 1 and str(out) in script, "the README recipe changed: update this test"
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", KINGEMS_DATA=str(data_dir),
+               RAY_AUTH_TOKEN=secrets.token_hex(16), PYTHONPATH=str(repo))
+    env.pop("RAY_ADDRESS", None)
+    try:
+        res = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=repo, env=env, capture_output=True,
+                             text=True, timeout=900, start_new_session=True)
+        text = res.stdout + res.stderr
+        assert res.returncode == 0, text[-4000:]
+        assert env["RAY_AUTH_TOKEN"] not in text
+        assert "local-ray: stopped" in text
+        planned = {u.unit_id for u in plan_units(load_config(repo / "configs" / "agora_ecgem_sweep.yaml",
+                                                             "Bacteroides*"))}
+        df = ds.dataset(out, format="parquet", partitioning="hive").to_table(columns=["unit_id", "status"]).to_pandas()
+        assert set(df["unit_id"]) == planned and df["unit_id"].is_unique
+        summary = json.loads((out / "_summary.json").read_text())
+        assert summary["n_ok"] + summary["n_failed"] == len(planned)
+        time.sleep(1)
+        left = [d.name for d in Path("/proc").iterdir() if d.name.isdigit() and session.encode()
+                in _cmdline(d)]
+        assert not left, f"processes of the stopped cluster still running: {left}"
+    finally:
+        subprocess.run(["bash", str(repo / "cluster" / "local-ray.sh"), "stop"], env=dict(env, KR_PORT=str(base)),
+                       capture_output=True, timeout=120)
+        _kill_naming(session)
+        shutil.rmtree(session, ignore_errors=True)
+
+
+def _cmdline(d: Path) -> bytes:
+    try:
+        return (d / "cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -17,8 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from ..errors import DataNotFoundError, KingemsError
 
 HELP = "run the whole pipeline on the textbook E. coli core model via Ray (predict, build, tune, FVA, knockouts)"
@@ -132,6 +130,8 @@ def _unit(analysis: str, params: dict, label: str):
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; prints a summary table and where the report is."""
+    import pandas as pd
+
     t0 = time.perf_counter()
     out = Path(args.out).resolve()
     progress = not args.no_progress
@@ -209,6 +209,11 @@ def run(args: argparse.Namespace) -> int:
     traj.to_parquet(trajectory_path(tuned_path), index=False)
     _say(f"  tuned: growth {res.loc['tune', 'start_growth']:.3f} -> {res.loc['tune', 'best_growth']:.3f} 1/h "
          f"(target {args.target_growth:g}), {int(res.loc['tune', 'n_kcats_changed'])} kcats changed")
+    from ..analysis.tuning import AnnealingSettings
+    from .tune import stop_explanation
+
+    tune_note = stop_explanation(tuned, traj, args.target_growth, AnnealingSettings(max_iterations=args.iterations,
+                                 n_top=20), reached=bool(res.loc["tune", "reached"]), best_chain=0, flags=False)
 
     # 3. FVA and knockouts: plain GEM, ecGEM (predicted kcats), ecGEM (tuned kcats)
     ec_tuned = {**ec, "kcats": str(tuned_path)}
@@ -254,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
     summary.to_csv(out / "summary.csv", index=False)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(truth_note)
+    print(tune_note)
     print(f"results: {out / 'results'} (pyarrow.dataset, {len(store.unit_files())} units)")
     print(f"report: {rep.files.get('html')} and {rep.files.get('markdown')}")
     print(f"demo finished in {time.perf_counter() - t0:.1f} s")

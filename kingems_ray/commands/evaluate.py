@@ -21,23 +21,15 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
-from ..analysis.metrics import (
-    COMPARE_SCORES,
-    GROWTH_THRESHOLD,
-    compare_knockout_scores,
-    knockout_metrics,
-    variability_precision,
-)
-from ..analysis.validation_data import TRUTH_SETS, join_knockouts, parse_condition_map, read_truth
-
 HELP = ("score knockouts against essentiality / RB-TnSeq fitness, compare two models' knockout ROC-AUC, or compare "
         "plain vs ecGEM flux variability")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``evaluate`` (three sub-modes)."""
+    from ..analysis.metrics import COMPARE_SCORES, GROWTH_THRESHOLD
+    from ..analysis.validation_data import TRUTH_SETS
+
     sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)
     k = sub.add_parser("knockouts", help="knockout table vs measured growth / essentiality")
     k.add_argument("table", help="knockout Parquet (kingems-ray knockout)")
@@ -65,7 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--out", help="output JSON")
 
 
-def _truth(args: argparse.Namespace) -> pd.DataFrame:
+def _truth(args: argparse.Namespace):
+    from ..analysis.validation_data import read_truth
+
     model = None
     if args.model:
         from ..gem.io import load_model
@@ -76,6 +70,11 @@ def _truth(args: argparse.Namespace) -> pd.DataFrame:
 
 def _compare(args: argparse.Namespace) -> dict:
     """``evaluate compare``: join both screens with the truth, compare their ROC-AUC, print a summary."""
+    import pandas as pd
+
+    from ..analysis.metrics import compare_knockout_scores
+    from ..analysis.validation_data import join_knockouts, parse_condition_map
+
     truth = _truth(args)
     cmap = parse_condition_map(args.condition_map, truth)
     joined = [join_knockouts(pd.read_parquet(path), truth, cmap) for path in (args.a, args.b)]
@@ -98,6 +97,11 @@ def _compare(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``evaluate``."""
+    import pandas as pd
+
+    from ..analysis.metrics import knockout_metrics, variability_precision
+    from ..analysis.validation_data import join_knockouts, parse_condition_map
+
     if args.what == "fva":
         res = variability_precision(pd.read_parquet(args.plain), pd.read_parquet(args.ec))
         print(f"median variability: plain {res['median_plain']:.4g}, ecGEM {res['median_ec']:.4g} "

@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-from ..analysis.fva import flux_variability, variability_summary
 from ..ec.spec import EcSpec, add_model_arguments
 from ..errors import KingemsError
 
@@ -56,14 +55,68 @@ def _net_view(cm, suffix: str = "_reverse"):
     )
 
 
+def _code_id() -> str:
+    """Hash of the sources that decide what a compiled model holds: a code change is a cache miss, never stale."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted([*root.joinpath("ec").glob("*.py"), *root.joinpath("gem").glob("*.py")]):
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def compiled_model(args: argparse.Namespace):
+    """The compiled model of ``args``: from the compiled-model cache (no SBML parse, no cobra import), else built.
+
+    The cache is ``$KINGEMS_CACHE`` (default ``~/.cache/kingems-ray``), the one sweeps use; ``KINGEMS_CACHE=off``
+    turns it off. Entries are keyed by the model's and kcat table's content, the compile options and the compiling
+    code, so an edit to any of them compiles afresh.
+
+    Returns
+    -------
+    (CompiledModel, str)
+        The model and where it came from (``"cache"`` or ``"compiled"``).
+    """
+    import os
+
+    spec = EcSpec.from_args(args, irreversible=args.reference_fvi)
+
+    def fresh():
+        b = spec.build(args.model)  # imports cobra: only when the model must be parsed
+        if b.kcat_report is not None:
+            print(b.kcat_report.summary(), file=sys.stderr)
+        return b.compiled
+
+    if os.environ.get("KINGEMS_CACHE", "").lower() in ("off", "0", "none"):
+        return fresh(), "compiled"
+    from ..store.cache import CompiledCache, cache_key, model_content_id
+
+    # The spec's own parameters (every field, the kcat file's content) plus the compiling code's hash.
+    params = {"cli": "fva", "code": _code_id(), **spec.params()}
+    cache = CompiledCache()
+    key = cache_key(model_content_id(args.model), params)
+    cm = cache.get(key)
+    if cm is not None:
+        return cm, "cache"
+    cm = fresh()
+    try:
+        cache.put(key, cm)
+    except OSError as exc:  # a read-only home must not stop an FVA
+        import logging
+
+        logging.getLogger(__name__).debug("compiled-model cache not written: %s", exc)
+    return cm, "compiled"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``fva``."""
+    from ..analysis.fva import flux_variability, variability_summary
+
     t0 = time.perf_counter()
-    b = EcSpec.from_args(args, irreversible=args.reference_fvi).build(args.model)
-    if b.kcat_report is not None:
-        print(b.kcat_report.summary(), file=sys.stderr)
+    cm, source = compiled_model(args)
     t1 = time.perf_counter()
-    df = flux_variability(b.compiled, fraction=args.fraction, processes=args.processes)
+    df = flux_variability(cm, fraction=args.fraction, processes=args.processes)
     t2 = time.perf_counter()
     if df.attrs.get("status") != "optimal":
         raise KingemsError(f"{args.model}: the model is {df.attrs.get('status')} (no FVA possible)")
@@ -74,13 +127,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"kinGEMs-style median FVi: {fvi.median():.6g} over {fvi.size} reactions")
         # The table itself stays in the input model's reaction space: net flux of R minus R_reverse.
         t1 = time.perf_counter()
-        df = flux_variability(_net_view(b.compiled), fraction=args.fraction, processes=args.processes)
+        df = flux_variability(_net_view(cm), fraction=args.fraction, processes=args.processes)
         t2 = time.perf_counter()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(out, index=False)
     s = variability_summary(df)
-    print(f"optimal growth: {df.attrs['growth']:.6g} 1/h (level {b.compiled.level})")
+    print(f"optimal growth: {df.attrs['growth']:.6g} 1/h (level {cm.level})")
     print(f"median flux variability: {s['median_variability']:.6g} over {s['n_reactions']} reactions; "
-          f"{df.attrs['n_solves']} LPs, compile {t1 - t0:.2f} s, FVA {t2 - t1:.2f} s -> {out}")
+          f"{df.attrs['n_solves']} LPs, {'compiled model from cache' if source == 'cache' else 'compile'} "
+          f"{t1 - t0:.2f} s, FVA {t2 - t1:.2f} s -> {out}")
     return 0

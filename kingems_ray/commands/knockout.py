@@ -15,11 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..analysis.knockout import knockout_screen
-from ..ec.problem import Problem
 from ..ec.spec import EcSpec
 from ..errors import KingemsError
-from ..gem.media import carbon_source_medium, medium_bounds, read_media
 from .fva import add_model_arguments
 
 HELP = "single-gene knockout screen over media / carbon sources (plain or enzyme-constrained) -> Parquet"
@@ -50,6 +47,10 @@ def _genes(arg: list[str] | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``knockout``."""
+    from ..analysis.knockout import knockout_screen
+    from ..gem.media import carbon_source_medium, medium_bounds, read_media
+    from ..ec.problem import Problem
+
     t0 = time.perf_counter()
     b = EcSpec.from_args(args).build(args.model)
     if b.kcat_report is not None:

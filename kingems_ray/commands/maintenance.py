@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-from ..analysis.maintenance import closest_point, maintenance_sweep, read_sweep_config
 from ..ec.spec import EcSpec
 from ..errors import KingemsError
 from .fva import add_model_arguments
@@ -38,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``maintenance``."""
+    
     ngam, gam, rxn = args.ngam, args.gam, args.ngam_reaction
     if args.config:
         c_ngam, c_gam, c_rxn = read_sweep_config(args.config)

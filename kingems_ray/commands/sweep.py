@@ -8,10 +8,6 @@ import logging
 import sys
 from pathlib import Path
 
-import yaml
-
-from ..store.cache import atomic_write_bytes
-
 HELP = "run a sweep (models x analyses) from a YAML config on Ray; rerun to resume"
 
 log = logging.getLogger(__name__)
@@ -21,7 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``kingems-ray sweep``."""
     parser.add_argument("config", help="sweep config (YAML, see configs/)")
     parser.add_argument("--out", required=True, help="output folder (Parquet dataset + manifest); reused to resume")
-    parser.add_argument("--models", default=None, help="only models whose file name matches this glob / substring")
+    parser.add_argument("--models", default=None,
+                        help="without a '/': only the config's models whose file name matches this glob / substring "
+                        "('Bacteroides*'); with a '/': a path glob whose files replace the config's models "
+                        "('my_models/*.xml')")
     parser.add_argument("--address", default=None,
                         help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray started here)")
     parser.add_argument("--workers", type=int, default=None, help="solver actors (default: one per cluster CPU)")
@@ -37,8 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Plan the units, skip the finished ones, run the rest, print a summary."""
+    import yaml
+
     from ..distributed.config import load_config, plan_units
     from ..distributed.scheduler import run_units
+    from ..store.cache import atomic_write_bytes
     from ..store.results import ResultStore
 
     cfg = load_config(args.config, args.models)
@@ -83,5 +85,35 @@ def run(args: argparse.Namespace) -> int:
     man = store.read_manifest()
     summary = {"out": str(out), **stats.as_dict(), "dataset_ok": man.get("n_ok"), "dataset_failed": man.get("n_failed"),
                "pending": len(man.get("pending", []))}
-    print(json.dumps(summary))
+    summary_path = out / SUMMARY_FILE
+    atomic_write_bytes(summary_path, (json.dumps(summary, indent=1, default=str) + "\n").encode())
+    print(summary_table(summary, summary_path))
     return 0
+
+
+#: The run summary (JSON) each ``sweep`` writes into its output folder.
+SUMMARY_FILE = "_summary.json"
+
+
+def summary_table(summary: dict, summary_path: Path) -> str:
+    """The end-of-sweep summary a person reads: units by outcome, time, and where the results are."""
+    failed_total = summary.get("dataset_failed") or 0
+    rows = [
+        ("units planned", f"{summary.get('n_planned', 0)}"),
+        ("ok (this run)", f"{summary.get('n_ok', 0)}"),
+        ("failed (this run)", f"{summary.get('n_failed', 0)}"),
+        ("skipped (done before)", f"{summary.get('n_skipped', 0)}"),
+        ("pending", f"{summary.get('pending', 0)}"),
+        ("time", f"{float(summary.get('elapsed_s', 0.0)):.1f} s"),
+    ]
+    if summary.get("n_retries") or summary.get("n_requeued") or summary.get("n_worker_restarts"):
+        rows.append(("retries / requeued / workers replaced",
+                     f"{summary.get('n_retries', 0)} / {summary.get('n_requeued', 0)} / "
+                     f"{summary.get('n_worker_restarts', 0)}"))
+    rows += [("results", f"{summary['out']} (Parquet dataset)"), ("summary", str(summary_path))]
+    w = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{w}}  {v}" for k, v in rows]
+    if failed_total:
+        lines.append(f"{failed_total} unit(s) in the dataset failed: rerun with --retry-failed, or read their "
+                     "error_type / error_message columns")
+    return "\n".join(lines)

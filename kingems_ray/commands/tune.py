@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from ..analysis.tuning import AnnealingSettings, carbon_source_conditions, read_growth_rates, tune_kcats
-from ..ec.problem import Problem
 from ..ec.spec import EcSpec
 from ..errors import KingemsError
 from .fva import add_model_arguments
@@ -40,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tune``."""
+    from ..analysis.tuning import AnnealingSettings, carbon_source_conditions, read_growth_rates, tune_kcats
+    from ..ec.problem import Problem
+
     t0 = time.perf_counter()
     overrides = {k: v for k, v in (("temperature", args.temperature), ("cooling_rate", args.cooling_rate),
                                                ("reselect_every", args.reselect_every))
@@ -88,12 +89,76 @@ def run(args: argparse.Namespace) -> int:
         msg += "; per condition: " + ", ".join(f"{k} {v:.3g}" for k, v in res.condition_growth.items())
     print(msg)
     print(f"{n_steps} steps over {args.chains} chain(s), {dt:.1f} s in all -> {out}, {tp}")
-    if not res.reached and not res.condition_growth:
-        tuned = res.table[res.table["tuned"]]
-        at_bound = float((tuned["kcat"] >= 0.999 * res.settings.bound_factor * tuned["kcat_original"]).mean())
-        if at_bound > 0.5 and not res.settings.reselect_every:
-            # Seen on iML1515: the chosen pairs all reach their upper bound and growth stalls below the target.
-            print(f"hint: {at_bound:.0%} of the tuned kcats sit at their upper bound ({res.settings.bound_factor:g}x); "
-                  "re-ranking the pairs as the model changes (--reselect-every 10) or more pairs (--n-top) may reach "
-                  "the target", file=sys.stderr)
+    print(stop_explanation(res.table, tr, None if conditions else target, res.settings, reached=res.reached,
+                           best_chain=res.best_chain))
     return 0
+
+
+def stop_explanation(table, trajectory, target: float | None, settings, reached: bool, best_chain: int = 0,
+                     flags: bool = True) -> str:
+    """Why the annealing stopped, in words, with what to try when it fell short.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The tuned kcat table (``kcat``, ``kcat_original``, ``tuned`` columns, as ``TuneResult.table``).
+    trajectory : DataFrame
+        ``TuneResult.trajectory`` (``iteration``, ``chain``, ``temperature``, ``accepted``, ``best_growth``).
+    target : float or None
+        Target growth [1/h]; ``None`` for a multi-condition fit.
+    settings : AnnealingSettings
+        The settings the chains ran with (step limit, temperatures, bound).
+    reached : bool
+        Whether the best point met the target.
+    best_chain : int
+        Chain whose run is explained.
+    flags : bool
+        Name ``kingems-ray tune`` options in the advice (the demo passes ``False`` and names the command).
+    """
+    tr = trajectory[trajectory["chain"] == best_chain] if "chain" in trajectory else trajectory
+    steps = int(tr["iteration"].max()) if len(tr) else 0
+    n_acc = int(tr["accepted"].iloc[1:].sum()) if len(tr) > 1 else 0  # a move that changes nothing is accepted too
+    n_better = int((tr["best_growth"].diff().iloc[1:] > 1e-12).sum()) if len(tr) > 1 else 0
+    best = float(tr["best_growth"].iloc[-1]) if len(tr) else float("nan")
+    tuned = table[table["tuned"]] if "tuned" in table else table.iloc[0:0]
+    n_tuned = len(tuned)
+    at_upper = int((tuned["kcat"] >= (1 - 1e-6) * settings.bound_factor * tuned["kcat_original"]).sum()) \
+        if n_tuned else 0
+    at_lower = int((tuned["kcat"] <= (1 + 1e-6) * tuned["kcat_original"] / settings.bound_factor).sum()) \
+        if n_tuned else 0
+    goal = f"target {target:g} 1/h" if target is not None else "the conditions' targets"
+    if reached:
+        why = f"target reached: best growth {best:.4g} 1/h meets {goal} after {steps} steps"
+    elif steps >= settings.max_iterations:
+        why = (f"steps exhausted: all {steps} steps used ({n_acc} accepted, {n_better} raised the best) with best "
+               f"growth {best:.4g} 1/h, short of {goal}")
+    elif len(tr) and float(tr["temperature"].iloc[-1]) * settings.cooling_rate <= settings.min_temperature:
+        why = (f"cooled down: the temperature fell below {settings.min_temperature:g} after {steps} steps ({n_acc} "
+               f"accepted, {n_better} raised the best), best growth {best:.4g} 1/h, short of {goal}")
+    else:
+        why = (f"stalled: the score changed by less than {settings.change_threshold:.1%} per step for "
+               f"{settings.max_unchanged} steps in a row; stopped after {steps} of {settings.max_iterations} steps "
+               f"({n_acc} accepted, {n_better} raised the best) at best growth {best:.4g} 1/h, short of {goal}")
+    lines = [f"tuning stopped: {why}."]
+    if n_tuned:
+        stuck = "; moves only push them against it, so growth hardly changes" \
+            if not reached and at_upper >= max(1, n_tuned // 2) else ""
+        lines.append(f"  {at_upper} of the {n_tuned} tuned kcats sit at their upper bound ({settings.bound_factor:g}x "
+                     f"their starting value)" + (f", {at_lower} at their lower bound" if at_lower else "") + stuck
+                     + ".")
+    if not reached:
+        hints = []
+        if n_tuned and at_upper >= max(1, n_tuned // 2):
+            # The chosen pairs have nothing left to give: growth is limited by pairs that were never selected.
+            if not settings.reselect_every:
+                hints.append("re-rank the tuned pairs as the model changes (--reselect-every 10)" if flags else
+                             "re-rank the tuned pairs as the model changes (kingems-ray tune --reselect-every 10)")
+            hints.append("tune more pairs (--n-top 40)" if flags else "tune more pairs (kingems-ray tune --n-top 40)")
+            hints.append("or allow a wider bound (bound_factor in a --config's simulated_annealing block)")
+        elif steps >= settings.max_iterations:
+            hints.append("give the chain more steps (--iterations)")
+        else:
+            hints.append("run more chains (--chains) or start hotter (--temperature)" if flags else
+                         "run more chains (kingems-ray tune --chains 4)")
+        lines.append("  to get closer: " + "; ".join(hints) + ".")
+    return "\n".join(lines)

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+class _ToLog(logging.Handler):
+    """Re-emit a Ray log record on this module's logger: notices at DEBUG (shown with ``-v``), errors as they are."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = record.levelno if record.levelno >= logging.ERROR else logging.DEBUG
+        log.log(level, "ray: %s", record.getMessage())
+
+
+@contextlib.contextmanager
+def ray_notices_to_log() -> Iterator[None]:
+    """Route what Ray's own ``ray`` logger prints while it starts (the token-authentication notice, start-up
+    messages) to this package's log instead of the terminal; its errors still reach the terminal through it."""
+    # ``ray._private`` (worker, node, services, authentication set-up): ``ray.init(configure_logging=False)`` clears
+    # the handlers of the ``ray`` logger itself, after which its records would reach Python's last-resort stderr.
+    rl = logging.getLogger("ray._private")
+    saved = rl.handlers[:], rl.propagate
+    rl.handlers[:] = [_ToLog()]
+    rl.propagate = False
+    try:
+        yield
+    finally:
+        rl.handlers[:], rl.propagate = saved
 
 
 def connect(address: str | None = None, num_cpus: int | None = None, quiet: bool = True) -> dict[str, Any]:
@@ -39,13 +65,14 @@ def connect(address: str | None = None, num_cpus: int | None = None, quiet: bool
     if ray.is_initialized():
         return {"address": None, "local": False, "resources": ray.cluster_resources()}
     addr = address or os.environ.get("RAY_ADDRESS")
-    if addr:
-        ray.init(address=addr, log_to_driver=not quiet, configure_logging=False)
-        local = False
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=not quiet, configure_logging=False,
-                 _node_ip_address="127.0.0.1")
-        local = True
+    with ray_notices_to_log():
+        if addr:
+            ray.init(address=addr, log_to_driver=not quiet, configure_logging=False)
+            local = False
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=not quiet, configure_logging=False,
+                     _node_ip_address="127.0.0.1")
+            local = True
     res = ray.cluster_resources()
     log.info("ray: %s cluster, %s CPUs", "local" if local else "remote", res.get("CPU"))
     return {"address": addr, "local": local, "resources": res}

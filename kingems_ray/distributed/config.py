@@ -80,9 +80,20 @@ def expand(text: str, base: Path | None) -> str:
         if name in os.environ:
             return os.environ[name]
         if name == "KINGEMS_DATA":
+            from ..errors import DataNotFoundError
             from ..paths import data_root
 
-            root = data_root(required=True)
+            try:
+                root = data_root(required=True)
+            except DataNotFoundError as exc:
+                if "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:  # not the driver of a `ray job submit`
+                    raise
+                # In a Ray job the working directory is Ray's copy of --working-dir, so ../shared/data is not there.
+                raise DataNotFoundError(
+                    f"{exc}. This sweep runs as a Ray job, in Ray's copy of the working directory: pass the data "
+                    "folder to it, e.g. ray job submit ... --runtime-env-json "
+                    "'{\"env_vars\": {\"KINGEMS_DATA\": \"/absolute/path/to/shared/data\"}}' (see cluster/README.md)"
+                ) from None
             return str(root)
         raise KingemsError(f"config uses ${{{name}}}, which is not set")
 
@@ -124,13 +135,17 @@ def list_models(spec: Any, base: Path | None, pattern: str | None = None) -> lis
     base : Path
         Folder of the config file.
     pattern : str, optional
-        Keep models whose file name matches this glob (or contains it, when it has no wildcard).
+        The ``--models`` option. Without a ``/``: keep the block's models whose file name matches this glob (or
+        contains it, when it has no wildcard). With a ``/`` (``my_models/*.xml``, ``./one.xml``): a path glob,
+        relative to the current folder, whose files replace the block's models.
 
     Raises
     ------
     KingemsError
         No models, or a folder that does not exist.
     """
+    if pattern and "/" in pattern:
+        return _glob_models(pattern)
     if isinstance(spec, str):
         spec = {"list": [spec]}
     elif isinstance(spec, list):
@@ -159,6 +174,17 @@ def list_models(spec: Any, base: Path | None, pattern: str | None = None) -> lis
     if not out:
         raise KingemsError("the sweep has no models (check models.folder / glob / list and --models)")
     return list(dict.fromkeys(out))
+
+
+def _glob_models(pattern: str) -> list[str]:
+    """Model files matching a path glob (``~`` and ``$VARS`` expanded, ``**`` recursive), as absolute paths."""
+    import glob as globmod
+
+    g = os.path.expandvars(os.path.expanduser(pattern))
+    hits = sorted(str(Path(p).resolve()) for p in globmod.glob(g, recursive=True) if Path(p).is_file())
+    if not hits:
+        raise KingemsError(f"--models {pattern!r}: no model file matches this path (relative to {Path.cwd()})")
+    return list(dict.fromkeys(hits))
 
 
 _EC_PATH_KEYS = ("sequences", "checkpoint")

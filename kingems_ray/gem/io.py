@@ -6,10 +6,12 @@ import gzip
 import logging
 import warnings
 from pathlib import Path
-
-import cobra
+from typing import TYPE_CHECKING
 
 from ..errors import ModelLoadError
+
+if TYPE_CHECKING:  # cobra takes ~1.5 s to import: only loading a model pays for it
+    import cobra
 
 _BUILTIN = {"textbook", "e_coli_core", "iJO1366", "salmonella", "mini"}
 
@@ -38,6 +40,8 @@ def load_model(path: str | Path) -> cobra.Model:
     ModelLoadError
         When the file is missing, unreadable, not valid SBML/JSON, or holds no reactions.
     """
+    import cobra
+
     _quiet_cobra()
     spath = str(path)
     if spath in _BUILTIN and not Path(spath).exists():

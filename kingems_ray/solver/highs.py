@@ -7,7 +7,9 @@ row bounds) is pushed with HiGHS's ``change*`` calls so the next solve warm-star
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -97,6 +99,29 @@ def _clean(v: np.ndarray) -> np.ndarray:
     return v
 
 
+_BANNER_SHOWN = False
+
+
+def _new_highs() -> highspy.Highs:
+    """A new HiGHS instance. HiGHS writes its banner to the process's stdout (from C++) when the first instance is
+    made; that banner is swallowed unless debug logging is on (``kingems-ray -v``), which also turns HiGHS's log on."""
+    global _BANNER_SHOWN
+    verbose = logging.getLogger(__name__).isEnabledFor(logging.DEBUG)
+    if _BANNER_SHOWN or verbose:
+        _BANNER_SHOWN = True
+        return highspy.Highs()
+    _BANNER_SHOWN = True
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 class PersistentLP:
     """A long-lived HiGHS instance holding one :class:`LinearProblem`, edited only through its methods.
 
@@ -116,9 +141,10 @@ class PersistentLP:
 
     def __init__(self, lp: LinearProblem, threads: int = 1, presolve: bool = False) -> None:
         self.lp = lp
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("log_to_console", False)
+        h = _new_highs()
+        verbose = logging.getLogger(__name__).isEnabledFor(logging.DEBUG)  # -v: HiGHS's own log as well
+        h.setOptionValue("output_flag", verbose)
+        h.setOptionValue("log_to_console", verbose)
         h.setOptionValue("threads", int(threads))
         h.setOptionValue("presolve", "on" if presolve else "off")
         # Tighter than HiGHS's 1e-7 defaults: long chains of warm-started solves (FVA, annealing) otherwise
