@@ -48,8 +48,8 @@ def _genes(arg: list[str] | None) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     """Run ``knockout``."""
     from ..analysis.knockout import knockout_screen
-    from ..gem.media import carbon_source_medium, medium_bounds, read_media
     from ..ec.problem import Problem
+    from ..gem.media import carbon_source_medium, medium_bounds, read_media
 
     t0 = time.perf_counter()
     b = EcSpec.from_args(args).build(args.model)

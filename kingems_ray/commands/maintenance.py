@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``maintenance``."""
-    
+    from ..analysis.maintenance import closest_point, maintenance_sweep, read_sweep_config
+
     ngam, gam, rxn = args.ngam, args.gam, args.ngam_reaction
     if args.config:
         c_ngam, c_gam, c_rxn = read_sweep_config(args.config)
