@@ -10,6 +10,9 @@ The science stays in plain functions (:mod:`.build_table`); this module only wra
 * :func:`stream_kcat_tables` -- many models: rows prepared in Ray tasks, unique ``(sequence, smiles)`` keys
   de-duplicated across models and sent in batches with a bounded number in flight, each model's table
   finished and yielded as soon as its keys are known (results unordered, as in NeMo Curator / ActorPool).
+
+Calls in flight are kept by :class:`kingems_ray.actor_pool.ActorPool`, the same bookkeeping the sweep scheduler uses
+for its solver actors; here each batch goes to the least-loaded actor.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import pandas as pd
 import ray
 
+from ..actor_pool import ActorPool
 from .build_table import (
     Key,
     PreparedRows,
@@ -181,33 +185,21 @@ def start_actors(
     return actors
 
 
-class _Dispatcher:
-    """Bounded in-flight batches over a set of actors, least-loaded actor first."""
+def _predictor_pool(actors: list[Any], max_in_flight_per_actor: int) -> ActorPool:
+    if not actors:
+        raise ValueError("need at least one predictor actor")
+    return ActorPool(actors, max_in_flight_per_actor)
 
-    def __init__(self, actors: list[Any], max_in_flight_per_actor: int = 2) -> None:
-        if not actors:
-            raise ValueError("need at least one predictor actor")
-        self.actors = list(actors)
-        self.limit = max(1, max_in_flight_per_actor) * len(self.actors)
-        self.load = dict.fromkeys(range(len(self.actors)), 0)
-        self.in_flight: dict[Any, tuple[int, list[Key]]] = {}
 
-    def full(self) -> bool:
-        return len(self.in_flight) >= self.limit
+def _submit_batch(pool: ActorPool, keys: list[Key]) -> None:
+    """Send one batch of keys to the least-loaded actor."""
+    pool.submit(pool.least_loaded(), lambda a: a.predict_keys.remote(keys), keys)
 
-    def submit(self, keys: list[Key]) -> None:
-        i = min(self.load, key=self.load.get)
-        ref = self.actors[i].predict_keys.remote(keys)
-        self.load[i] += 1
-        self.in_flight[ref] = (i, keys)
 
-    def collect(self, ready: list[Any]) -> list[tuple[list[Key], list[Row]]]:
-        out = []
-        for ref in ready:
-            i, keys = self.in_flight.pop(ref)
-            self.load[i] -= 1
-            out.append((keys, ray.get(ref)))
-        return out
+def _collect_batch(pool: ActorPool, ref: Any) -> tuple[list[Key], list[Row]]:
+    """A finished batch: its keys and their rows."""
+    _, _, keys = pool.pop(ref)
+    return keys, ray.get(ref)
 
 
 def predict_keys_on_actors(
@@ -220,17 +212,17 @@ def predict_keys_on_actors(
     dict
         key -> ``(log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status)``.
     """
-    disp = _Dispatcher(actors, max_in_flight_per_actor)
+    pool = _predictor_pool(actors, max_in_flight_per_actor)
     # Sorted, so a batch holds few distinct sequences (featurised once per call by the predictor).
     keys = sorted(keys)
     todo = deque(keys[i : i + batch_size] for i in range(0, len(keys), batch_size))
     out: dict[Key, Row] = {}
-    while todo or disp.in_flight:
-        while todo and not disp.full():
-            disp.submit(todo.popleft())
-        ready, _ = ray.wait(list(disp.in_flight), num_returns=1)
-        for ks, res in disp.collect(ready):
-            out.update(zip(ks, res))
+    while todo or pool.in_flight:
+        while todo and not pool.full():
+            _submit_batch(pool, todo.popleft())
+        ready, _ = ray.wait(list(pool.in_flight), num_returns=1)
+        for ref in ready:
+            out.update(zip(*_collect_batch(pool, ref)))
     return out
 
 
@@ -343,7 +335,7 @@ def stream_kcat_tables(
     resolver_ref = ray.put(resolver) if resolver is not None else None
     model_iter = iter(models)
     preparing: dict[Any, str] = {}
-    disp = _Dispatcher(actors, max_in_flight_per_actor)
+    pool = _predictor_pool(actors, max_in_flight_per_actor)
     results: dict[Key, Result] = {}
     submitted: set[Key] = set()
     queue: deque[Key] = deque()
@@ -369,11 +361,11 @@ def stream_kcat_tables(
                 break
             preparing[prep_remote.remote(model, seqs, options, resolver_ref)] = name
         # Fill the actors from the queue of keys that no model has sent yet.
-        while queue and not disp.full():
+        while queue and not pool.full():
             batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
-            disp.submit(batch)
+            _submit_batch(pool, batch)
             stats.batches += 1
-        pending = list(preparing) + list(disp.in_flight)
+        pending = list(preparing) + list(pool.in_flight)
         if not pending:
             break
         ready, _ = ray.wait(pending, num_returns=1)
@@ -402,13 +394,13 @@ def stream_kcat_tables(
                 if not missing:
                     done.append(name)
             else:
-                for ks, res in disp.collect([ref]):
-                    for k, r in zip(ks, res):
-                        results[k] = (r[2], r[3], r[4])
-                        for name in key_to_models.pop(k, []):
-                            miss = waiting[name][1]
-                            miss.discard(k)
-                            if not miss:
-                                done.append(name)
+                ks, res = _collect_batch(pool, ref)
+                for k, r in zip(ks, res):
+                    results[k] = (r[2], r[3], r[4])
+                    for name in key_to_models.pop(k, []):
+                        miss = waiting[name][1]
+                        miss.discard(k)
+                        if not miss:
+                            done.append(name)
         for name in done:
             yield finish(name)
