@@ -18,6 +18,9 @@ The two DataFrames go through Arrow because that keeps their dtypes exactly.
 
 Keys: ``sha256(model content id, compile parameters, kcat-table content hash, FORMAT_VERSION)``; a changed file,
 kcat table, level or pool gives a new entry, never a stale one. Nothing here imports Ray.
+
+An entry may carry an ``extra`` JSON member (:func:`save_compiled_entry`, :func:`get_entry` / :func:`put_entry`):
+community members keep their exchange reactions there, in the same cache folder as the sweeps' compiled models.
 """
 
 from __future__ import annotations
