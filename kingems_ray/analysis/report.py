@@ -61,6 +61,7 @@ from .report_render import (
 )
 from .report_tables import (
     DEFAULT_LEVELS,
+    TUNED,
     ReportInputError,
     ablation_fva,
     annealing_table,
@@ -249,8 +250,9 @@ def _fva_section(rep: Report, fva: pd.DataFrame, fraction: float) -> Section:
     caption = (f"Each box shows the flux variability |max - min| of every reaction at {fraction:g} of optimal growth "
                "(log10 scale; the line in each box is the median). A log axis cannot show zero, so reactions whose "
                f"variability is below {_sci(floor)} mmol/gDW/h (fluxes fixed by the constraints) are drawn at "
-               f"{_sci(floor)} (log10 = {np.log10(floor):g}, dotted line); the tick labels count them. The row `tuned` "
-               "is level L4 with the kcats written by `kingems-ray tune` (kinGEMs' \"L5\").")
+               f"{_sci(floor)} (log10 = {np.log10(floor):g}, dotted line); the tick labels count them.")
+    if TUNED in set(rep.summary["level"]):
+        caption += " The row `tuned` is level L4 with the kcats written by `kingems-ray tune` (kinGEMs' \"L5\")."
     return Section("Flux variability per ablation level",
                    [Table(rep.summary.drop(columns=["seconds"])),
                     Figure("flux_variability.png", "flux variability", caption)])

@@ -66,15 +66,15 @@ def plot_variability(fva: pd.DataFrame, path: Path, floor: float = VARIABILITY_F
         v = v[np.isfinite(v)]
         data.append(np.log10(np.maximum(v, floor)))
         ticks.append(f"{lvl}\n{int((v < floor).sum())} at floor")
-    fig, ax = plt.subplots(figsize=(1.3 * len(levels) + 2, 4.4))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.3 * len(levels) + 2), 4.4))  # wide enough for title and labels
     ax.boxplot(data, showfliers=True, flierprops={"markersize": 2})
     ax.set_xticks(range(1, len(levels) + 1), ticks)
     ax.axhline(np.log10(floor), color="0.5", lw=0.8, ls=":")
-    ax.set_xlabel("ablation level (tuned: L4 with the tuned kcats)")
+    ax.set_xlabel("ablation level" + (" (tuned: L4 with the tuned kcats)" if "tuned" in levels else ""))
     ax.set_ylabel("log10 flux variability |max - min|\n[mmol/gDW/h]")
     ax.set_title("Flux variability per ablation level")
     floor_text = f"{floor:g}".replace("e-0", "e-")
-    ax.text(0.55, np.log10(floor), f"floor: variability < {floor_text} (log10 undefined at 0) drawn here",
+    ax.text(0.55, np.log10(floor), f"variability < {floor_text} drawn here",
             fontsize=7, color="0.35", va="bottom")
     for i, d in enumerate(data, start=1):
         if len(d):
