@@ -327,80 +327,99 @@ def stream_kcat_tables(
         whose preparation fails is recorded in ``stats.failed`` and skipped, so one bad file does not stop
         a sweep.
     """
-    stats = stats if stats is not None else StreamStats()
-    database = database if database is not None else KcatDatabase.default()
-    # Preparation tasks reserve no CPU by default: when the actors hold every CPU (2 actors on a 2-CPU node) a
-    # task asking for one would wait forever. ``max_preparing`` bounds how many run at once instead.
-    prep_remote = ray.remote(num_cpus=prep_cpus)(_prepare_task)
-    resolver_ref = ray.put(resolver) if resolver is not None else None
+    stream = _KcatStream(actors, organism, options, database, resolver, batch_size, max_in_flight_per_actor,
+                         prep_cpus, stats if stats is not None else StreamStats())
     model_iter = iter(models)
-    preparing: dict[Any, str] = {}
-    pool = _predictor_pool(actors, max_in_flight_per_actor)
-    results: dict[Key, Result] = {}
-    submitted: set[Key] = set()
-    queue: deque[Key] = deque()
-    waiting: dict[str, tuple[PreparedRows, set[Key]]] = {}
-    key_to_models: dict[Key, list[str]] = {}
     exhausted = False
-
-    def org_for(name: str) -> str | None:
-        return organism.get(name) if isinstance(organism, dict) else organism
-
-    def finish(name: str) -> tuple[str, pd.DataFrame]:
-        prepared, _ = waiting.pop(name)
-        preds = {k: results[k] for k in prepared.keys}
-        stats.models += 1
-        return name, finish_table(prepared, preds, database, org_for(name))
-
     while True:
-        while not exhausted and len(preparing) < max_preparing:
+        while not exhausted and len(stream.preparing) < max_preparing:
             try:
-                name, model, seqs = next(model_iter)
+                stream.prepare(*next(model_iter))
             except StopIteration:
                 exhausted = True
-                break
-            preparing[prep_remote.remote(model, seqs, options, resolver_ref)] = name
-        # Fill the actors from the queue of keys that no model has sent yet.
-        while queue and not pool.full():
-            batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
-            _submit_batch(pool, batch)
-            stats.batches += 1
-        pending = list(preparing) + list(pool.in_flight)
+        stream.fill_actors()
+        pending = list(stream.preparing) + list(stream.pool.in_flight)
         if not pending:
             break
         ready, _ = ray.wait(pending, num_returns=1)
         done: list[str] = []
         for ref in ready:
-            if ref in preparing:
-                name = preparing.pop(ref)
-                try:
-                    prepared = ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:
-                    cause = exc.cause if getattr(exc, "cause", None) else exc
-                    stats.failed[name] = f"{type(cause).__name__}: {str(cause).splitlines()[0]}"
-                    continue
-                stats.pair_keys += len(prepared.keys)
-                missing = set()
-                for k in sorted(prepared.keys):  # sequence-contiguous batches, as in predict_keys_on_actors
-                    if k in results:
-                        continue
-                    missing.add(k)
-                    key_to_models.setdefault(k, []).append(name)
-                    if k not in submitted:
-                        submitted.add(k)
-                        queue.append(k)
-                        stats.predicted_keys += 1
-                waiting[name] = (prepared, missing)
-                if not missing:
-                    done.append(name)
-            else:
-                ks, res = _collect_batch(pool, ref)
-                for k, r in zip(ks, res):
-                    results[k] = (r[2], r[3], r[4])
-                    for name in key_to_models.pop(k, []):
-                        miss = waiting[name][1]
-                        miss.discard(k)
-                        if not miss:
-                            done.append(name)
+            done += stream.prepared(ref) if ref in stream.preparing else stream.predicted(ref)
         for name in done:
-            yield finish(name)
+            yield stream.finish(name)
+
+
+class _KcatStream:
+    """State of one :func:`stream_kcat_tables` run: models being prepared, keys queued / predicted, models waiting."""
+
+    def __init__(self, actors: list[Any], organism, options: PairOptions | None, database: KcatDatabase | None,
+                 resolver: StructureResolver | None, batch_size: int, max_in_flight_per_actor: int,
+                 prep_cpus: float, stats: StreamStats) -> None:
+        self.organism, self.options, self.batch_size, self.stats = organism, options, batch_size, stats
+        self.database = database if database is not None else KcatDatabase.default()
+        # Preparation tasks reserve no CPU by default: when the actors hold every CPU (2 actors on a 2-CPU node) a
+        # task asking for one would wait forever. ``max_preparing`` bounds how many run at once instead.
+        self.prep_remote = ray.remote(num_cpus=prep_cpus)(_prepare_task)
+        self.resolver_ref = ray.put(resolver) if resolver is not None else None
+        self.pool = _predictor_pool(actors, max_in_flight_per_actor)
+        self.preparing: dict[Any, str] = {}  # preparation task -> model name
+        self.results: dict[Key, Result] = {}
+        self.submitted: set[Key] = set()
+        self.queue: deque[Key] = deque()  # keys no model has sent yet
+        self.waiting: dict[str, tuple[PreparedRows, set[Key]]] = {}  # model -> (rows, keys still missing)
+        self.key_to_models: dict[Key, list[str]] = {}
+
+    def prepare(self, name: str, model: Any, sequences: Any) -> None:
+        """Start the preparation task of one model."""
+        self.preparing[self.prep_remote.remote(model, sequences, self.options, self.resolver_ref)] = name
+
+    def fill_actors(self) -> None:
+        """Send queued keys to the actors, in batches, while they have room."""
+        while self.queue and not self.pool.full():
+            batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
+            _submit_batch(self.pool, batch)
+            self.stats.batches += 1
+
+    def prepared(self, ref: Any) -> list[str]:
+        """A model's rows are ready: queue its unknown keys; returns ``[name]`` when it needs no prediction."""
+        name = self.preparing.pop(ref)
+        try:
+            prepared = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if getattr(exc, "cause", None) else exc
+            self.stats.failed[name] = f"{type(cause).__name__}: {str(cause).splitlines()[0]}"
+            return []
+        self.stats.pair_keys += len(prepared.keys)
+        missing = set()
+        for k in sorted(prepared.keys):  # sequence-contiguous batches, as in predict_keys_on_actors
+            if k in self.results:
+                continue
+            missing.add(k)
+            self.key_to_models.setdefault(k, []).append(name)
+            if k not in self.submitted:
+                self.submitted.add(k)
+                self.queue.append(k)
+                self.stats.predicted_keys += 1
+        self.waiting[name] = (prepared, missing)
+        return [] if missing else [name]
+
+    def predicted(self, ref: Any) -> list[str]:
+        """A batch came back: record its keys; returns the models that now have every key."""
+        done = []
+        ks, res = _collect_batch(self.pool, ref)
+        for k, r in zip(ks, res):
+            self.results[k] = (r[2], r[3], r[4])
+            for name in self.key_to_models.pop(k, []):
+                miss = self.waiting[name][1]
+                miss.discard(k)
+                if not miss:
+                    done.append(name)
+        return done
+
+    def finish(self, name: str) -> tuple[str, pd.DataFrame]:
+        """The finished kcat table of a model whose keys are all known."""
+        prepared, _ = self.waiting.pop(name)
+        preds = {k: self.results[k] for k in prepared.keys}
+        self.stats.models += 1
+        org = self.organism.get(name) if isinstance(self.organism, dict) else self.organism
+        return name, finish_table(prepared, preds, self.database, org)
