@@ -82,7 +82,14 @@ def test_write_report(tmp_path, ref_table, knockouts):
     assert summ.loc["L4", "median_variability"] < summ.loc["L1", "median_variability"]
     md = rep.files["markdown"].read_text()
     assert "| level |" in md and "annealing.png" in md and "roc.png" in md
-    assert "<img src=\"flux_variability.png\"" in rep.files["html"].read_text()
+    html = rep.files["html"].read_text()
+    assert "<img src=\"flux_variability.png\"" in html
+    # the tuned row is named as the CLI names levels (no "L5"); the figure's floor is explained
+    assert "| tuned | L4 tuned" in md and "(L5)" not in md
+    assert "drawn at 1e-6" in md and "drawn at 1e-6" in html
+    # one template: the paragraphs of the Markdown are in the HTML too
+    changed = next(line for line in md.splitlines() if "kcats changed by tuning" in line)
+    assert changed in html
 
 
 def test_cli_report(tmp_path, ref_table, capsys):
@@ -271,3 +278,14 @@ def test_report_input_errors(tmp_path, two_models, capsys):
         write_report("e_coli_core", None, out, knockouts={"plain": plain},
                      truth=pd.DataFrame({"gene_id": ["x"], "condition": ["glc"], "grows": [True]}), levels=["L1"])
     assert issubclass(ReportInputError, KingemsError)
+
+
+def test_report_without_knockouts_says_why(tmp_path):
+    rep = write_report("e_coli_core", None, tmp_path / "r", levels=["L1"])
+    md = rep.files["markdown"].read_text()
+    assert "## Gene knockouts" in md and "not computed: no knockout tables were given" in md
+    assert "tuned" not in md  # no tuned row, so the caption does not talk about one
+    assert "knockout accuracy not computed" in rep.files["html"].read_text().lower()
+    why = "no measured essentiality here (reference data absent)"
+    rep = write_report("e_coli_core", None, tmp_path / "r2", levels=["L1"], knockout_note=why)
+    assert why in rep.files["markdown"].read_text() and rep.knockout_summary is None

@@ -2,17 +2,17 @@
 
 A :class:`Member` wraps a :class:`~kingems_ray.ec.compile.CompiledModel` (plain or enzyme-constrained) with the
 indices of its exchange reactions and the compartment-free metabolite keys they exchange (``glc_D`` for
-``EX_glc_D(e)`` and for the AGORA1 spelling ``EX_glc_D_LPAREN_e_RPAREN_``). Members are pickled per model so a
-set of SBML files is parsed once; the cache key holds the file's size and mtime, the level and the kcat source.
+``EX_glc_D(e)`` and for the AGORA1 spelling ``EX_glc_D_LPAREN_e_RPAREN_``). Members are stored in the content-keyed
+compiled-model cache of :mod:`kingems_ray.store.cache` (npz + JSON, read with ``allow_pickle=False``: a file in a
+shared cache folder is data, never code), so a set of SBML files is parsed once. The key holds a sha256 of the
+model file's bytes and every option that changes the compiled member (level, pool, kcats, reader, GPR limit,
+exchange rule); a changed file gets a new entry even when its size and mtime are unchanged.
 """
 
 from __future__ import annotations
 
 import glob
-import hashlib
 import logging
-import os
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +22,21 @@ import numpy as np
 from ..ec.compile import CompiledModel, compile_model
 from ..errors import KingemsError, ModelLoadError
 from ..gem.io import load_model
+from ..store.cache import (
+    CompiledCache,
+    cache_key,
+    default_cache_dir,
+    file_sha256,
+    get_entry,
+    put_entry,
+    table_sha256,
+)
 from .sbml_fast import read_sbml_light
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+#: Bumped when what a cached member holds changes (old entries are then never read).
+CACHE_VERSION = 2
 _MODEL_SUFFIXES = (".xml", ".xml.gz", ".sbml", ".sbml.gz", ".json", ".json.gz")
 
 # Compartment tags an external metabolite id can carry: glc_D[e], glc_D(e), glc_D_e, glc_D_LPAREN_e_RPAREN_.
@@ -244,16 +254,32 @@ def expand_model_paths(items: list[str] | str) -> list[Path]:
     return [p for p in out if not (p in seen or seen.add(p))]
 
 
-def default_cache_dir() -> Path:
-    """``$KINGEMS_CACHE/compiled`` or ``~/.cache/kingems_ray/compiled``."""
-    root = os.environ.get("KINGEMS_CACHE") or str(Path.home() / ".cache" / "kingems_ray")
-    return Path(root) / "compiled"
+def member_cache_key(path: Path, kcats=None, level: str = "L1", pool: float = 0.25, kcat_tag: str = "",
+                     fast: bool = True) -> str:
+    """Cache key of a member: the model file's content hash and every option that changes the compiled member.
+
+    A kcat table is keyed by its content; a kcat callable (called only on a miss) by ``kcat_tag``.
+    """
+    params: dict = {"kind": "community-member", "version": CACHE_VERSION, "exchange_rule": EXCHANGE_RULE,
+                    "max_dnf_clauses": MAX_DNF_CLAUSES, "fast_reader": bool(fast and kcats is None)}
+    if kcats is None:
+        params["level"] = "L1"
+    else:
+        kid = f"tag:{kcat_tag}" if callable(kcats) else "sha256:" + table_sha256(kcats)
+        params.update(level=level, pool=pool, kcats=kid)
+    return cache_key("sha256:" + file_sha256(path), params)
 
 
-def _cache_path(path: Path, cache_dir: Path, tag: str) -> Path:
-    st = path.stat()
-    h = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{int(st.st_mtime)}|{tag}|v{CACHE_VERSION}".encode()).hexdigest()
-    return cache_dir / f"{model_name(path)}.{h[:12]}.pkl"
+def _member_extra(mem: Member) -> dict:
+    """What a cache entry holds besides the compiled model (the name and source come from the path loaded)."""
+    return {"ex_rxn": mem.ex_rxn.tolist(), "ex_key": list(mem.ex_key), "ex_sign": mem.ex_sign.tolist(),
+            "biomass": int(mem.biomass), "info": mem.info}
+
+
+def _member_from_entry(cm: CompiledModel, extra: dict, path: Path) -> Member:
+    return Member(name=model_name(path), compiled=cm, ex_rxn=np.asarray(extra["ex_rxn"], dtype=int),
+                  ex_key=list(extra["ex_key"]), ex_sign=np.asarray(extra["ex_sign"], dtype=float),
+                  biomass=int(extra["biomass"]), source=str(path), info=dict(extra["info"]))
 
 
 def load_member(
@@ -272,14 +298,16 @@ def load_member(
     path : str or Path
         SBML / JSON model file.
     cache_dir : path, optional
-        Folder for pickled members (default :func:`default_cache_dir`); ``False``-like ``""`` disables caching.
+        Compiled-model cache folder (default :func:`kingems_ray.store.cache.default_cache_dir`, shared with the
+        sweeps); ``""`` disables caching.
     kcats : DataFrame or callable, optional
         Matched kcat table for :func:`compile_model`, or a callable ``f(cobra_model) -> table`` (called only on a
         cache miss). ``None`` gives the plain model (level L1).
     level, pool :
         Passed to :func:`compile_model`.
     kcat_tag : str
-        Names the kcat source in the cache key (change it when the kcats change).
+        Names the kcat source of a callable ``kcats`` in the cache key (change it when the kcats change); a
+        table is keyed by its content.
     fast : bool
         Read plain SBML with :func:`~kingems_ray.community.sbml_fast.read_sbml_light` (10x faster than cobrapy,
         same compiled result); cobrapy is used for kcats and when the fast reader fails.
@@ -292,24 +320,21 @@ def load_member(
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"{path}: model file not found")
-    use_cache = cache_dir != ""
-    cdir = Path(cache_dir) if cache_dir else default_cache_dir()
-    tag = f"{level}|{pool}|{kcat_tag}" if kcats is not None else "L1"
-    cpath = _cache_path(path, cdir, tag) if use_cache else None
-    if cpath is not None and cpath.exists():
-        try:
-            with open(cpath, "rb") as fh:
-                mem = pickle.load(fh)
-            if mem.info.get("exchange_rule") != EXCHANGE_RULE:  # older cache file: redo exchange detection only
-                info = dict(mem.info)
-                mem = member_from_compiled(mem.compiled, name=mem.name, source=mem.source)
-                mem.info.update({k: v for k, v in info.items() if k != "exchange_rule"})
-                _write_pickle(mem, cpath)
-            return mem
-        except Exception as exc:  # a truncated or stale pickle is rebuilt, never fatal
-            log.warning("ignoring unreadable cache file %s (%s)", cpath, exc)
+    cache = CompiledCache(cache_dir or default_cache_dir()) if cache_dir != "" else None
+    key = member_cache_key(path, kcats, level, pool, kcat_tag, fast) if cache is not None else ""
+    if cache is not None:
+        hit = get_entry(cache, key)
+        if hit is not None:
+            return _member_from_entry(*hit, path)
+    mem = _compile_member(path, kcats, level, pool, fast)
+    if cache is not None:
+        put_entry(cache, key, mem.compiled, _member_extra(mem))
+    return mem
+
+
+def _compile_member(path: Path, kcats, level: str, pool: float, fast: bool) -> Member:
+    """Parse and compile one member (the cache miss path)."""
     model = None
-    complex_gpr: dict[str, str] = {}
     if kcats is None and fast and path.name.lower().endswith((".xml", ".xml.gz", ".sbml", ".sbml.gz")):
         try:
             model = read_sbml_light(path)
@@ -325,17 +350,7 @@ def load_member(
         raise ModelLoadError(f"{path}: {exc}") from exc
     mem = member_from_compiled(cm, name=model_name(path), source=str(path))
     mem.info["complex_gpr"] = complex_gpr
-    if cpath is not None:
-        _write_pickle(mem, cpath)
     return mem
-
-
-def _write_pickle(mem: Member, cpath: Path) -> None:
-    cpath.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cpath.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        pickle.dump(mem, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, cpath)  # atomic: a crashed writer never leaves a half file under the final name
 
 
 def _load_one(args: tuple) -> Member | str:

@@ -15,11 +15,14 @@ Failures:
 * a dead worker (its process or its node died: a Ray system error) is replaced by a fresh actor and its units
   are re-queued, up to ``retries + 3`` attempts per unit, so losing a node does not lose units;
 * nothing stops the sweep except the driver itself.
+
+This module plans (resume, model groups) and writes; the Ray backend (actors, in-flight calls, failures) is
+:mod:`kingems_ray.distributed.ray_backend`, the serial one runs one in-process
+:class:`~kingems_ray.distributed.worker.SolverWorker`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import time
@@ -30,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from ..store.results import STATUS_FAILED, STATUS_OK, ResultStore, Unit
+from .ray_backend import SYSTEM_RETRY_SLACK, run_on_actors
 
 log = logging.getLogger(__name__)
 
-#: Extra attempts allowed for units whose worker died (not the unit's fault).
-SYSTEM_RETRY_SLACK = 3
+__all__ = ["SYSTEM_RETRY_SLACK", "SweepStats", "pending_units", "run_units"]
 
 
 @dataclass
@@ -259,9 +262,9 @@ def run_units(
             if backend == "serial":
                 _run_serial(todo, writer, worker, cache_dir, base_dir, retries)
             elif backend == "ray":
-                _run_ray(todo, writer, n_workers, actors, actor_factory, cache_dir, base_dir,
-                         max_in_flight_per_worker, retries, min(wait_timeout, unit_timeout or wait_timeout),
-                         unit_timeout)
+                run_on_actors(_Groups(todo), writer, n_workers, actors, actor_factory, cache_dir, base_dir,
+                              max_in_flight_per_worker, retries, min(wait_timeout, unit_timeout or wait_timeout),
+                              unit_timeout)
             else:
                 raise ValueError(f"backend must be 'ray' or 'serial', got {backend!r}")
         stats.elapsed_s = time.perf_counter() - t0
@@ -296,165 +299,3 @@ def _Groups_order(units: Sequence[Unit]) -> list[Unit]:  # noqa: N802 - small he
             return out
         cur = u.model_key
         out.append(u)
-
-
-def _system_failure(exc: BaseException) -> dict[str, Any]:
-    return {"status": STATUS_FAILED, "row": {}, "table": None, "error_type": type(exc).__name__,
-            "error_message": str(exc).strip().splitlines()[0][:2000] if str(exc).strip() else type(exc).__name__,
-            "retryable": True, "elapsed_s": None, "worker": None}
-
-
-def _run_ray(todo, writer: _Writer, n_workers, actors, actor_factory, cache_dir, base_dir, per_worker: int,
-             retries: int, wait_timeout: float, unit_timeout: float | None) -> None:
-    import ray
-
-    from .actors import default_num_solvers, new_solver_actor
-
-    if not ray.is_initialized():
-        raise RuntimeError("run_units(backend='ray') needs ray.init() first")
-    factory = actor_factory or (lambda: new_solver_actor(cache_dir=cache_dir, base_dir=base_dir))
-    own = actors is None
-    given: list = []
-    if own:
-        n = n_workers or default_num_solvers()
-        n = max(1, min(n, len(todo)))
-        actors = [factory() for _ in range(n)]
-    else:
-        given = list(actors)
-        actors = list(actors)  # replacements stay local; the caller's list is not changed
-        n = len(actors)
-    current: list[str | None] = [None] * n
-    load = [0] * n
-    groups = _Groups(todo)
-    attempts: Counter = Counter()
-    in_flight: dict[Any, tuple[Unit, int, Any]] = {}
-    stats = writer.stats
-
-    order: list[deque] = [deque() for _ in range(n)]  # refs per actor, in execution order (one call at a time)
-    head_since = [0.0] * n
-    # An actor gets work once it is up (imports take seconds; after a node loss a replacement may wait for
-    # resources): until then its ping is pending. Its timeout clock starts then, too.
-    starting: list[Any] = [a.stats.remote() for a in actors]
-    max_restarts = 10 * n + 10
-
-    def submit(i: int) -> bool:
-        unit = groups.take(current[i])
-        if unit is None:
-            return False
-        if not order[i]:
-            head_since[i] = time.monotonic()
-        if current[i] != unit.model_key:
-            if current[i] is not None:
-                groups.holders[current[i]] -= 1
-            groups.holders[unit.model_key] += 1
-            current[i] = unit.model_key
-        attempts[unit.unit_id] += 1
-        ref = actors[i].run.remote(unit.to_dict())
-        in_flight[ref] = (unit, i, actors[i])
-        order[i].append(ref)
-        load[i] += 1
-        return True
-
-    def finished(ref: Any, i: int) -> None:
-        with contextlib.suppress(ValueError):
-            order[i].remove(ref)
-        head_since[i] = time.monotonic()
-
-    def poll_starting() -> None:
-        now = time.monotonic()
-        for i in range(n):
-            if starting[i] is None:
-                continue
-            up, _ = ray.wait([starting[i]], timeout=0)
-            if not up:
-                continue
-            try:
-                ray.get(starting[i])
-            except ray.exceptions.RayError:  # died before it was up (its node went away): start another
-                replace(i, actors[i])
-                continue
-            starting[i] = None
-            head_since[i] = now
-
-    def check_timeouts() -> None:
-        now = time.monotonic()
-        for i in range(n):
-            if starting[i] is not None or not order[i] or unit_timeout is None or now - head_since[i] <= unit_timeout:
-                continue
-            head = order[i][0]
-            unit, _, handle = in_flight.pop(head)
-            order[i].popleft()
-            load[i] -= 1
-            # The stuck call cannot be interrupted: kill the actor, record the unit, re-queue the others.
-            replace(i, handle)
-            for ref in list(order[i]):
-                u, _, _ = in_flight.pop(ref)
-                attempts[u.unit_id] -= 1
-                groups.push_front(u)
-                stats.n_requeued += 1
-            order[i].clear()
-            load[i] = 0
-            res = {"status": STATUS_FAILED, "row": {}, "table": None, "error_type": "UnitTimeout",
-                   "error_message": f"no result after {unit_timeout:g} s (worker killed)", "retryable": False,
-                   "elapsed_s": now - head_since[i], "worker": None}
-            writer.write(unit, res, attempts[unit.unit_id])
-
-    def replace(i: int, handle: Any) -> None:
-        if actors[i] is not handle:
-            return  # already replaced by an earlier error of the same actor
-        with_suppress_kill(handle)
-        if stats.n_worker_restarts >= max_restarts:
-            raise RuntimeError(f"solver workers died {stats.n_worker_restarts} times: giving up (see the Ray logs)")
-        actors[i] = factory()
-        starting[i] = actors[i].stats.remote()
-        stats.n_worker_restarts += 1
-        log.warning("solver worker %d died; started a replacement", i)
-
-    while len(groups) or in_flight:
-        poll_starting()
-        for i in range(n):
-            while starting[i] is None and load[i] < per_worker and submit(i):
-                pass
-        waiting = list(in_flight) + [r for r in starting if r is not None]
-        if not waiting:
-            break
-        ready, rest = ray.wait(waiting, num_returns=1, timeout=wait_timeout)
-        if ready and rest:  # collect everything else that is already finished, without waiting
-            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
-            ready += more
-        for ref in ready:
-            if ref not in in_flight:
-                continue  # dropped by a timeout in the meantime
-            unit, i, handle = in_flight.pop(ref)
-            finished(ref, i)
-            load[i] -= 1
-            try:
-                res = ray.get(ref)
-            except ray.exceptions.RayTaskError as exc:  # the task raised outside SolverWorker.run's guard
-                res = _system_failure(exc.cause if getattr(exc, "cause", None) else exc)
-            except ray.exceptions.RayError as exc:  # the actor, its process or its node died
-                replace(i, handle)
-                if attempts[unit.unit_id] < retries + 1 + SYSTEM_RETRY_SLACK:
-                    stats.n_requeued += 1
-                    groups.push_front(unit)
-                    continue
-                res = _system_failure(exc)
-            if res["status"] != STATUS_OK and res.get("retryable") and attempts[unit.unit_id] <= retries:
-                stats.n_retries += 1
-                groups.push_front(unit)
-                continue
-            writer.write(unit, res, attempts[unit.unit_id])
-        check_timeouts()
-    for a in actors:
-        if own or not any(a is b for b in given):  # our own actors and the replacements we started
-            with_suppress_kill(a)
-
-
-def with_suppress_kill(handle: Any) -> None:
-    """Kill an actor, ignoring errors (it may be dead already)."""
-    import ray
-
-    try:
-        ray.kill(handle, no_restart=True)
-    except Exception:  # noqa: BLE001 - best effort on a handle that may already be gone
-        pass

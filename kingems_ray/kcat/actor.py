@@ -10,6 +10,9 @@ The science stays in plain functions (:mod:`.build_table`); this module only wra
 * :func:`stream_kcat_tables` -- many models: rows prepared in Ray tasks, unique ``(sequence, smiles)`` keys
   de-duplicated across models and sent in batches with a bounded number in flight, each model's table
   finished and yielded as soon as its keys are known (results unordered, as in NeMo Curator / ActorPool).
+
+Calls in flight are kept by :class:`kingems_ray.actor_pool.ActorPool`, the same bookkeeping the sweep scheduler uses
+for its solver actors; here each batch goes to the least-loaded actor.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import pandas as pd
 import ray
 
+from ..actor_pool import ActorPool
 from .build_table import (
     Key,
     PreparedRows,
@@ -181,33 +185,21 @@ def start_actors(
     return actors
 
 
-class _Dispatcher:
-    """Bounded in-flight batches over a set of actors, least-loaded actor first."""
+def _predictor_pool(actors: list[Any], max_in_flight_per_actor: int) -> ActorPool:
+    if not actors:
+        raise ValueError("need at least one predictor actor")
+    return ActorPool(actors, max_in_flight_per_actor)
 
-    def __init__(self, actors: list[Any], max_in_flight_per_actor: int = 2) -> None:
-        if not actors:
-            raise ValueError("need at least one predictor actor")
-        self.actors = list(actors)
-        self.limit = max(1, max_in_flight_per_actor) * len(self.actors)
-        self.load = dict.fromkeys(range(len(self.actors)), 0)
-        self.in_flight: dict[Any, tuple[int, list[Key]]] = {}
 
-    def full(self) -> bool:
-        return len(self.in_flight) >= self.limit
+def _submit_batch(pool: ActorPool, keys: list[Key]) -> None:
+    """Send one batch of keys to the least-loaded actor."""
+    pool.submit(pool.least_loaded(), lambda a: a.predict_keys.remote(keys), keys)
 
-    def submit(self, keys: list[Key]) -> None:
-        i = min(self.load, key=self.load.get)
-        ref = self.actors[i].predict_keys.remote(keys)
-        self.load[i] += 1
-        self.in_flight[ref] = (i, keys)
 
-    def collect(self, ready: list[Any]) -> list[tuple[list[Key], list[Row]]]:
-        out = []
-        for ref in ready:
-            i, keys = self.in_flight.pop(ref)
-            self.load[i] -= 1
-            out.append((keys, ray.get(ref)))
-        return out
+def _collect_batch(pool: ActorPool, ref: Any) -> tuple[list[Key], list[Row]]:
+    """A finished batch: its keys and their rows."""
+    _, _, keys = pool.pop(ref)
+    return keys, ray.get(ref)
 
 
 def predict_keys_on_actors(
@@ -220,17 +212,17 @@ def predict_keys_on_actors(
     dict
         key -> ``(log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status)``.
     """
-    disp = _Dispatcher(actors, max_in_flight_per_actor)
+    pool = _predictor_pool(actors, max_in_flight_per_actor)
     # Sorted, so a batch holds few distinct sequences (featurised once per call by the predictor).
     keys = sorted(keys)
     todo = deque(keys[i : i + batch_size] for i in range(0, len(keys), batch_size))
     out: dict[Key, Row] = {}
-    while todo or disp.in_flight:
-        while todo and not disp.full():
-            disp.submit(todo.popleft())
-        ready, _ = ray.wait(list(disp.in_flight), num_returns=1)
-        for ks, res in disp.collect(ready):
-            out.update(zip(ks, res))
+    while todo or pool.in_flight:
+        while todo and not pool.full():
+            _submit_batch(pool, todo.popleft())
+        ready, _ = ray.wait(list(pool.in_flight), num_returns=1)
+        for ref in ready:
+            out.update(zip(*_collect_batch(pool, ref)))
     return out
 
 
@@ -335,80 +327,99 @@ def stream_kcat_tables(
         whose preparation fails is recorded in ``stats.failed`` and skipped, so one bad file does not stop
         a sweep.
     """
-    stats = stats if stats is not None else StreamStats()
-    database = database if database is not None else KcatDatabase.default()
-    # Preparation tasks reserve no CPU by default: when the actors hold every CPU (2 actors on a 2-CPU node) a
-    # task asking for one would wait forever. ``max_preparing`` bounds how many run at once instead.
-    prep_remote = ray.remote(num_cpus=prep_cpus)(_prepare_task)
-    resolver_ref = ray.put(resolver) if resolver is not None else None
+    stream = _KcatStream(actors, organism, options, database, resolver, batch_size, max_in_flight_per_actor,
+                         prep_cpus, stats if stats is not None else StreamStats())
     model_iter = iter(models)
-    preparing: dict[Any, str] = {}
-    disp = _Dispatcher(actors, max_in_flight_per_actor)
-    results: dict[Key, Result] = {}
-    submitted: set[Key] = set()
-    queue: deque[Key] = deque()
-    waiting: dict[str, tuple[PreparedRows, set[Key]]] = {}
-    key_to_models: dict[Key, list[str]] = {}
     exhausted = False
-
-    def org_for(name: str) -> str | None:
-        return organism.get(name) if isinstance(organism, dict) else organism
-
-    def finish(name: str) -> tuple[str, pd.DataFrame]:
-        prepared, _ = waiting.pop(name)
-        preds = {k: results[k] for k in prepared.keys}
-        stats.models += 1
-        return name, finish_table(prepared, preds, database, org_for(name))
-
     while True:
-        while not exhausted and len(preparing) < max_preparing:
+        while not exhausted and len(stream.preparing) < max_preparing:
             try:
-                name, model, seqs = next(model_iter)
+                stream.prepare(*next(model_iter))
             except StopIteration:
                 exhausted = True
-                break
-            preparing[prep_remote.remote(model, seqs, options, resolver_ref)] = name
-        # Fill the actors from the queue of keys that no model has sent yet.
-        while queue and not disp.full():
-            batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
-            disp.submit(batch)
-            stats.batches += 1
-        pending = list(preparing) + list(disp.in_flight)
+        stream.fill_actors()
+        pending = list(stream.preparing) + list(stream.pool.in_flight)
         if not pending:
             break
         ready, _ = ray.wait(pending, num_returns=1)
         done: list[str] = []
         for ref in ready:
-            if ref in preparing:
-                name = preparing.pop(ref)
-                try:
-                    prepared = ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:
-                    cause = exc.cause if getattr(exc, "cause", None) else exc
-                    stats.failed[name] = f"{type(cause).__name__}: {str(cause).splitlines()[0]}"
-                    continue
-                stats.pair_keys += len(prepared.keys)
-                missing = set()
-                for k in sorted(prepared.keys):  # sequence-contiguous batches, as in predict_keys_on_actors
-                    if k in results:
-                        continue
-                    missing.add(k)
-                    key_to_models.setdefault(k, []).append(name)
-                    if k not in submitted:
-                        submitted.add(k)
-                        queue.append(k)
-                        stats.predicted_keys += 1
-                waiting[name] = (prepared, missing)
-                if not missing:
-                    done.append(name)
-            else:
-                for ks, res in disp.collect([ref]):
-                    for k, r in zip(ks, res):
-                        results[k] = (r[2], r[3], r[4])
-                        for name in key_to_models.pop(k, []):
-                            miss = waiting[name][1]
-                            miss.discard(k)
-                            if not miss:
-                                done.append(name)
+            done += stream.prepared(ref) if ref in stream.preparing else stream.predicted(ref)
         for name in done:
-            yield finish(name)
+            yield stream.finish(name)
+
+
+class _KcatStream:
+    """State of one :func:`stream_kcat_tables` run: models being prepared, keys queued / predicted, models waiting."""
+
+    def __init__(self, actors: list[Any], organism, options: PairOptions | None, database: KcatDatabase | None,
+                 resolver: StructureResolver | None, batch_size: int, max_in_flight_per_actor: int,
+                 prep_cpus: float, stats: StreamStats) -> None:
+        self.organism, self.options, self.batch_size, self.stats = organism, options, batch_size, stats
+        self.database = database if database is not None else KcatDatabase.default()
+        # Preparation tasks reserve no CPU by default: when the actors hold every CPU (2 actors on a 2-CPU node) a
+        # task asking for one would wait forever. ``max_preparing`` bounds how many run at once instead.
+        self.prep_remote = ray.remote(num_cpus=prep_cpus)(_prepare_task)
+        self.resolver_ref = ray.put(resolver) if resolver is not None else None
+        self.pool = _predictor_pool(actors, max_in_flight_per_actor)
+        self.preparing: dict[Any, str] = {}  # preparation task -> model name
+        self.results: dict[Key, Result] = {}
+        self.submitted: set[Key] = set()
+        self.queue: deque[Key] = deque()  # keys no model has sent yet
+        self.waiting: dict[str, tuple[PreparedRows, set[Key]]] = {}  # model -> (rows, keys still missing)
+        self.key_to_models: dict[Key, list[str]] = {}
+
+    def prepare(self, name: str, model: Any, sequences: Any) -> None:
+        """Start the preparation task of one model."""
+        self.preparing[self.prep_remote.remote(model, sequences, self.options, self.resolver_ref)] = name
+
+    def fill_actors(self) -> None:
+        """Send queued keys to the actors, in batches, while they have room."""
+        while self.queue and not self.pool.full():
+            batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
+            _submit_batch(self.pool, batch)
+            self.stats.batches += 1
+
+    def prepared(self, ref: Any) -> list[str]:
+        """A model's rows are ready: queue its unknown keys; returns ``[name]`` when it needs no prediction."""
+        name = self.preparing.pop(ref)
+        try:
+            prepared = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if getattr(exc, "cause", None) else exc
+            self.stats.failed[name] = f"{type(cause).__name__}: {str(cause).splitlines()[0]}"
+            return []
+        self.stats.pair_keys += len(prepared.keys)
+        missing = set()
+        for k in sorted(prepared.keys):  # sequence-contiguous batches, as in predict_keys_on_actors
+            if k in self.results:
+                continue
+            missing.add(k)
+            self.key_to_models.setdefault(k, []).append(name)
+            if k not in self.submitted:
+                self.submitted.add(k)
+                self.queue.append(k)
+                self.stats.predicted_keys += 1
+        self.waiting[name] = (prepared, missing)
+        return [] if missing else [name]
+
+    def predicted(self, ref: Any) -> list[str]:
+        """A batch came back: record its keys; returns the models that now have every key."""
+        done = []
+        ks, res = _collect_batch(self.pool, ref)
+        for k, r in zip(ks, res):
+            self.results[k] = (r[2], r[3], r[4])
+            for name in self.key_to_models.pop(k, []):
+                miss = self.waiting[name][1]
+                miss.discard(k)
+                if not miss:
+                    done.append(name)
+        return done
+
+    def finish(self, name: str) -> tuple[str, pd.DataFrame]:
+        """The finished kcat table of a model whose keys are all known."""
+        prepared, _ = self.waiting.pop(name)
+        preds = {k: self.results[k] for k in prepared.keys}
+        self.stats.models += 1
+        org = self.organism.get(name) if isinstance(self.organism, dict) else self.organism
+        return name, finish_table(prepared, preds, self.database, org)

@@ -18,12 +18,17 @@ The two DataFrames go through Arrow because that keeps their dtypes exactly.
 
 Keys: ``sha256(model content id, compile parameters, kcat-table content hash, FORMAT_VERSION)``; a changed file,
 kcat table, level or pool gives a new entry, never a stale one. Nothing here imports Ray.
+
+An entry may carry an ``extra`` JSON member (:func:`save_compiled_entry`, :func:`get_entry` / :func:`put_entry`):
+community members keep their exchange reactions there, in the same cache folder as the sweeps' compiled models.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import logging
 import os
 import tempfile
@@ -244,3 +249,65 @@ class ContentCache:
         except Exception as exc:
             log.warning("ignoring unreadable cache entry %s (%s: %s)", p, type(exc).__name__, exc)
             return None
+
+
+# -- entries with extra data (community members) -----------------------------------------------------------------------
+#: npz member holding an entry's extra JSON (absent from plain entries).
+_EXTRA = "extra"
+
+
+def _jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars made plain Python, for JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    return obj
+
+
+def save_compiled_entry(cm: CompiledModel, path: str | Path, extra: dict[str, Any]) -> None:
+    """Write a compiled model plus a JSON-able ``extra`` dict (e.g. a community member's exchanges) atomically."""
+    arrays = compiled_to_arrays(cm)
+    arrays[_EXTRA] = np.frombuffer(json.dumps(_jsonable(extra)).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load_compiled_entry(path: str | Path) -> tuple[CompiledModel, dict[str, Any]]:
+    """Read an entry of :func:`save_compiled_entry` (``extra`` is ``{}`` for a plain entry); never unpickles."""
+    with np.load(path, allow_pickle=False) as z:
+        extra = json.loads(bytes(z[_EXTRA]).decode()) if _EXTRA in z.files else {}
+        return compiled_from_arrays(z), extra
+
+
+def table_sha256(df: pd.DataFrame) -> str:
+    """Hex sha256 of a table's content (column names, dtypes, index and values), for cache keys."""
+    h = hashlib.sha256(canonical_json([list(map(str, df.columns)), [str(t) for t in df.dtypes]]).encode())
+    h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def get_entry(cache: CompiledCache, key: str) -> tuple[CompiledModel, dict[str, Any]] | None:
+    """An entry of ``cache`` with its extra data, or ``None`` when absent or unreadable (counted as hit / miss)."""
+    p = cache.path(key)
+    if p.exists():
+        try:
+            out = load_compiled_entry(p)
+            cache.hits += 1
+            return out
+        except Exception as exc:  # a truncated or foreign file (a pickle, say) is a miss, never loaded
+            log.warning("ignoring unreadable cache entry %s (%s: %s)", p, type(exc).__name__, exc)
+    cache.misses += 1
+    return None
+
+
+def put_entry(cache: CompiledCache, key: str, cm: CompiledModel, extra: dict[str, Any]) -> Path:
+    """Store an entry with extra data in ``cache``; returns its path."""
+    p = cache.path(key)
+    save_compiled_entry(cm, p, extra)
+    return p
