@@ -51,7 +51,9 @@ SCHEMA: dict[str, str] = {
     "uniprot": "UniProt accession when the source gives one, else ''",
     "smiles": "canonical RDKit SMILES of the substrate",
     "substrates_smiles": "every substrate of the measured reaction, '.'-joined canonical SMILES ('' = only `smiles`)",
-    "reaction_smiles": "'substrates>>products' when the source gives the products, else ''",
+    "reaction_smiles": "'substrates>>products' (canonical SMILES, '.'-joined) or ''",
+    "reaction_origin": "'source', 'bigg_model_ec_match' (a BiGG model reaction with the row's EC consuming or "
+                       "producing its substrate, oriented to consume it) or ''",
     "ec": "EC number ('' when unknown; partial '1.1.1.-' allowed)",
     "organism": "organism name ('' when unknown)",
     "temperature": "assay temperature in deg C (NaN when unknown; mean over merged rows)",
@@ -127,6 +129,7 @@ def _clean_seq(s: object) -> str:
 def _frame(**cols) -> pd.DataFrame:
     n = max(len(v) for v in cols.values() if not np.isscalar(v))
     base = {"sequence": "", "uniprot": "", "smiles": "", "substrates_smiles": "", "reaction_smiles": "",
+            "reaction_origin": "",
             "ec": "", "organism": "", "temperature": np.nan, "ph": np.nan, "kcat": np.nan, "mutant": False}
     base.update(cols)
     return pd.DataFrame({k: (np.repeat(v, n) if np.isscalar(v) else np.asarray(v, dtype=object))
@@ -310,6 +313,91 @@ def load_wholecell_raw(root: Path, mets: _Metabolites) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# reactions: BiGG model reactions matched to corpus rows by EC and substrate
+# ----------------------------------------------------------------------------------------------------------
+
+_SPECIES_RE = re.compile(r'species="M_([^"]+?)_([a-z0-9]{1,3})"')
+_EC_URI_RE = re.compile(r"ec-code/([0-9.\-n]+)")
+
+
+def bigg_model_reactions(root: Path, mets: _Metabolites) -> list[tuple[list[str], list[str], list[str]]]:
+    """``(ECs, substrate SMILES, product SMILES)`` of every EC-annotated reaction of the BiGG SBML models.
+
+    A streaming read of ``<data_root>/bigg/*.xml.gz`` (no cobrapy: only ids, ECs and species references are
+    needed). Reactions with a metabolite that has no SMILES are skipped; exchange-like reactions (one side
+    empty) too.
+    """
+    out = []
+    seen = set()
+    for path in sorted((root / "bigg").glob("*.xml.gz")):
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+        for block in text.split("<reaction ")[1:]:
+            block = block.split("</reaction>")[0]
+            ecs = sorted(set(_EC_URI_RE.findall(block)))
+            if not ecs:
+                continue
+            sides = []
+            for tag in ("listOfReactants", "listOfProducts"):
+                part = block.split(f"<{tag}>")[1].split(f"</{tag}>")[0] if f"<{tag}>" in block else ""
+                sides.append([m for m, _ in _SPECIES_RE.findall(part)])
+            if not sides[0] or not sides[1]:
+                continue
+            smi = [[mets.from_bigg(m) for m in side] for side in sides]
+            if any(not s for side in smi for s in side):
+                continue
+            key = (tuple(ecs), tuple(sorted(sides[0])), tuple(sorted(sides[1])))
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append((ecs, smi[0], smi[1]))
+    return out
+
+
+def attach_reactions(df: pd.DataFrame, reactions: list[tuple[list[str], list[str], list[str]]]) -> pd.DataFrame:
+    """Fill ``reaction_smiles`` of rows whose (EC, substrate) matches a model reaction.
+
+    A reaction matches when it carries the row's full EC and the row's substrate (same InChIKey skeleton) is
+    on its left side, or on its right side (then the reaction is written reversed). The first match in model
+    order wins. ``reaction_origin`` says ``"bigg_model_ec_match"`` for such rows.
+    """
+    from rdkit import Chem, rdBase
+
+    from .features import _skeleton_key
+
+    canon: dict[str, str] = {}
+    keys: dict[str, str] = {}
+
+    def key_of(s: str) -> str:
+        if s not in keys:
+            with rdBase.BlockLogs():
+                m = Chem.MolFromSmiles(s)
+            keys[s] = _skeleton_key(m) if m is not None else ""
+            canon[s] = Chem.MolToSmiles(m) if m is not None else ""
+        return keys[s]
+
+    by_ec: dict[tuple[str, str], str] = {}
+    for ecs, subs, prods in reactions:
+        sk = [key_of(s) for s in subs]
+        pk = [key_of(s) for s in prods]
+        left = ".".join(canon[s] for s in subs)
+        right = ".".join(canon[s] for s in prods)
+        for ec in ecs:
+            for k in sk:
+                by_ec.setdefault((ec, k), f"{left}>>{right}")
+            for k in pk:
+                by_ec.setdefault((ec, k), f"{right}>>{left}")
+    df = df.copy()
+    need = (df["reaction_smiles"] == "") & (df["ec"] != "")
+    rxn = [by_ec.get((e, key_of(s)), "") if n else r
+           for e, s, n, r in zip(df["ec"], df["smiles"], need, df["reaction_smiles"])]
+    df["reaction_origin"] = np.where(df["reaction_smiles"] != "", "source",
+                                     np.where(np.asarray(rxn) != "", "bigg_model_ec_match", ""))
+    df["reaction_smiles"] = rxn
+    return df
+
+
+# ----------------------------------------------------------------------------------------------------------
 # normalise, deduplicate, build
 # ----------------------------------------------------------------------------------------------------------
 
@@ -373,6 +461,7 @@ def deduplicate(df: pd.DataFrame) -> pd.DataFrame:
         "smiles": g["smiles"].first(),
         "substrates_smiles": g["substrates_smiles"].agg(first_nonempty),
         "reaction_smiles": g["reaction_smiles"].agg(first_nonempty),
+        "reaction_origin": g["reaction_origin"].agg(first_nonempty),
         "ec": g["ec"].agg(first_nonempty),
         "organism": g["organism"].agg(first_nonempty),
         "temperature": g["temperature"].mean(),
@@ -440,6 +529,13 @@ def build_corpus(root: str | Path | None = None, external: str = DEFAULT_EXTERNA
                   flush=True)
     df = pd.concat(parts, ignore_index=True)
     df = _fill_from_uniprot(df)
+    t0 = time.time()
+    reactions = bigg_model_reactions(root, mets)
+    df = attach_reactions(df, reactions)
+    report["model_reactions"] = len(reactions)
+    if log:
+        print(f"  {len(reactions)} EC-annotated BiGG model reactions; reactions attached to "
+              f"{int((df['reaction_smiles'] != '').sum())} rows ({time.time() - t0:.1f} s)", flush=True)
     # The external set is kept whole: its rows are merged among themselves only, never into training rows.
     df["external"] = df["source"] == external
     ext = deduplicate(df[df["external"]])
@@ -453,6 +549,7 @@ def build_corpus(root: str | Path | None = None, external: str = DEFAULT_EXTERNA
     report["with_ec"] = int((corpus["ec"] != "").sum())
     report["with_organism"] = int((corpus["organism"] != "").sum())
     report["with_substrate_set"] = int((corpus["substrates_smiles"] != "").sum())
+    report["with_reaction"] = int((corpus["reaction_smiles"] != "").sum())
     report["external_rows"] = int(corpus["external"].sum())
     return corpus, report
 

@@ -430,10 +430,13 @@ _CURRENCY_EXTRA = ("O", "[H+]", "O=C=O", "N", "[NH4+]", "OP(=O)(O)O")
 
 
 def _skeleton_key(mol: Any) -> str:
-    from rdkit import Chem
+    from rdkit import Chem, rdBase
 
+    if mol is None or any(a.GetAtomicNum() == 0 for a in mol.GetAtoms()):
+        return ""  # R groups ("*") have no InChI
     try:
-        return Chem.MolToInchiKey(mol).split("-")[0]
+        with rdBase.BlockLogs():
+            return Chem.MolToInchiKey(mol).split("-")[0]
     except Exception:  # noqa: BLE001 - an exotic molecule without an InChI is simply not a cofactor
         return ""
 
@@ -687,6 +690,13 @@ def featurise_rows(rows: Any, protein_featuriser: Featuriser, substrate_featuris
     rxn_cache: dict[str, tuple] = {}
     mol_cache: dict[str, Any] = {}
 
+    flag_cache: dict[str, np.ndarray] = {}
+
+    def flag_of(key: str, mols: list) -> np.ndarray:
+        if key not in flag_cache:
+            flag_cache[key] = cofactor_flags(mols)
+        return flag_cache[key]
+
     def mol_of(s: str) -> Any:
         if s not in mol_cache:
             mol_cache[s] = parse_molecule(s)[0]
@@ -717,13 +727,19 @@ def featurise_rows(rows: Any, protein_featuriser: Featuriser, substrate_featuris
             sub_text.append(Chem.MolToSmiles(main_substrate(subs)))
         else:
             sub_text.append("")
-        ctx = list(subs) + list(prods)
+        # Cofactor flags: OR over the reaction, the other substrates and the substrate, each cached by string.
+        flags = np.zeros(len(COFACTOR_NAMES), dtype=np.float32)
+        if has_rxn[i]:
+            flags = np.maximum(flags, flag_of("R|" + str(r), list(subs) + list(prods)))
         o = others[i]
         if isinstance(o, str) and o:
-            ctx += [m for m in (mol_of(x) for x in o.split(".")) if m is not None]
+            for x in o.split("."):
+                m = mol_of(x)
+                if m is not None:
+                    flags = np.maximum(flags, flag_of(x, [m]))
         if mol is not None:
-            ctx.append(mol)
-        cof[i] = cofactor_flags(ctx)
+            flags = np.maximum(flags, flag_of(str(s), [mol]))
+        cof[i] = flags
 
     usmi, inv_s = np.unique(np.asarray(sub_text, dtype=object), return_inverse=True)
     sb = substrate_featuriser.featurise(list(usmi))
