@@ -782,6 +782,47 @@ def _ec_substrate_keys(df: pd.DataFrame) -> np.ndarray:
     return (df["ec"] + "|" + df["smiles"]).to_numpy()
 
 
+def make_split(split: str, df: pd.DataFrame, clusters: np.ndarray, ec3: np.ndarray, scaffolds: np.ndarray,
+               seed: int = 0, frac: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test masks of one corpus split (each test set is whole groups, ``frac`` of the rows).
+
+    Parameters
+    ----------
+    split : {"random", "dissimilar", "ec3", "scaffold"}
+    df : pandas.DataFrame
+        Corpus rows (``sequence``, ``smiles``, ``ec``).
+    clusters, ec3, scaffolds : numpy.ndarray
+        Per-row sequence cluster (-1 without a sequence), EC-3 class ('' when unknown) and substrate scaffold.
+    seed : int
+    frac : float
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Boolean train and test masks (disjoint; a row may be in neither: the dissimilar split drops training
+        rows without a sequence whose (EC, substrate) pair is held out).
+    """
+    from .datasets import group_holdout
+
+    n = len(df)
+    if split == "random":
+        test = np.random.default_rng(seed).random(n) < frac
+    elif split == "dissimilar":
+        # Only rows with a sequence are held out (whole clusters); rows without one stay in training.
+        test = group_holdout(np.where(clusters >= 0, clusters.astype(str), ""), frac, seed, never="")
+    elif split == "ec3":
+        test = group_holdout(ec3, frac, seed, max_group_frac=0.03, never="")
+    elif split == "scaffold":
+        test = group_holdout(scaffolds, frac, seed, max_group_frac=0.03)
+    else:
+        raise SystemExit(f"unknown split {split!r} (choose random, dissimilar, ec3, scaffold)")
+    train = ~test
+    if split == "dissimilar":
+        held = set(_ec_substrate_keys(df[test]))
+        train &= ~((df["sequence"] == "").to_numpy() & np.isin(_ec_substrate_keys(df), list(held)))
+    return train, test
+
+
 def run_corpus_training(args: argparse.Namespace, argv_list: Sequence[str] = ()) -> dict[str, Any]:
     """Train and evaluate the reaction-aware ensemble on a corpus (``train-kcat --corpus``).
 
@@ -842,20 +883,7 @@ def run_corpus_training(args: argparse.Namespace, argv_list: Sequence[str] = ())
 
     for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
         t_split = time.time()
-        if split == "random":
-            test = np.random.default_rng(rng_seed).random(n_tr) < 0.15
-        elif split == "dissimilar":
-            test = group_holdout(np.where(clusters >= 0, clusters.astype(str), ""), 0.15, rng_seed, never="")
-        elif split == "ec3":
-            test = group_holdout(ec3, 0.15, rng_seed, max_group_frac=0.03, never="")
-        elif split == "scaffold":
-            test = group_holdout(scaffolds, 0.15, rng_seed, max_group_frac=0.03)
-        else:
-            raise SystemExit(f"unknown split {split!r} (choose random, dissimilar, ec3, scaffold)")
-        trn = ~test
-        if split == "dissimilar":
-            held = set(_ec_substrate_keys(train[test]))
-            trn &= ~((train["sequence"] == "").to_numpy() & np.isin(_ec_substrate_keys(train), list(held)))
+        trn, test = make_split(split, train, clusters, ec3, scaffolds, rng_seed)
         tr_idx, te_idx = np.flatnonzero(trn), np.flatnonzero(test)
         overlap = split_overlap(train.iloc[tr_idx], train.iloc[te_idx])
         print(f"== split {split}: {len(tr_idx)} train, {len(te_idx)} test; overlap: "
