@@ -22,6 +22,7 @@ COMMANDS = {
     "build": "build",
     "kcats": "kcats",
     "train-kcat": "train_kcat",
+    "kcat-corpus": "kcat_corpus",
     "tune": "tune",
     "maintenance": "maintenance",
     "knockout": "knockout",

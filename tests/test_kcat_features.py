@@ -194,3 +194,29 @@ def test_esm2_explicit_path_and_missing_file(tmp_path):
             get_featuriser("esm2", model_name="esm2_t6_8M_UR50D")
     finally:
         torch.hub.set_dir(old)
+
+
+class _Payload:
+    """A pickle whose loading would create a marker file (the proof-of-concept ESM payload)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_crafted_esm_checkpoint_is_refused_and_never_run(tmp_path):
+    from kingems_ray.kcat.esm_encoder import load_esm_model
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "esm2_t6_8M_UR50D.pt"
+    torch.save({"model": {}, "cfg": {"model": _Payload(marker)}}, path)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="refusing to load ESM checkpoint.*weights_only=True.*re-save"):
+        load_esm_model("esm2_t6_8M_UR50D", path)
+    assert not marker.exists(), "the crafted pickle was executed"
+    # The same file through the featuriser (how a kcat checkpoint's config would name it).
+    with pytest.raises(ValueError, match="refusing"):
+        get_featuriser("esm2", model_name="esm2_t6_8M_UR50D", checkpoint=str(path))
+    assert not marker.exists()

@@ -250,3 +250,87 @@ class ECMedian:
                     out[i] = self.table[p]
                     break
         return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# corpus splits: each holds out whole groups
+# ----------------------------------------------------------------------------------------------------------
+
+
+def group_holdout(groups: np.ndarray, frac: float, seed: int = 0, max_group_frac: float = 0.02,
+                  never: object = None) -> np.ndarray:
+    """Hold out whole groups, in random order, until ``frac`` of the rows are held out.
+
+    Parameters
+    ----------
+    groups : numpy.ndarray
+        Group label per row.
+    frac : float
+        Target held-out fraction of all rows.
+    seed : int
+    max_group_frac : float
+        Groups larger than this fraction of the rows always stay in (one would dominate the held-out set).
+    never : object, optional
+        A label that is never held out (e.g. ``""`` for rows without a group).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean held-out mask.
+    """
+    groups = np.asarray(groups, dtype=object)
+    ids, counts = np.unique(groups.astype(str), return_counts=True)
+    ok = counts <= max_group_frac * len(groups)
+    if never is not None:
+        ok &= ids != str(never)
+    rng = np.random.default_rng(seed)
+    cand = rng.permutation(np.flatnonzero(ok))
+    chosen, n = [], 0
+    for i in cand:
+        if n >= frac * len(groups):
+            break
+        chosen.append(ids[i])
+        n += counts[i]
+    return np.isin(groups.astype(str), chosen)
+
+
+def ec3_groups(ecs: list[str]) -> np.ndarray:
+    """EC-3 class per row (``""`` when the EC has fewer than three levels)."""
+    out = []
+    for e in ecs:
+        p = ec_prefixes(e)
+        out.append(next((x for x in p if x.count(".") == 2), ""))
+    return np.asarray(out, dtype=object)
+
+
+def scaffold_groups(smiles: list[str]) -> np.ndarray:
+    """Bemis-Murcko scaffold of each substrate; an acyclic substrate is its own group (``"acyclic:<smiles>"``)."""
+    from rdkit import Chem, rdBase
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    cache: dict[str, str] = {}
+    out = []
+    with rdBase.BlockLogs():
+        for s in smiles:
+            if s not in cache:
+                m = Chem.MolFromSmiles(s)
+                sc = ""
+                if m is not None:
+                    try:
+                        sc = Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(m))
+                    except Exception:  # noqa: BLE001 - odd valences: fall back to the molecule itself
+                        sc = ""
+                cache[s] = sc or f"acyclic:{s}"
+            out.append(cache[s])
+    return np.asarray(out, dtype=object)
+
+
+def corpus_sequence_clusters(df: pd.DataFrame, k: int = 5, min_shared: float = 0.05) -> np.ndarray:
+    """Sequence cluster per corpus row (``-1`` for rows without a sequence), as :func:`sequence_clusters`."""
+    has = (df["sequence"] != "").to_numpy()
+    out = np.full(len(df), -1, dtype=np.int64)
+    if has.any():
+        sub = df[has]
+        out[has] = sequence_clusters(sub["sequence"].tolist(), k=k, min_shared=min_shared,
+                                     groups=sub["uniprot"].tolist() if "uniprot" in sub else None)
+    return out

@@ -59,13 +59,27 @@ def resolve_checkpoint(model_name: str, checkpoint: str | Path | None = None) ->
 
 
 def _torch_load_trusted(path: Path) -> Any:
-    # fair-esm checkpoints hold an argparse.Namespace config: allow just that type under weights_only, and fall
-    # back to a full unpickle only for a local file the user pointed us at (real ESM files may hold others).
+    """Load an ESM checkpoint with ``weights_only=True`` only: a file that needs full unpickling is refused.
+
+    fair-esm checkpoints hold an ``argparse.Namespace`` config, the one non-tensor type allowed here. Nothing
+    in a checkpoint file is ever executed (a crafted pickle raises instead of running).
+
+    Raises
+    ------
+    ValueError
+        When the file is not loadable as weights only, with how to convert a trusted file.
+    """
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except (pickle.UnpicklingError, RuntimeError) as exc:
+        raise ValueError(
+            f"refusing to load ESM checkpoint {path}: it is not loadable with torch.load(weights_only=True) "
+            f"({str(exc).splitlines()[0]}). Files that need full unpickling can run code and are never loaded. "
+            "If you trust the file, re-save it as weights only once, in a separate Python session: "
+            "d = torch.load(path, weights_only=False); keep only tensors, plain dicts / lists / numbers / strings "
+            "and the argparse.Namespace config; torch.save(d, new_path); then pass checkpoint=new_path."
+        ) from None
 
 
 def load_esm_model(model_name: str, checkpoint: str | Path | None = None) -> tuple[torch.nn.Module, Any]:

@@ -241,3 +241,253 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None) 
     if device is not None:
         ens.to(device)
     return ens
+
+
+# ----------------------------------------------------------------------------------------------------------
+# version 2: reaction-aware, every input optional (sequence-free mode)
+# ----------------------------------------------------------------------------------------------------------
+
+CHECKPOINT_FORMAT_V2 = "kingems-ray/kcat-rxn-ensemble"
+DENSE_BLOCKS = ("prot", "sub", "rxn", "org")
+
+
+class RxnKcatNet(nn.Module):
+    """Optional protein, substrate, reaction, EC hierarchy, organism and cofactors → log10 kcat (standardised).
+
+    Every dense block (protein, substrate, reaction difference fingerprint, organism tokens) has its own
+    projection and a learned "absent" vector used where the input is missing: without a sequence the net
+    predicts from what it knows (its sequence-free mode, trained by dropping the protein block at random), not
+    from a zero vector. The EC number enters as the sum of four embeddings, one per level (index 0 = unknown
+    at that level, so a partial EC uses the levels it has). The head sees the projections, the cofactor flags
+    and the protein × substrate and protein × EC products.
+
+    Parameters
+    ----------
+    dims : dict
+        Input width of each of :data:`DENSE_BLOCKS` and ``"cof"``.
+    ec_vocab : list of int
+        Vocabulary size of each EC level (without the unknown index).
+    proj_dim, hidden_dim, ec_dim : int
+    dropout, input_dropout : float
+    """
+
+    def __init__(self, dims: dict[str, int], ec_vocab: list[int], proj_dim: int = 96, hidden_dim: int = 256,
+                 ec_dim: int = 48, dropout: float = 0.1, input_dropout: float = 0.05) -> None:
+        super().__init__()
+        self.proj = nn.ModuleDict({b: nn.Sequential(nn.Dropout(input_dropout), *_mlp_block(dims[b], proj_dim, dropout))
+                                   for b in DENSE_BLOCKS})
+        self.absent = nn.ParameterDict({b: nn.Parameter(torch.zeros(proj_dim)) for b in DENSE_BLOCKS})
+        self.ec_emb = nn.ModuleList([nn.Embedding(v + 1, ec_dim) for v in ec_vocab])
+        self.ec_proj = nn.Sequential(*_mlp_block(ec_dim, proj_dim, dropout))
+        n_in = 5 * proj_dim + dims["cof"] + 2 * proj_dim
+        self.head = nn.Sequential(*_mlp_block(n_in, hidden_dim, dropout), *_mlp_block(hidden_dim, hidden_dim // 2,
+                                                                                   dropout),
+                                  nn.Linear(hidden_dim // 2, 1))
+
+    def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        h = {}
+        for b in DENSE_BLOCKS:
+            m = x["has_" + b].unsqueeze(1)
+            h[b] = torch.where(m, self.proj[b](x[b]), self.absent[b].expand(len(m), -1))
+        e = sum(emb(x["ec"][:, i]) for i, emb in enumerate(self.ec_emb))
+        e = self.ec_proj(e)
+        z = torch.cat([h["prot"], h["sub"], h["rxn"], h["org"], e, x["cof"], h["prot"] * h["sub"], h["prot"] * e],
+                      dim=1)
+        return self.head(z).squeeze(1)
+
+
+@dataclass
+class RowNormaliser:
+    """``(sign(x) log1p|x| - mean) / std`` per dense block (statistics over rows where the block is present)."""
+
+    stats: dict[str, tuple[np.ndarray, np.ndarray]]
+    y_mean: float
+    y_std: float
+
+    @classmethod
+    def fit(cls, blocks: dict[str, np.ndarray], masks: dict[str, np.ndarray], y: np.ndarray) -> RowNormaliser:
+        """Fit on training blocks."""
+        stats = {}
+        for b, x in blocks.items():
+            m = masks.get(b)
+            rows = x[m] if m is not None and m.any() else x
+            z = Normaliser._squash(rows)
+            sd = z.std(0)
+            stats[b] = (z.mean(0).astype(np.float32), np.where(sd > 1e-6, sd, 1.0).astype(np.float32))
+        return cls(stats, float(np.mean(y)), float(np.std(y) or 1.0))
+
+    def transform(self, b: str, x: np.ndarray) -> np.ndarray:
+        """Transform block ``b``."""
+        mu, sd = self.stats[b]
+        return ((Normaliser._squash(x) - mu) / sd).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Tensors and floats only (weights_only-safe)."""
+        return {"stats": {b: [torch.from_numpy(m), torch.from_numpy(s)] for b, (m, s) in self.stats.items()},
+                "y_mean": self.y_mean, "y_std": self.y_std}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RowNormaliser:
+        """Inverse of :meth:`to_dict`."""
+        return cls({b: (m.float().numpy(), s.float().numpy()) for b, (m, s) in d["stats"].items()},
+                   float(d["y_mean"]), float(d["y_std"]))
+
+
+class ECVocab:
+    """Index of each EC level prefix seen in training (0 = unknown)."""
+
+    def __init__(self, levels: list[list[str]]) -> None:
+        self.levels = [list(lv) for lv in levels]
+        self.index = [{p: i + 1 for i, p in enumerate(lv)} for lv in self.levels]
+
+    @classmethod
+    def fit(cls, ec_rows: list[list[str]], min_count: int = 1) -> ECVocab:
+        """Prefixes seen at least ``min_count`` times, per level."""
+        from collections import Counter
+
+        counts = [Counter(r[i] for r in ec_rows if r[i]) for i in range(4)]
+        return cls([sorted(p for p, c in cnt.items() if c >= min_count) for cnt in counts])
+
+    def sizes(self) -> list[int]:
+        return [len(lv) for lv in self.levels]
+
+    def encode(self, ec_rows: list[list[str]]) -> np.ndarray:
+        """``(n, 4)`` int64 indices."""
+        out = np.zeros((len(ec_rows), 4), dtype=np.int64)
+        for j, r in enumerate(ec_rows):
+            for i in range(4):
+                out[j, i] = self.index[i].get(r[i], 0)
+        return out
+
+
+@dataclass
+class RxnEnsemble:
+    """Members of :class:`RxnKcatNet` sharing a normaliser, EC vocabulary, featurisers and calibration.
+
+    Attributes
+    ----------
+    members : list of RxnKcatNet
+    normaliser : RowNormaliser
+    ec_vocab : ECVocab
+    hparams : dict
+        Network and feature settings (``dims``, ``rxn_bits``, ``org_bins`` ...).
+    protein_featuriser, substrate_featuriser : dict
+        Featuriser configs.
+    calibration : dict
+        ``{mode: {"a": float, "b": float}}``: calibrated std = ``a * ensemble std + b`` (log10 units).
+    info : dict
+    """
+
+    members: list[RxnKcatNet]
+    normaliser: RowNormaliser
+    ec_vocab: ECVocab
+    hparams: dict[str, Any]
+    protein_featuriser: dict[str, Any]
+    substrate_featuriser: dict[str, Any]
+    calibration: dict[str, dict[str, float]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> RxnEnsemble:
+        """Move all members to ``device``."""
+        for m in self.members:
+            m.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.members[0].parameters()).device
+
+    def tensors(self, rf: Any, idx: np.ndarray | None = None, drop_protein: bool = False) -> dict[str, np.ndarray]:
+        """Normalised numpy inputs of :class:`~kingems_ray.kcat.features.RowFeatures` rows."""
+        if idx is None:
+            idx = np.arange(len(rf.status))
+        x: dict[str, np.ndarray] = {}
+        for b in DENSE_BLOCKS:
+            x[b] = self.normaliser.transform(b, getattr(rf, b)[idx])
+            x["has_" + b] = getattr(rf, "has_" + b)[idx].copy()
+        if drop_protein:
+            x["has_prot"][:] = False
+        x["ec"] = self.ec_vocab.encode([rf.ec[i] for i in idx])
+        x["cof"] = rf.cof[idx].astype(np.float32)
+        return x
+
+    @torch.no_grad()
+    def predict_members(self, x: dict[str, np.ndarray], batch_size: int = 4096) -> np.ndarray:
+        """Per-member log10 kcat, shape ``(n_members, n)``, from :meth:`tensors` output."""
+        n = len(x["ec"])
+        out = np.zeros((len(self.members), n), dtype=np.float64)
+        dev = self.device
+        for m in self.members:
+            m.eval()
+        for start in range(0, n, batch_size):
+            xb = {k: torch.from_numpy(v[start : start + batch_size]).to(dev) for k, v in x.items()}
+            for j, m in enumerate(self.members):
+                out[j, start : start + batch_size] = m(xb).double().cpu().numpy()
+        return out * self.normaliser.y_std + self.normaliser.y_mean
+
+    def calibrate_std(self, std: np.ndarray, mode: np.ndarray) -> np.ndarray:
+        """Apply the stored calibration per mode (identity for a mode without one)."""
+        std = np.asarray(std, dtype=float).copy()
+        for md, c in self.calibration.items():
+            m = np.asarray(mode) == md
+            std[m] = c["a"] * std[m] + c["b"]
+        return std
+
+
+def save_rxn_checkpoint(ens: RxnEnsemble, path: str | Path, half: bool = True) -> Path:
+    """Write a :class:`RxnEnsemble` as a plain dict (``torch.load(weights_only=True)`` reads it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def conv(t: torch.Tensor) -> torch.Tensor:
+        t = t.detach().cpu()
+        return t.half() if half and t.is_floating_point() else t.clone()
+
+    ckpt = {
+        "format": CHECKPOINT_FORMAT_V2,
+        "version": 1,
+        "hparams": dict(ens.hparams),
+        "protein_featuriser": ens.protein_featuriser,
+        "substrate_featuriser": ens.substrate_featuriser,
+        "normaliser": ens.normaliser.to_dict(),
+        "ec_vocab": ens.ec_vocab.levels,
+        "calibration": ens.calibration,
+        "members": [{k: conv(v) for k, v in m.state_dict().items()} for m in ens.members],
+        "info": ens.info,
+    }
+    torch.save(ckpt, path)
+    return path
+
+
+def _rxn_net_kwargs(hp: dict[str, Any], vocab: ECVocab) -> dict[str, Any]:
+    return {"dims": hp["dims"], "ec_vocab": vocab.sizes(), "proj_dim": hp["proj_dim"],
+            "hidden_dim": hp["hidden_dim"], "ec_dim": hp["ec_dim"], "dropout": hp["dropout"],
+            "input_dropout": hp["input_dropout"]}
+
+
+def load_any_checkpoint(path: str | Path) -> Ensemble | RxnEnsemble:
+    """Load a version-1 (:class:`Ensemble`) or reaction-aware (:class:`RxnEnsemble`) checkpoint.
+
+    Always ``torch.load(..., weights_only=True)``: a checkpoint cannot run code.
+    """
+    from ..errors import DataNotFoundError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"kcat checkpoint not found: {path}")
+    ckpt = torch.load(str(path), weights_only=True, map_location="cpu")
+    fmt = ckpt.get("format") if isinstance(ckpt, dict) else None
+    if fmt == CHECKPOINT_FORMAT:
+        return load_checkpoint(path)
+    if fmt != CHECKPOINT_FORMAT_V2:
+        raise ValueError(f"{path} is not a kingems-ray kcat checkpoint (format={fmt!r})")
+    vocab = ECVocab(ckpt["ec_vocab"])
+    members = []
+    for sd in ckpt["members"]:
+        net = RxnKcatNet(**_rxn_net_kwargs(ckpt["hparams"], vocab))
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
+        net.eval()
+        members.append(net)
+    return RxnEnsemble(members, RowNormaliser.from_dict(ckpt["normaliser"]), vocab, ckpt["hparams"],
+                       ckpt["protein_featuriser"], ckpt["substrate_featuriser"],
+                       {k: dict(v) for k, v in ckpt.get("calibration", {}).items()}, ckpt.get("info", {}))
