@@ -125,10 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--effects", nargs="+", metavar="VARIANT",
                     help="iML1515 ecGEM effects instead of the report: variants seq, noseq, noseq_before")
     ap.add_argument("--processes", type=int, default=2, help="processes for knockout screens and FVA")
+    ap.add_argument("--sweep-dir", default=None,
+                    help="compare NAME.before.parquet with NAME.parquet here (from --breakdown --out-dir)")
+    ap.add_argument("--sweep", type=int, default=20, help="number of models in the sweep")
     ap.add_argument("--before-equivalent", action="store_true",
                     help="for models without sequences also count the pre-issue-10 table (no prediction, "
                     "annotation ECs only, no MW), from the same loaded model")
     args = ap.parse_args(argv)
+    if args.sweep_dir:
+        return run_sweep(args)
     root = data_root(required=True)
     if args.breakdown:
         return run_breakdown(args, root)
@@ -360,9 +365,6 @@ def run_breakdown(args, root: Path) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Effects on iML1515 (issue 10): ecGEMs (L4, pool 0.25, as scripts/paper_ecoli.py) built from kcat tables with
@@ -445,3 +447,54 @@ def run_effects(args, root: Path) -> int:
             Path(args.json).write_text(json.dumps(res, indent=1, default=float) + "\n")
     print(json.dumps(res, indent=1, default=float))
     return 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# AGORA sweep (issue 10): per reaction-gene-direction pair, how the kcat label changes between the fallback-only
+# table (before) and the table with (sequence-free) predictions (after), from the tables that
+# ``--breakdown agora --before-equivalent --out-dir DIR`` wrote.
+
+
+def pair_kcats(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (reaction, gene, direction): the max kcat over substrates (as the ecGEM compiler aggregates) and the
+    best source."""
+    keys = ["reaction_id", "gene_id", "direction"]
+    kc = table.groupby(keys)["kcat"].max()
+    return pd.DataFrame({"kcat": kc, "source": pair_sources(table).reindex(kc.index)})
+
+
+def run_sweep(args) -> int:
+    """Label and value changes between ``NAME.before.parquet`` and ``NAME.parquet`` for the first N models."""
+    import json
+
+    d = Path(args.sweep_dir)
+    names = sorted(p.name.removesuffix(".before.parquet") for p in d.glob("*.before.parquet"))[: args.sweep]
+    per, tot = {}, {"models": 0, "pairs": 0, "source_changed": 0, "to_prediction": 0, "kcat_changed_2fold": 0,
+                    "kcat_changed_10fold": 0}
+    for name in names:
+        a = pair_kcats(pd.read_parquet(d / f"{name}.before.parquet"))
+        b = pair_kcats(pd.read_parquet(d / f"{name}.parquet"))
+        j = a.join(b, lsuffix="_before", rsuffix="_after", how="inner")
+        lr = np.abs(np.log10(j["kcat_after"] / j["kcat_before"]))
+        row = {"pairs": int(len(j)),
+               "source_changed": int((j["source_before"] != j["source_after"]).sum()),
+               "to_prediction": int(j["source_after"].str.startswith("prediction").sum()),
+               "kcat_changed_2fold": int((lr > np.log10(2)).sum()),
+               "kcat_changed_10fold": int((lr > 1).sum()),
+               "distinct_kcats_before": int(j["kcat_before"].round(6).nunique()),
+               "distinct_kcats_after": int(j["kcat_after"].round(6).nunique()),
+               "transitions": {f"{x}->{y}": int(v) for (x, y), v in
+                               j.groupby(["source_before", "source_after"]).size().items() if x != y}}
+        per[name] = row
+        tot["models"] += 1
+        for k in ("pairs", "source_changed", "to_prediction", "kcat_changed_2fold", "kcat_changed_10fold"):
+            tot[k] += row[k]
+    res = {"total": tot, "per_model": per}
+    print(json.dumps(res, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
