@@ -28,7 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("build", "build an enzyme-constrained model and write it as SBML"),
     "kcats": ("kcats", "the kcat table of a model (predictions, database and median fallbacks) -> Parquet"),
     "train-kcat": ("train_kcat", "train and evaluate the kcat predictor; save a checkpoint"),
-    "kcat-corpus": ("kcat_corpus", "build the labelled kcat corpus (all sources, normalised, deduplicated, splits) -> Parquet"),
+    "kcat-corpus": ("kcat_corpus", "build the labelled kcat corpus (all sources, normalised, deduplicated) "
+                                    "-> Parquet"),
     "tune": ("tune", "tune kcats by simulated annealing -> tuned kcat table + trajectory (Parquet)"),
     "maintenance": ("maintenance", "maintenance-energy sweep: growth over an NGAM x GAM grid -> Parquet"),
     "knockout": ("knockout", "single-gene knockout screen over media / carbon sources -> Parquet"),

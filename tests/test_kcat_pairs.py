@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 
 import cobra
 import numpy as np
@@ -44,6 +45,16 @@ DATA = data_root()
 needs_data = pytest.mark.skipif(
     DATA is None, reason="reference data (../shared/data or $KINGEMS_DATA) not found"
 )
+
+
+class SequenceOnly:
+    """A predictor with only ``predict(sequences, smiles)`` (the pre-``predict_rows`` interface)."""
+
+    def __init__(self, inner=None) -> None:
+        self.inner = inner or HashPredictor()
+
+    def predict(self, sequences, smiles):
+        return self.inner.predict(sequences, smiles)
 
 
 def _toy_model() -> cobra.Model:
@@ -256,7 +267,7 @@ def test_toy_table_statuses_and_fallbacks():
     m.reactions.R1.annotation["ec-code"] = "2.7.1.11"
     resolver = StructureResolver(StructureTables(), extra=TOY_SMILES)
     seqs = {"g1": PROT, "g2": "", "g3": "MKV1LL", "g4": PROT}  # g2 empty, g3 not a protein
-    table = build_kcat_table(m, seqs, HashPredictor(), database=_tiny_db(), resolver=resolver,
+    table = build_kcat_table(m, seqs, SequenceOnly(), database=_tiny_db(), resolver=resolver,
                              organism="Escherichia coli")
     assert list(table.columns) == TABLE_COLUMNS
     validate_table(table)
@@ -271,6 +282,19 @@ def test_toy_table_statuses_and_fallbacks():
     assert g3.status == "invalid_sequence" and g3.source == "global_median"
     assert by[("R2", "g4", "reverse", "C_c")].source == "prediction"
     assert (table.loc[table.source == "prediction", "mw"] > 10000).all()
+    # A predictor with predict_rows scores the same rows without a usable sequence in its sequence-free mode.
+    table = build_kcat_table(m, seqs, HashPredictor(), database=_tiny_db(), resolver=resolver,
+                             organism="Escherichia coli")
+    by = {(r.reaction_id, r.gene_id, r.direction, r.substrate): r for r in table.itertuples()}
+    g2 = by[("R1", "g2", "forward", "A_c")]
+    assert (g2.source, g2.status, g2.input_status) == ("prediction_sequence_free", "ok", "no_sequence")
+    g3 = by[("R2", "g3", "forward", "B_c")]
+    assert (g3.source, g3.input_status) == ("prediction_sequence_free", "invalid_sequence")
+    assert by[("R1", "g1", "forward", "A_c")].source == "prediction"
+    # MW: from the sequence, else the EC statistics of the reaction (labelled), never a silent default.
+    assert set(table.loc[table.gene_id == "g1", "mw_source"]) == {"sequence"}
+    assert table.loc[table.gene_id == "g2", "mw_source"].iloc[0] != "sequence"
+    assert table["mw"].notna().all()
 
 
 def test_invalid_smiles_row_is_shadowed_or_falls_back():
@@ -281,7 +305,7 @@ def test_invalid_smiles_row_is_shadowed_or_falls_back():
     m.add_reactions([r3])
     resolver = StructureResolver(StructureTables(), extra=TOY_SMILES)
     seqs = {g: PROT for g in ("g1", "g2", "g3", "g4")}
-    full = build_kcat_table(m, seqs, HashPredictor(), database=_tiny_db(), resolver=resolver)
+    full = build_kcat_table(m, seqs, SequenceOnly(), database=_tiny_db(), resolver=resolver)
     # adp's SMILES is invalid, but A was predicted for the same (R3, g1): the fallback row is dropped.
     assert set(full[full.reaction_id == "R3"].substrate) == {"A_c"}
     assert full.attrs["dropped_shadowed_rows"] == 1
@@ -334,9 +358,15 @@ def test_e_coli_core_table_and_cli(tmp_path):
     assert s["pairs_by_source"]["prediction"] >= 200
     pfk = table[table.reaction_id == "PFK"]
     assert set(pfk.gene_id) == {"b3916", "b1723"} and set(pfk.source) == {"prediction"}
-    # s0001 (spontaneous) has no sequence: fallback rows with a reason.
+    # s0001 (spontaneous) has no sequence: scored sequence-free, the reason kept in input_status.
     s0 = table[table.gene_id == "s0001"]
-    assert len(s0) and set(s0.status) == {"no_sequence"} and "prediction" not in set(s0.source)
+    assert len(s0) and set(s0.input_status) == {"no_sequence"}
+    assert set(s0.source) == {"prediction_sequence_free"}
+    # textbook has no EC annotations: the packaged BiGG id table gives them (PFK is 2.7.1.11).
+    assert set(pfk.ec_source) == {"xref_bigg"} and "2.7.1.11" in pfk.ec.iloc[0]
+    side = json.loads((tmp_path / "k.parquet.sources.json").read_text())
+    assert side["pairs"] == s["pairs"] and side["pairs_by_source"] == s["pairs_by_source"]
+    assert sum(side["genes_by_mw_source"].values()) == side["genes"]
     assert main(["no_such_model.xml", "--out", str(tmp_path / "x.parquet"), "--no-predict"]) == 2
 
 

@@ -29,9 +29,11 @@ import ray
 
 from ..actor_pool import ActorPool
 from .build_table import (
+    KEY_FIELDS,
     Key,
     PreparedRows,
     finish_table,
+    keys_frame,
     load_default_predictor,
     prepare_rows,
     result_tuples,
@@ -40,20 +42,39 @@ from .fallback import KcatDatabase
 from .pairs import PairOptions
 from .structures import StructureResolver
 
-Result = tuple[float, float, str]  # (kcat, kcat_std, status): what the table needs
-#: One predictor output row: (log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status).
-Row = tuple[float, float, float, float, str]
-PREDICTION_COLUMNS = ["log10_kcat_mean", "log10_kcat_std", "kcat", "kcat_std", "status"]
+Result = tuple[float, float, str, str]  # (kcat, kcat_std, status, mode): what the table needs
+#: One predictor output row: (log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status, mode).
+Row = tuple[float, float, float, float, str, str]
+PREDICTION_COLUMNS = ["log10_kcat_mean", "log10_kcat_std", "kcat", "kcat_std", "status", "mode"]
 
 
-def _rows(res: pd.DataFrame, n: int) -> list[Row]:
+def _rows(res: pd.DataFrame, n: int, keys: list[Key] | None = None) -> list[Row]:
     # Validate through result_tuples (length, numeric kcat) and keep the log10 columns as they came.
-    base = result_tuples(res, n)
+    base = result_tuples(res, n, keys)
     lm = (pd.to_numeric(res["log10_kcat_mean"], errors="coerce").tolist() if "log10_kcat_mean" in res
           else [math.log10(b[0]) if b[0] > 0 else math.nan for b in base])
     ls = (pd.to_numeric(res["log10_kcat_std"], errors="coerce").tolist() if "log10_kcat_std" in res
           else [math.nan] * n)
-    return [(float(a), float(b), k, sd, st) for a, b, (k, sd, st) in zip(lm, ls, base)]
+    return [(float(a), float(b), k, sd, st, md) for a, b, (k, sd, st, md) in zip(lm, ls, base)]
+
+
+def _predict_row_keys(predictor: Any, keys: list[Key]) -> pd.DataFrame:
+    """Full row keys (:data:`KEY_FIELDS`): ``predict_rows`` when the predictor has it, else ``predict`` on the
+    keys with a sequence and a SMILES (the others unscored, empty status), as in-process."""
+    if hasattr(predictor, "predict_rows"):
+        return predictor.predict_rows(keys_frame(keys))
+    nan = math.nan
+    out = pd.DataFrame({"log10_kcat_mean": nan, "log10_kcat_std": nan, "kcat": nan, "kcat_std": nan,
+                        "status": [""] * len(keys), "mode": [""] * len(keys)})
+    idx = [i for i, k in enumerate(keys) if k[0] and k[1]]
+    if idx:
+        res = predictor.predict([keys[i][0] for i in idx], [keys[i][1] for i in idx])
+        res = res.reset_index(drop=True)
+        for c in ("log10_kcat_mean", "log10_kcat_std", "kcat", "kcat_std", "status"):
+            if c in res:
+                out.loc[idx, c] = res[c].to_numpy()
+        out.loc[idx, "mode"] = "sequence"
+    return out
 
 
 def actor_options(
@@ -115,15 +136,22 @@ class PredictorServer:
         self.n_predicted = 0
 
     def predict_keys(self, keys: list[Key]) -> list[Row]:
-        """``(log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status)`` per ``(sequence, smiles)`` key.
+        """``(log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status, mode)`` per key.
 
-        Plain tuples rather than a DataFrame: cheaper to serialise between processes.
+        Keys are ``(sequence, smiles)`` pairs (``predict``) or full row keys of :data:`KEY_FIELDS`
+        (``predict_rows`` when the predictor has it). Plain tuples rather than a DataFrame: cheaper to
+        serialise between processes.
         """
         if not keys:
             return []
-        res = self.predictor.predict([k[0] for k in keys], [k[1] for k in keys])
+        if len(keys[0]) > 2:
+            res = _predict_row_keys(self.predictor, list(keys))
+            rows = _rows(res, len(keys), list(keys))
+        else:
+            res = self.predictor.predict([k[0] for k in keys], [k[1] for k in keys])
+            rows = _rows(res, len(keys))
         self.n_predicted += len(keys)
-        return _rows(res, len(keys))
+        return rows
 
     def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
         """The predictor's own DataFrame for one batch."""
@@ -210,7 +238,7 @@ def predict_keys_on_actors(
     Returns
     -------
     dict
-        key -> ``(log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status)``.
+        key -> ``(log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status, mode)``.
     """
     pool = _predictor_pool(actors, max_in_flight_per_actor)
     # Sorted, so a batch holds few distinct sequences (featurised once per call by the predictor).
@@ -227,7 +255,7 @@ def predict_keys_on_actors(
 
 
 class RayPredictor:
-    """``KcatPredictor.predict`` over a pool of actors (same signature, same columns, same numbers).
+    """``KcatPredictor.predict`` / ``predict_rows`` over a pool of actors (same signatures, same numbers).
 
     Parameters
     ----------
@@ -247,6 +275,16 @@ class RayPredictor:
     def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
         """One row per input pair: ``log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status``."""
         keys = list(zip(sequences, smiles))
+        res = predict_keys_on_actors(self.actors, list(dict.fromkeys(keys)), self.batch_size,
+                                     self.max_in_flight_per_actor)
+        return pd.DataFrame([res[k] for k in keys], columns=PREDICTION_COLUMNS)
+
+    def predict_rows(self, rows: pd.DataFrame, batch_size: int = 4096) -> pd.DataFrame:
+        """One row per input row (columns of :data:`KEY_FIELDS`, any missing): ``log10_kcat_mean,
+        log10_kcat_std, kcat, kcat_std, status, mode``. Actors whose predictor has no ``predict_rows`` score
+        the rows with a sequence and a SMILES only."""
+        cols = [rows[c] if c in rows else pd.Series("", index=rows.index) for c in KEY_FIELDS]
+        keys = [tuple(v.strip() if isinstance(v, str) else "" for v in t) for t in zip(*cols)]
         res = predict_keys_on_actors(self.actors, list(dict.fromkeys(keys)), self.batch_size,
                                      self.max_in_flight_per_actor)
         return pd.DataFrame([res[k] for k in keys], columns=PREDICTION_COLUMNS)
@@ -278,9 +316,10 @@ class StreamStats:
 
 
 def _prepare_task(
-    model: Any, sequences: Any, options: PairOptions | None, resolver: StructureResolver | None
+    model: Any, sequences: Any, options: PairOptions | None, resolver: StructureResolver | None,
+    organism: str | None = None,
 ) -> PreparedRows:
-    return prepare_rows(model, sequences, options, resolver)
+    return prepare_rows(model, sequences, options, resolver, organism=organism)
 
 
 def stream_kcat_tables(
@@ -371,7 +410,11 @@ class _KcatStream:
 
     def prepare(self, name: str, model: Any, sequences: Any) -> None:
         """Start the preparation task of one model."""
-        self.preparing[self.prep_remote.remote(model, sequences, self.options, self.resolver_ref)] = name
+        self.preparing[self.prep_remote.remote(model, sequences, self.options, self.resolver_ref,
+                                               self._organism(name))] = name
+
+    def _organism(self, name: str) -> str | None:
+        return self.organism.get(name) if isinstance(self.organism, dict) else self.organism
 
     def fill_actors(self) -> None:
         """Send queued keys to the actors, in batches, while they have room."""
@@ -408,7 +451,7 @@ class _KcatStream:
         done = []
         ks, res = _collect_batch(self.pool, ref)
         for k, r in zip(ks, res):
-            self.results[k] = (r[2], r[3], r[4])
+            self.results[k] = (r[2], r[3], r[4], r[5])
             for name in self.key_to_models.pop(k, []):
                 miss = self.waiting[name][1]
                 miss.discard(k)
@@ -421,5 +464,4 @@ class _KcatStream:
         prepared, _ = self.waiting.pop(name)
         preds = {k: self.results[k] for k in prepared.keys}
         self.stats.models += 1
-        org = self.organism.get(name) if isinstance(self.organism, dict) else self.organism
-        return name, finish_table(prepared, preds, self.database, org)
+        return name, finish_table(prepared, preds, self.database, self._organism(name))

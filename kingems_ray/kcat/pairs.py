@@ -26,7 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..gem.gpr import parse_gpr
-from .structures import StructureResolver, metabolite_base_id
+from .ec_annotations import EcCrossReference, annotation_ecs, reaction_ecs_with_source
+from .structures import StructureResolver, check_smiles, metabolite_base_id
 
 #: Always excluded as substrates (compartment-free BiGG/VMH ids).
 CURRENCY_METABOLITES: frozenset[str] = frozenset(
@@ -51,7 +52,16 @@ COFACTOR_METABOLITES: frozenset[str] = frozenset(
 #: Gene ids that stand for "no enzyme" in some models; rows are kept but get no sequence.
 SPONTANEOUS_GENES: frozenset[str] = frozenset({"s0001", "spontaneous", "SPONTANEOUS", "Unknown", "unknown"})
 
-PAIR_COLUMNS = ["reaction_id", "direction", "substrate", "substrate_base", "gene_id", "ec", "gpr"]
+PAIR_COLUMNS = ["reaction_id", "direction", "substrate", "substrate_base", "gene_id", "ec", "ec_source", "gpr"]
+
+_XREF_CACHE: list[EcCrossReference] = []
+
+
+def packaged_ec_xref() -> EcCrossReference:
+    """The packaged reaction-id -> EC table (loaded once per process; read-only)."""
+    if not _XREF_CACHE:
+        _XREF_CACHE.append(EcCrossReference.packaged())
+    return _XREF_CACHE[0]
 
 
 @dataclass
@@ -69,8 +79,13 @@ class PairOptions:
     reverse : bool
         Add ``direction="reverse"`` rows for reactions that can run backwards.
     ec_map : dict, optional
-        Reaction id -> EC numbers used for reactions whose own annotation has none (e.g. borrowed from
-        another model with the same BiGG ids through :func:`reaction_ec_map`).
+        Reaction id -> EC numbers used for reactions whose own annotation and notes have none (e.g. borrowed
+        from another model with the same BiGG ids through :func:`reaction_ec_map`).
+    ec_xref : bool or EcCrossReference
+        Look up ECs of still unannotated reactions by BiGG / MetaNetX reaction id (``True``: the packaged
+        table, see :mod:`kingems_ray.kcat.ec_annotations`; ``False``: no cross-references).
+    ec_notes : bool
+        Read ECs from legacy ``notes`` (``EC Number: ...``) of reactions whose annotation has none.
     """
 
     currency: frozenset[str] = field(default_factory=lambda: CURRENCY_METABOLITES)
@@ -78,6 +93,14 @@ class PairOptions:
     exclude_cofactors: bool = False
     reverse: bool = True
     ec_map: dict[str, list[str]] | None = None
+    ec_xref: bool | EcCrossReference = True
+    ec_notes: bool = True
+
+    def xref(self) -> EcCrossReference | None:
+        """The cross-reference table in use (``None`` when turned off)."""
+        if isinstance(self.ec_xref, EcCrossReference):
+            return self.ec_xref
+        return packaged_ec_xref() if self.ec_xref else None
 
     def excluded(self) -> frozenset[str]:
         """The set of compartment-free ids removed from the substrates."""
@@ -85,26 +108,17 @@ class PairOptions:
 
 
 def reaction_ecs(reaction) -> list[str]:
-    """EC numbers of a reaction from its annotation (``ec-code``; also ``ec`` / ``EC Number``).
+    """EC numbers of a reaction from its annotation (``ec-code``, ``brenda``, ``ec`` / ``EC Number``).
+
+    Legacy notes and cross-references are not read here; see
+    :func:`kingems_ray.kcat.ec_annotations.reaction_ecs_with_source` for the full order.
 
     Returns
     -------
     list of str
         Normalised EC strings such as ``"2.7.1.11"`` or ``"2.3.1.-"`` (no ``EC:`` prefix), de-duplicated.
     """
-    ann = getattr(reaction, "annotation", {}) or {}
-    vals: list[str] = []
-    for key in ("ec-code", "ec", "EC Number", "ec_number"):
-        v = ann.get(key)
-        if v is None:
-            continue
-        for item in v if isinstance(v, (list, tuple)) else [v]:
-            # Some SBML files pack several ECs in one string ("1.1.1.1; 1.1.1.2").
-            for part in re.split(r"[;,|\s]+", str(item)):
-                part = part.strip().removeprefix("EC:").removeprefix("ec:")
-                if re.match(r"^\d+(\.(\d+|-|n\d*)){0,3}$", part) and part not in vals:
-                    vals.append(part)
-    return vals
+    return annotation_ecs(reaction)
 
 
 def reaction_ec_map(models: Iterable) -> dict[str, list[str]]:
@@ -143,12 +157,15 @@ def model_pairs(model, options: PairOptions | None = None) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Columns ``reaction_id, direction, substrate, substrate_base, gene_id, ec, gpr``; ``substrate`` is the
-        model metabolite id, ``substrate_base`` its compartment-free id, ``ec`` the reaction's ECs joined by
-        ``;`` (empty when unannotated). Reactions without a GPR give no rows.
+        Columns ``reaction_id, direction, substrate, substrate_base, gene_id, ec, ec_source, gpr``;
+        ``substrate`` is the model metabolite id, ``substrate_base`` its compartment-free id, ``ec`` the
+        reaction's ECs joined by ``;`` (empty when none is known) and ``ec_source`` where they came from
+        (``annotation``, ``notes``, ``ec_map``, ``xref_bigg``, ``xref_metanetx`` or ``none``). Reactions without
+        a GPR give no rows.
     """
     options = options or PairOptions()
     excluded = options.excluded()
+    xref = options.xref()
     rows: list[tuple] = []
     for rxn in model.reactions:
         rule = rxn.gene_reaction_rule
@@ -162,7 +179,7 @@ def model_pairs(model, options: PairOptions | None = None) -> pd.DataFrame:
         genes = list(dict.fromkeys(g for c in clauses for g in sorted(c)))
         if not genes:
             continue
-        ecs = reaction_ecs(rxn) or list((options.ec_map or {}).get(rxn.id, []))
+        ecs, ec_source = reaction_ecs_with_source(rxn, options.ec_map, xref, notes=options.ec_notes)
         ec = ";".join(ecs)
         directions = []
         if rxn.upper_bound > 0 or (rxn.upper_bound == 0 and rxn.lower_bound == 0):
@@ -173,12 +190,12 @@ def model_pairs(model, options: PairOptions | None = None) -> pd.DataFrame:
             for met in _direction_substrates(rxn, sign, excluded):
                 base = metabolite_base_id(met)
                 for g in genes:
-                    rows.append((rxn.id, direction, met.id, base, g, ec, rule))
+                    rows.append((rxn.id, direction, met.id, base, g, ec, ec_source, rule))
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
 def attach_structures(pairs: pd.DataFrame, model, resolver: StructureResolver | None = None) -> pd.DataFrame:
-    """Add ``smiles`` and ``structure_source`` columns to a pairs table.
+    """Add ``smiles``, ``structure_source``, ``reaction_smiles`` and ``reaction_structure`` to a pairs table.
 
     Parameters
     ----------
@@ -188,6 +205,13 @@ def attach_structures(pairs: pd.DataFrame, model, resolver: StructureResolver | 
         The model the pairs come from (for metabolite annotations).
     resolver : StructureResolver, optional
         Default: one loaded from the reference data.
+
+    Notes
+    -----
+    ``reaction_smiles`` is the (reaction, direction) as RDKit reaction SMILES ``"subs>>prods"`` (molecules
+    joined by ``.``, each once; reverse rows swap the sides), built from the metabolites that have a structure.
+    ``reaction_structure`` says how complete it is: ``complete``, ``partial`` (some metabolites have no
+    structure; they are left out) or ``none`` (a side has no structure at all; ``reaction_smiles`` is empty).
     """
     resolver = resolver or StructureResolver()
     found = {}
@@ -197,7 +221,44 @@ def attach_structures(pairs: pd.DataFrame, model, resolver: StructureResolver | 
     out = pairs.copy()
     out["smiles"] = out["substrate"].map(lambda m: found[m][0])
     out["structure_source"] = out["substrate"].map(lambda m: found[m][1])
+    rxn_smiles: dict[tuple[str, str], tuple[str, str]] = {}
+    for rid, direction in pairs[["reaction_id", "direction"]].drop_duplicates().itertuples(index=False):
+        rxn_smiles[(rid, direction)] = reaction_smiles(model.reactions.get_by_id(rid), direction, resolver)
+    keys = list(zip(out["reaction_id"], out["direction"]))
+    out["reaction_smiles"] = [rxn_smiles[k][0] for k in keys]
+    out["reaction_structure"] = [rxn_smiles[k][1] for k in keys]
     return out
+
+
+def reaction_smiles(reaction, direction: str, resolver: StructureResolver) -> tuple[str, str]:
+    """One direction of a reaction as reaction SMILES, and how complete it is.
+
+    Parameters
+    ----------
+    reaction : cobra.Reaction
+    direction : {"forward", "reverse"}
+    resolver : StructureResolver
+
+    Returns
+    -------
+    (str, str)
+        ``("subs>>prods", "complete" | "partial")``, or ``("", "none")`` when either side has no structure.
+    """
+    sign = -1 if direction == "reverse" else 1
+    sides: tuple[list[str], list[str]] = ([], [])
+    missing = 0
+    for met, coef in sorted(reaction.metabolites.items(), key=lambda mc: mc[0].id):
+        smi, _ = resolver.resolve(met)
+        if smi is None or check_smiles(smi) != "ok":
+            missing += 1
+            continue
+        side = sides[0] if coef * sign < 0 else sides[1]
+        if smi not in side:
+            side.append(smi)
+    if not sides[0] or not sides[1]:
+        return "", "none"
+    return ".".join(sides[0]) + ">>" + ".".join(sides[1]), "partial" if missing else "complete"
+
 
 
 # ---------------------------------------------------------------------------------------------------------
