@@ -30,6 +30,7 @@ COMMANDS = {
     "sweep": "sweep",
     "pairwise": "pairwise",
     "community": "community",
+    "cohort": "cohort",
 }
 
 

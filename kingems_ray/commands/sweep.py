@@ -37,10 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Plan the units, skip the finished ones, run the rest, print a summary."""
+    from ..distributed.cohort_units import is_cohort_config
     from ..distributed.config import load_config, plan_units
     from ..distributed.scheduler import run_units
     from ..store.results import ResultStore
 
+    if is_cohort_config(args.config):  # a cohort: one unit per sample (chunk), see distributed.cohort_units
+        return _run_cohort(args)
     cfg = load_config(args.config, args.models)
     units = plan_units(cfg)
     out = Path(args.out)
@@ -83,5 +86,20 @@ def run(args: argparse.Namespace) -> int:
     man = store.read_manifest()
     summary = {"out": str(out), **stats.as_dict(), "dataset_ok": man.get("n_ok"), "dataset_failed": man.get("n_failed"),
                "pending": len(man.get("pending", []))}
+    print(json.dumps(summary))
+    return 0
+
+
+def _run_cohort(args: argparse.Namespace) -> int:
+    from ..distributed.cohort_units import load_cohort_config, run_cohort
+
+    spec = load_cohort_config(args.config)
+    run_cfg = spec.get("run") or {}
+    retries = args.retries if args.retries is not None else int(run_cfg.get("retries", 1))
+    summary = run_cohort(spec, args.out, serial=args.serial, workers=args.workers or run_cfg.get("workers"),
+                         address=args.address, num_cpus=args.num_cpus, progress=not args.no_progress,
+                         retries=retries, cache_dir=args.cache_dir or run_cfg.get("cache_dir"),
+                         unit_timeout=args.unit_timeout or run_cfg.get("unit_timeout", 1800),
+                         retry_failed=args.retry_failed)
     print(json.dumps(summary))
     return 0

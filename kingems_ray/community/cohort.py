@@ -149,13 +149,12 @@ def max_production(com: Community, growth: pd.Series, metabolites: list[str]) ->
     return out
 
 
-def pfba_fluxes(com: Community, growth: pd.Series, rtol: float = 1e-6, atol: float = 1e-6
-                ) -> np.ndarray | None:
-    """A flux vector with the given growth rates and the smallest sum of absolute fluxes (MICOM's pFBA step).
+def pfba_problem(com: Community, growth: pd.Series, rtol: float = 1e-6, atol: float = 1e-6
+                 ) -> tuple[LinearProblem, np.ndarray]:
+    """The pFBA LP of a community at given growth rates (see :func:`pfba_fluxes`) and its split columns.
 
-    As MICOM's ``add_pfba_objective``: each taxon's growth ``>= (1 - rtol) * mu - atol``, then minimise the sum of
-    the forward and reverse parts of every reaction (taxa and medium). Solved as a separate LP on split columns
-    built from the community's current bounds (so perturbations in force apply). Returns ``None`` when infeasible.
+    Columns ``0..n-1`` are the community's (their positive parts), ``n..`` the negative parts of the columns listed
+    in the returned index array.
     """
     lp = com.joint.lp
     n = lp.n_cols
@@ -169,10 +168,21 @@ def pfba_fluxes(com: Community, growth: pd.Series, rtol: float = 1e-6, atol: flo
     A2 = sp.hstack([A, -A[:, neg]], format="csc")
     plb = np.concatenate([np.maximum(lb, 0.0), np.maximum(-ub[neg], 0.0)])
     pub = np.concatenate([np.maximum(ub, 0.0), -lb[neg]])
-    # the positive part of a column whose range is all negative is fixed at 0
-    pub[:n] = np.where(ub < 0, 0.0, pub[:n])
     split = LinearProblem(A=A2, col_lb=plb, col_ub=pub, row_lb=lp.row_lb, row_ub=lp.row_ub,
                           cost=np.ones(A2.shape[1]), col_names=[], row_names=[], maximize=False)
+    return split, neg
+
+
+def pfba_fluxes(com: Community, growth: pd.Series, rtol: float = 1e-6, atol: float = 1e-6
+                ) -> np.ndarray | None:
+    """A flux vector with the given growth rates and the smallest sum of absolute fluxes (MICOM's pFBA step).
+
+    As MICOM's ``add_pfba_objective``: each taxon's growth ``>= (1 - rtol) * mu - atol``, then minimise the sum of
+    the forward and reverse parts of every reaction (taxa and medium). Solved as a separate LP on split columns
+    built from the community's current bounds (so perturbations in force apply). Returns ``None`` when infeasible.
+    """
+    split, neg = pfba_problem(com, growth, rtol, atol)
+    n = com.joint.lp.n_cols
     solver = PersistentLP(split, threads=1, presolve=True)
     res = solver.solve(need_x=True)
     if not res.ok:
@@ -419,7 +429,7 @@ def run_sample(spec: SampleSpec | dict, library: MemberLibrary, diet: Diet | str
     t0 = time.perf_counter()
     spec = spec if isinstance(spec, SampleSpec) else SampleSpec.from_params(spec)
     mets = list(metabolites) if metabolites is not None else list(DEFAULT_METABOLITES)
-    row: dict[str, Any] = {"sample_id": spec.sample_id, "status": "error", "community_growth": np.nan,
+    row: dict[str, Any] = {"sample_id": spec.sample_id, "sample_status": "error", "community_growth": np.nan,
                            "max_community_growth": np.nan, "n_taxa": len(spec.taxa), "n_growing": 0,
                            "found_abundance_fraction": spec.found_abundance_fraction,
                            "unmatched_taxa": ";".join(spec.unmatched), "unmatched_diet": "", "error": "",
@@ -436,7 +446,7 @@ def run_sample(spec: SampleSpec | dict, library: MemberLibrary, diet: Diet | str
         row["error"] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, KingemsError) else str(exc)
         return row, tables
     base, com = sc.baseline, sc.community
-    row.update(status=base.status, community_growth=base.community_growth,
+    row.update(sample_status=base.status, community_growth=base.community_growth,
                max_community_growth=base.max_community_growth,
                n_growing=int((base.growth > min_growth).sum()) if base.ok else 0,
                unmatched_diet=";".join(com.joint.unmatched), build_s=sc.build_s)
