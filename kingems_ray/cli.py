@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "run a sweep (models x analyses) from a YAML config on Ray; rerun to resume"),
     "pairwise": ("pairwise", "pairwise interaction screen of models on a diet (AGORA protocol), resumable"),
     "community": ("community", "community growth with MICOM's cooperative trade-off, exchanges, cross-feeding"),
+    "cohort": ("cohort", "microbiome cohort screens: taxonomy -> per-sample communities, media, perturbations"),
 }
 
 

@@ -38,11 +38,14 @@ def run(args: argparse.Namespace) -> int:
     """Plan the units, skip the finished ones, run the rest, print a summary."""
     import yaml
 
+    from ..distributed.cohort_units import is_cohort_config
     from ..distributed.config import load_config, plan_units
     from ..distributed.scheduler import run_units
     from ..store.cache import atomic_write_bytes
     from ..store.results import ResultStore
 
+    if is_cohort_config(args.config):  # a cohort: one unit per sample (chunk), see distributed.cohort_units
+        return _run_cohort(args)
     cfg = load_config(args.config, args.models)
     units = plan_units(cfg)
     out = Path(args.out)
@@ -117,3 +120,18 @@ def summary_table(summary: dict, summary_path: Path) -> str:
         lines.append(f"{failed_total} unit(s) in the dataset failed: rerun with --retry-failed, or read their "
                      "error_type / error_message columns")
     return "\n".join(lines)
+
+
+def _run_cohort(args: argparse.Namespace) -> int:
+    from ..distributed.cohort_units import load_cohort_config, run_cohort
+
+    spec = load_cohort_config(args.config)
+    run_cfg = spec.get("run") or {}
+    retries = args.retries if args.retries is not None else int(run_cfg.get("retries", 1))
+    summary = run_cohort(spec, args.out, serial=args.serial, workers=args.workers or run_cfg.get("workers"),
+                         address=args.address, num_cpus=args.num_cpus, progress=not args.no_progress,
+                         retries=retries, cache_dir=args.cache_dir or run_cfg.get("cache_dir"),
+                         unit_timeout=args.unit_timeout or run_cfg.get("unit_timeout", 1800),
+                         retry_failed=args.retry_failed)
+    print(json.dumps(summary))
+    return 0

@@ -25,6 +25,7 @@ clear error for that unit (recorded as a failed unit), never a silent substitute
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import KingemsError
+from ..store.cache import canonical_json
 
 Result = dict[str, Any] | pd.DataFrame | tuple[dict[str, Any], pd.DataFrame]
 
@@ -283,6 +285,44 @@ def community(inp: UnitInput, params: dict[str, Any]) -> Result:
     for k in ("exchanges", "cross_feeding", "perturbations"):
         if isinstance(res.get(k), pd.DataFrame) and len(res[k].columns):
             tables[k] = res[k]
+    return row, tables
+
+
+@register("cohort_sample", needs="input", requires="kingems_ray.community.cohort")
+def cohort_sample(inp: UnitInput, params: dict[str, Any]) -> Result:
+    """One sample of a cohort (``kingems_ray.community.cohort.run_sample``); see ``distributed.cohort_units``.
+
+    Parameters: ``sample`` (a matched sample), ``diet``, ``tradeoff``, ``metabolites``, ``fluxes``, ``min_growth``,
+    ``perturbations`` (this unit's chunk), ``chunk``, ``baseline`` (whether this unit writes the baseline tables).
+    The member library and the last built samples stay in the worker between units.
+    """
+    from collections import OrderedDict
+
+    mod = _require("kingems_ray.community.cohort", "cohort_sample")
+    w = inp.worker
+    lib = w.memo(("cohort_library",), lambda: mod.MemberLibrary(cache_dir=os.environ.get("KINGEMS_MEMBER_CACHE")))
+    built = w.memo(("cohort_built",), OrderedDict)
+    diet = params.get("diet", "western")
+    key = (inp.model_key, canonical_json(diet), float(params.get("tradeoff", 0.5)))
+    sc = built.get(key)
+    kw = {k: params[k] for k in ("tradeoff", "metabolites", "fluxes", "min_growth") if params.get(k) is not None}
+    if sc is None:
+        spec = mod.SampleSpec.from_params(params["sample"])
+        try:
+            sc = mod.build_sample(spec, lib, mod.read_diet(diet), float(params.get("tradeoff", 0.5)),
+                                  params.get("metabolites") or mod.DEFAULT_METABOLITES)
+            built[key] = sc
+            while len(built) > 2:
+                built.popitem(last=False)
+        except Exception:  # noqa: BLE001 - run_sample records the error in the row
+            sc = None
+    if not params.get("baseline", True):
+        kw["fluxes"] = "none"
+    row, tables = mod.run_sample(params["sample"], lib, diet, perturbations=params.get("perturbations"),
+                                 built=sc, **kw)
+    row["chunk"] = int(params.get("chunk", 0))
+    if not params.get("baseline", True):
+        tables = {k: v for k, v in tables.items() if k.startswith("perturbation")}
     return row, tables
 
 
