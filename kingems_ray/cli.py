@@ -13,7 +13,6 @@ import logging
 import sys
 
 from . import __version__
-from .errors import KingemsError
 
 # name -> module; listed in the order ``--help`` shows them.
 COMMANDS = {
@@ -63,28 +62,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit status."""
+    """Run the CLI; returns the process exit status.
+
+    Exit status 2 with one line on stderr for every error the user can fix (a bad input, an unwritable or full
+    ``--out``, a held lock); 1 with one line and the path of a log file holding the traceback for anything
+    unexpected; ``-v`` shows the traceback instead.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s",
+                        force=True)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 1
+    from .errors_cli import classify, preflight, write_log
+
     try:
+        preflight(args, sys.argv[1:] if argv is None else argv)
         return int(args._run(args) or 0)
-    except KingemsError as exc:
-        if args.verbose:
-            raise
-        print(f"kingems-ray {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        if args.verbose:
-            raise
-        print(f"kingems-ray {args.command}: error: file not found: {exc.filename or exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"kingems-ray {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - every error ends as one line (see errors_cli)
+        if args.verbose:
+            raise
+        user, msg = classify(exc)
+        if user:
+            _say(f"kingems-ray {args.command}: error: {msg}")
+            return 2
+        log = write_log(exc, argv)
+        _say(f"kingems-ray {args.command}: internal error: {msg}" + (f" (full log: {log})" if log else "")
+             + "; rerun with -v for the traceback")
+        return 1
+
+
+def _say(line: str) -> None:
+    from .validate import safe_text
+
+    print(safe_text(line), file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

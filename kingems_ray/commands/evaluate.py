@@ -31,6 +31,7 @@ from ..analysis.metrics import (
     variability_precision,
 )
 from ..analysis.validation_data import TRUTH_SETS, join_knockouts, parse_condition_map, read_truth
+from ..validate import read_table
 
 HELP = ("score knockouts against essentiality / RB-TnSeq fitness, compare two models' knockout ROC-AUC, or compare "
         "plain vs ecGEM flux variability")
@@ -65,6 +66,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--out", help="output JSON")
 
 
+FVA_COLUMNS = ("reaction_id", "minimum", "maximum")
+KO_COLUMNS = ("gene_id", "condition", "growth")
+
+
+def _ko_table(path: str) -> pd.DataFrame:
+    return read_table(path, "knockout table", KO_COLUMNS)
+
+
 def _truth(args: argparse.Namespace) -> pd.DataFrame:
     model = None
     if args.model:
@@ -78,7 +87,7 @@ def _compare(args: argparse.Namespace) -> dict:
     """``evaluate compare``: join both screens with the truth, compare their ROC-AUC, print a summary."""
     truth = _truth(args)
     cmap = parse_condition_map(args.condition_map, truth)
-    joined = [join_knockouts(pd.read_parquet(path), truth, cmap) for path in (args.a, args.b)]
+    joined = [join_knockouts(_ko_table(path), truth, cmap) for path in (args.a, args.b)]
     res = compare_knockout_scores(*joined, score=args.score, by="condition", n_boot=args.n_boot, seed=args.seed)
     res.update({"a_table": str(args.a), "b_table": str(args.b), "truth": args.truth})
     pct = round(100 * res["level"])
@@ -99,13 +108,14 @@ def _compare(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Run ``evaluate``."""
     if args.what == "fva":
-        res = variability_precision(pd.read_parquet(args.plain), pd.read_parquet(args.ec))
+        res = variability_precision(read_table(args.plain, "FVA table", FVA_COLUMNS),
+                                    read_table(args.ec, "FVA table", FVA_COLUMNS))
         print(f"median variability: plain {res['median_plain']:.4g}, ecGEM {res['median_ec']:.4g} "
               f"({res['fold_median']:.3g}-fold narrower) over {res['n_reactions']} reactions")
     elif args.what == "compare":
         res = _compare(args)
     else:
-        ko = pd.read_parquet(args.table)
+        ko = _ko_table(args.table)
         truth = _truth(args)
         joined = join_knockouts(ko, truth, parse_condition_map(args.condition_map, truth))
         res = knockout_metrics(joined, growth_threshold=args.threshold, score=args.score, by="condition")
