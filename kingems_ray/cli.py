@@ -68,10 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     ``--out``, a held lock); 1 with one line and the path of a log file holding the traceback for anything
     unexpected; ``-v`` shows the traceback instead.
     """
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \xff, never crash a run
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s",
-                        force=True)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not getattr(args, "_run", None):
         parser.print_help()
         return 1

@@ -33,8 +33,8 @@ def _os_message(exc: OSError) -> str:
     where = f"{name}: " if name else ""
     why = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
-        return (f"{where}no space left on device ({_one_line(str(exc))}); free some space and run the same command "
-                "again (finished results are kept)")
+        return (f"{where}no space left on device; free some space and run the same command again (finished "
+                "results are kept)")
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return f"{where}cannot write or read here: {why}"
     if exc.errno == errno.ENOENT:

@@ -49,6 +49,13 @@ class Fixtures:
     def __getitem__(self, k: str) -> str:
         return str(self.files[k])
 
+    last: str = ""
+
+    def new_nonutf8(self, name: str) -> str:
+        """A fresh path whose name is not valid UTF-8 (kept in :attr:`last`)."""
+        self.last = self.new(name)
+        return self.last
+
     def new(self, name: str) -> str:
         """A path under a fresh folder (nothing there yet)."""
         d = self.root / "outs"
@@ -247,6 +254,8 @@ PROBES: list[Probe] = [
     Probe("fva-garbage-model", lambda fx: ["fva", fx["garbage"], "--out", fx.new("o.parquet")]),
     Probe("fva-truncated-gzip", lambda fx: ["fva", fx["trunc_gz"], "--out", fx.new("o.parquet")]),
     Probe("fva-nonutf8-name", lambda fx: ["fva", fx["nonutf8"], "--out", fx.new("o.parquet")]),
+    Probe("fva-out-nonutf8-name", lambda fx: ["fva", M, "--out", fx.new_nonutf8("o\udcff.parquet")],
+          expect="status", check=lambda fx, rc, out, err: rc == 0 and os.path.exists(fx.last)),
     Probe("fva-level-without-kcats", lambda fx: ["fva", M, "--level", "L3a", "--out", fx.new("o.parquet")],
           needle="--kcats"),
     Probe("fva-kcats-match-no-gene", lambda fx: ["fva", M, "--kcats", fx["kc_nomatch"], "--out", fx.new("o.parquet")],
@@ -413,11 +422,17 @@ def run_probe(p: Probe, fx: Fixtures) -> Outcome:
     argv = p.argv(fx)
     out_path = _is_out(p, argv)
     existed = out_path is not None and os.path.lexists(out_path)
-    so, se = io.StringIO(), io.StringIO()
+    # like a terminal: stdout strict UTF-8, stderr with Python's backslashreplace
+    so = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", write_through=True)
+    se = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace", write_through=True)
     exc = None
     rc: int | None = None
     root = logging.getLogger()
     handlers = list(root.handlers)
+    handler = logging.StreamHandler(se)  # what basicConfig gives a real run: warnings on stderr
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.setLevel(logging.WARNING)
+    root.addHandler(handler)
     try:
         with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
             try:
@@ -428,20 +443,21 @@ def run_probe(p: Probe, fx: Fixtures) -> Outcome:
                 exc = traceback.format_exc()
     finally:
         root.handlers = handlers
-    err = se.getvalue()
+    err = se.buffer.getvalue().decode("utf-8", "replace")
+    stdout = so.buffer.getvalue().decode("utf-8", "replace")
     lines = [ln for ln in err.splitlines() if ln.strip()]
     partial = bool(out_path is not None and not existed and os.path.lexists(out_path)
                    and rc not in (0, None) and _has_files(out_path))
     if exc is not None or "Traceback (most recent call last)" in err:
         grade = "traceback"
     elif rc == 0:
-        grade = "status" if p.check is not None and p.check(fx, rc, so.getvalue(), err) else "silent"
+        grade = "status" if p.check is not None and p.check(fx, rc, stdout, err) else "silent"
     elif rc == 2 and lines and _error_lines(lines) == 1 and "error:" in lines[-1] and (
             p.needle is None or p.needle in lines[-1]):
         grade = "clear"
     else:
         grade = "unclear"
-    return Outcome(p, rc, so.getvalue(), err, exc, grade, partial)
+    return Outcome(p, rc, stdout, err, exc, grade, partial)
 
 
 def _error_lines(lines: list[str]) -> int:
