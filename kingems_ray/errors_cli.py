@@ -63,7 +63,10 @@ def classify(exc: BaseException) -> tuple[bool, str]:
         return True, (f"an input is not UTF-8 text ({exc.reason} at byte {exc.start}); expected a text table "
                       "(CSV/TSV), JSON or FASTA")
     if isinstance(exc, UnicodeEncodeError):
-        return True, f"cannot print a file name that is not valid UTF-8 ({exc.reason})"
+        from .validate import safe_text
+
+        return True, (f"a name is not valid UTF-8: {safe_text(str(exc.object))[:200]!r} ({exc.reason}); "
+                      "rename it")
     if isinstance(exc, OSError):  # gzip.BadGzipFile is an OSError too
         if type(exc).__name__ == "BadGzipFile":
             return True, f"not a valid gzip file ({_one_line(str(exc))})"

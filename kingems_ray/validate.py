@@ -238,6 +238,10 @@ def check_output_path(path: str | Path, what: str = "--out") -> None:
         Naming the path and the cause.
     """
     p = Path(path)
+    try:
+        str(p).encode("utf-8")
+    except UnicodeEncodeError:  # the Parquet / Arrow writers need UTF-8 names: fail before any work
+        raise InputError(f"{what} {safe_text(str(p))}: the name is not valid UTF-8; use a UTF-8 name") from None
     anc = p.parent if not p.is_dir() else p
     while not anc.exists():
         if anc.parent == anc:

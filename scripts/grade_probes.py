@@ -20,6 +20,7 @@ from bad_input_probes import PROBES, make_fixtures, run_probe, unmount_all  # no
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="")
+    ap.add_argument("--skip", default=None, help="skip probes whose id contains this")
     ap.add_argument("--show", action="store_true", help="print stderr of every probe")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
@@ -27,7 +28,7 @@ def main() -> int:
         counts: collections.Counter = collections.Counter()
         try:
             for p in PROBES:
-                if a.only not in p.id:
+                if a.only not in p.id or (a.skip and a.skip in p.id):
                     continue
                 t = time.perf_counter()
                 o = run_probe(p, fx)
