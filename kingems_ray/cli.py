@@ -17,7 +17,6 @@ import logging
 import sys
 
 from . import __version__
-from .errors import KingemsError
 
 # name -> (module, summary for ``kingems-ray --help``); listed in the order ``--help`` shows them. A subcommand's
 # own ``--help`` shows its module's ``HELP``.
@@ -96,7 +95,18 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit status."""
+    """Run the CLI; returns the process exit status.
+
+    Exit status 2 with one line on stderr for every error the user can fix (a bad input, an unwritable or full
+    ``--out``, a held lock); 1 with one line and the path of a log file holding the traceback for anything
+    unexpected; ``-v`` shows the traceback instead.
+    """
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \xff, never crash a run
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
@@ -104,21 +114,31 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 1
+    from .errors_cli import classify, preflight, write_log
+
     try:
+        preflight(args, sys.argv[1:] if argv is None else argv)
         return int(args._run(args) or 0)
-    except KingemsError as exc:
-        if args.verbose:
-            raise
-        print(f"kingems-ray {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        if args.verbose:
-            raise
-        print(f"kingems-ray {args.command}: error: file not found: {exc.filename or exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"kingems-ray {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - every error ends as one line (see errors_cli)
+        if args.verbose:
+            raise
+        user, msg = classify(exc)
+        if user:
+            _say(f"kingems-ray {args.command}: error: {msg}")
+            return 2
+        log = write_log(exc, argv)
+        _say(f"kingems-ray {args.command}: internal error: {msg}" + (f" (full log: {log})" if log else "")
+             + "; rerun with -v for the traceback")
+        return 1
+
+
+def _say(line: str) -> None:
+    from .validate import safe_text
+
+    print(safe_text(line), file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

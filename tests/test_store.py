@@ -64,8 +64,17 @@ def test_temporaries_are_ignored_and_cleaned(tmp_path):
     store = ResultStore(tmp_path)
     u = _unit(1)
     store.write_unit(u, {"status": "ok"})
-    stale = store.unit_path("fba", "x").with_name(".half-written.parquet.tmp")
-    stale.write_bytes(b"PAR1 garbage")  # what a SIGKILL in the middle of a write leaves
+    import subprocess
+
+    from kingems_ray.store.lock import host_name
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    # what a SIGKILL in the middle of a write leaves: a temporary tagged with the dead writer's pid and host
+    stale = store.unit_path("fba", "x").with_name(f".half-written.parquet.w{dead.pid}@{host_name()}.ab12.tmp")
+    stale.write_bytes(b"PAR1 garbage")
+    untagged = stale.with_name(".someone-elses.parquet.tmp")  # not ours to judge: left alone (until a day old)
+    untagged.write_bytes(b"PAR1")
     assert store.done_units() == {u.unit_id}
     assert len(ds.dataset(tmp_path, format="parquet", partitioning="hive").to_table()) == 1
-    assert store.clean_temporaries() == 1 and not stale.exists()
+    assert store.clean_temporaries() == 1 and not stale.exists() and untagged.exists()

@@ -383,7 +383,11 @@ def read_truth(truth: str | Path, model=None) -> pd.DataFrame:
     p = Path(name)
     if not p.is_file():
         raise KingemsError(f"unknown truth set {name!r}: not one of {', '.join(TRUTH_SETS)} and not a file")
-    df = pd.read_csv(p, sep="\t" if p.suffix in (".tsv", ".txt") else ",")
+    try:
+        df = pd.read_csv(p, sep="\t" if p.suffix in (".tsv", ".txt") else ",")
+    except (OSError, ValueError, pd.errors.EmptyDataError) as exc:  # UnicodeDecodeError / ParserError: ValueErrors
+        raise KingemsError(f"{p}: cannot read the truth table ({type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:200]})") from exc
     if "gene_id" not in df.columns:
         raise KingemsError(f"{p}: needs a 'gene_id' column")
     if "grows" not in df.columns:

@@ -32,13 +32,20 @@ def _abundances(path: str | None, names: list[str]):
     if path is None:
         return None
     sep = "," if path.lower().endswith(".csv") else "\t"
-    df = pd.read_csv(path, sep=sep)
+    try:
+        df = pd.read_csv(path, sep=sep)
+    except (OSError, ValueError, pd.errors.EmptyDataError) as exc:  # UnicodeDecodeError is a ValueError
+        raise KingemsError(f"{path}: cannot read abundances ({type(exc).__name__}: {exc})") from exc
     cols = {c.lower(): c for c in df.columns}
     mcol = cols.get("model") or cols.get("id") or cols.get("taxon")
     acol = cols.get("abundance")
     if mcol is None or acol is None:
         raise KingemsError(f"{path}: needs columns model (or id/taxon) and abundance")
-    ab = dict(zip(df[mcol].astype(str), df[acol].astype(float)))
+    from ..validate import check_abundances
+
+    ab = dict(zip(df[mcol].astype(str), df[acol]))
+    check_abundances(ab, names, path)  # unknown models and non-positive values are errors, not renormalised away
+    ab = {k: float(v) for k, v in ab.items()}
     missing = [n for n in names if n not in ab]
     if missing:
         raise KingemsError(f"{path}: no abundance for {', '.join(missing[:5])}")
@@ -48,22 +55,30 @@ def _abundances(path: str | None, names: list[str]):
 def run(args: argparse.Namespace) -> int:
     """Run ``community``."""
     from ..community.community import run_community
+    from ..community.diets import read_diet
     from ..community.models import expand_model_paths, load_members
     from ..errors import KingemsError
+    from ..validate import check_diet_matches, check_unique_model_names
 
-    members, errors = load_members(expand_model_paths(args.models), cache_dir=args.cache_dir)
+    paths = expand_model_paths(args.models)
+    check_unique_model_names(paths)
+    diet = read_diet(args.diet)
+    for d in args.alt_diet:
+        read_diet(d)
+    members, errors = load_members(paths, cache_dir=args.cache_dir)
     for e in errors:
         print(f"skipped model: {e}")
     if not members:
-        raise KingemsError("no loadable model")
+        raise KingemsError("no loadable model" + (f" ({'; '.join(str(e) for e in errors[:2])})" if errors else ""))
     names = [m.name for m in members]
+    check_diet_matches(diet, {k for m in members for k in m.ex_key})
     ab = _abundances(args.abundances, names)
     perts = [{"kind": "remove_taxon", "taxon": n} for n in names] if args.remove_each else []
     perts += [{"kind": "diet", "diet": d} for d in args.alt_diet]
     for k in args.knockout:
         taxon, _, genes = k.partition(":")
         perts.append({"kind": "gene_knockout", "taxon": taxon, "genes": genes.split("+")})
-    res = run_community(members, ab, args.diet, args.tradeoff, perts)
+    res = run_community(members, ab, diet, args.tradeoff, perts)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for key in ("growth", "exchanges", "cross_feeding", "perturbations", "perturbation_cross_feeding"):

@@ -100,6 +100,32 @@ def find_sequences(explicit: str | None = None) -> Path:
     )
 
 
+def _preflight(checkpoint: Path, sequences: Path | None) -> None:
+    """Read the checkpoint and the given sequences once, so that a damaged file is one error line, not a failed
+    Ray stage minutes later."""
+    from ..kcat.model import load_checkpoint
+    from ..kcat.pairs import read_sequences
+
+    try:
+        load_checkpoint(checkpoint, device="cpu")
+    except KingemsError:
+        raise
+    except Exception as exc:  # torch raises several types for a file that is not a checkpoint
+        raise KingemsError(f"{checkpoint}: not a readable kcat checkpoint ({type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:200]})") from exc
+    if sequences is None:
+        return
+    try:
+        seqs = read_sequences(sequences)
+    except KingemsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - undecodable / malformed text of many kinds
+        raise KingemsError(f"{sequences}: cannot read protein sequences ({type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:200]})") from exc
+    if not seqs:
+        raise KingemsError(f"{sequences}: no protein sequence found (expected FASTA or a gene_id/sequence table)")
+
+
 def _stage(name: str, units, store, actors, progress: bool, unit_timeout: float = 600.0):
     from ..distributed.scheduler import run_units
 
@@ -153,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         from ..paths import package_data
 
         seqs, shipped = None, package_data("kcat_default", "textbook_kcats_predicted.parquet")
+    _preflight(ckpt, seqs if args.sequences else None)  # bad inputs fail here, before Ray starts
 
     from ..analysis.report import write_report
     from ..analysis.tuning import trajectory_path

@@ -20,6 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HELP = ("score knockouts against essentiality / RB-TnSeq fitness, compare two models' knockout ROC-AUC, or compare "
         "plain vs ecGEM flux variability")
@@ -57,7 +61,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--out", help="output JSON")
 
 
-def _truth(args: argparse.Namespace):
+FVA_COLUMNS = ("reaction_id", "minimum", "maximum")
+KO_COLUMNS = ("gene_id", "condition", "growth")
+
+
+def _ko_table(path: str) -> pd.DataFrame:
+    from ..validate import read_table
+
+    return read_table(path, "knockout table", KO_COLUMNS)
+
+
+def _truth(args: argparse.Namespace) -> pd.DataFrame:
     from ..analysis.validation_data import read_truth
 
     model = None
@@ -70,14 +84,13 @@ def _truth(args: argparse.Namespace):
 
 def _compare(args: argparse.Namespace) -> dict:
     """``evaluate compare``: join both screens with the truth, compare their ROC-AUC, print a summary."""
-    import pandas as pd
 
     from ..analysis.metrics import compare_knockout_scores
     from ..analysis.validation_data import join_knockouts, parse_condition_map
 
     truth = _truth(args)
     cmap = parse_condition_map(args.condition_map, truth)
-    joined = [join_knockouts(pd.read_parquet(path), truth, cmap) for path in (args.a, args.b)]
+    joined = [join_knockouts(_ko_table(path), truth, cmap) for path in (args.a, args.b)]
     res = compare_knockout_scores(*joined, score=args.score, by="condition", n_boot=args.n_boot, seed=args.seed)
     res.update({"a_table": str(args.a), "b_table": str(args.b), "truth": args.truth})
     pct = round(100 * res["level"])
@@ -97,19 +110,21 @@ def _compare(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``evaluate``."""
-    import pandas as pd
 
     from ..analysis.metrics import knockout_metrics, variability_precision
     from ..analysis.validation_data import join_knockouts, parse_condition_map
 
     if args.what == "fva":
-        res = variability_precision(pd.read_parquet(args.plain), pd.read_parquet(args.ec))
+        from ..validate import read_table
+
+        res = variability_precision(read_table(args.plain, "FVA table", FVA_COLUMNS),
+                                    read_table(args.ec, "FVA table", FVA_COLUMNS))
         print(f"median variability: plain {res['median_plain']:.4g}, ecGEM {res['median_ec']:.4g} "
               f"({res['fold_median']:.3g}-fold narrower) over {res['n_reactions']} reactions")
     elif args.what == "compare":
         res = _compare(args)
     else:
-        ko = pd.read_parquet(args.table)
+        ko = _ko_table(args.table)
         truth = _truth(args)
         joined = join_knockouts(ko, truth, parse_condition_map(args.condition_map, truth))
         res = knockout_metrics(joined, growth_threshold=args.threshold, score=args.score, by="condition")

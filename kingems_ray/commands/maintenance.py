@@ -41,7 +41,11 @@ def run(args: argparse.Namespace) -> int:
 
     ngam, gam, rxn = args.ngam, args.gam, args.ngam_reaction
     if args.config:
-        c_ngam, c_gam, c_rxn = read_sweep_config(args.config)
+        from ..config_schema import check_json_block, read_json_config
+
+        cfg = read_json_config(args.config)
+        check_json_block(cfg, "maintenance_sweep", args.config)  # typos, types and ranges are errors
+        c_ngam, c_gam, c_rxn = read_sweep_config(cfg)
         ngam, gam, rxn = ngam or c_ngam, gam or c_gam, rxn or c_rxn
     if not ngam or not gam:
         raise KingemsError("give --ngam and --gam (comma-separated) or a --config with a maintenance_sweep block")

@@ -25,14 +25,18 @@ def run(args: argparse.Namespace) -> int:
     from ..community.models import expand_model_paths, load_members
     from ..community.screen import screen_pairs
     from ..errors import KingemsError
+    from ..validate import check_diet_matches, check_unique_model_names
 
     paths = expand_model_paths(args.models)
+    check_unique_model_names(paths)
+    diet = read_diet(args.diet)  # before the (slow) model loading: a bad diet fails at once
     members, errors = load_members(paths, cache_dir=args.cache_dir, processes=args.processes)
     for e in errors:
         print(f"skipped model: {e}")
     if len(members) < 2:
-        raise KingemsError(f"need at least two loadable models, got {len(members)}")
-    diet = read_diet(args.diet)
+        why = f" ({'; '.join(str(e) for e in errors[:2])})" if errors else ""
+        raise KingemsError(f"need at least two loadable models, got {len(members)}{why}")
+    check_diet_matches(diet, {k for m in members for k in m.ex_key})
     pairs = list(itertools.combinations(range(len(members)), 2))
     table, stats = screen_pairs(members, diet, args.out, processes=args.processes, pairs=pairs,
                                 coupling=args.coupling or None, progress=False)

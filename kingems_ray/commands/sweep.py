@@ -36,12 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Plan the units, skip the finished ones, run the rest, print a summary."""
-    import yaml
-
     from ..distributed.cohort_units import is_cohort_config
     from ..distributed.config import load_config, plan_units
-    from ..distributed.scheduler import run_units
-    from ..store.cache import atomic_write_bytes
+    from ..store.lock import WriterLock
     from ..store.results import ResultStore
 
     if is_cohort_config(args.config):  # a cohort: one unit per sample (chunk), see distributed.cohort_units
@@ -50,6 +47,23 @@ def run(args: argparse.Namespace) -> int:
     units = plan_units(cfg)
     out = Path(args.out)
     store = ResultStore(out)
+    # One writer per folder: a second sweep into OUT stops here, naming the holder (exit 2).
+    with WriterLock(out, "sweep") as lock:
+        if lock.took_over:
+            print(f"took over a stale lock of pid {lock.took_over.get('pid')} (not running)", file=sys.stderr)
+        moved = store.quarantine_damaged()
+        if moved:
+            print(f"{len(moved)} damaged unit file(s) moved to {out / '_quarantine'}; their units run again",
+                  file=sys.stderr)
+        return _run_locked(args, cfg, units, out, store)
+
+
+def _run_locked(args: argparse.Namespace, cfg, units, out: Path, store) -> int:
+    import yaml
+
+    from ..distributed.scheduler import run_units
+    from ..store.cache import atomic_write_bytes
+
     atomic_write_bytes(out / "_config.yaml", yaml.safe_dump(
         {"source": str(cfg.path), "name": cfg.name, "models": cfg.models, "analyses": cfg.analyses,
          "medium": cfg.medium, "ec": cfg.ec, "run": cfg.run, "predictor": cfg.predictor}, sort_keys=False).encode())

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 from ..ec.spec import EcSpec
 from ..errors import KingemsError
@@ -47,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
                  if v is not None}
     target = args.target_growth
     if args.config:
-        cfg = json.loads(Path(args.config).read_text())
+        from ..config_schema import check_json_block, read_json_config
+
+        cfg = read_json_config(args.config)
+        check_json_block(cfg, "simulated_annealing", args.config, flat_ok=True)  # typos and types are errors
         settings = AnnealingSettings.from_config(cfg, **overrides)
         if target is None and not args.conditions:
             target = cfg.get("simulated_annealing", {}).get("biomass_goal")
@@ -61,7 +62,16 @@ def run(args: argparse.Namespace) -> int:
     problem = Problem(b.compiled)
     conditions = None
     if args.conditions:
-        conditions = carbon_source_conditions(problem, read_growth_rates(args.conditions),
+        import pandas as pd
+
+        try:
+            rates = read_growth_rates(args.conditions)
+        except (OSError, ValueError, KeyError, pd.errors.EmptyDataError) as exc:  # undecodable, empty, no columns
+            raise KingemsError(f"{args.conditions}: cannot read growth rates ({type(exc).__name__}: "
+                               f"{' '.join(str(exc).split())[:200]})") from exc
+        if not rates:
+            raise KingemsError(f"{args.conditions}: no growth rate in the file")
+        conditions = carbon_source_conditions(problem, rates,
                                               base_carbon=args.base_carbon, uptake=args.uptake)
         print(f"fitting {len(conditions)} conditions: {', '.join(c.name for c in conditions)}", file=sys.stderr)
     g0 = problem.growth()

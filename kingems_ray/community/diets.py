@@ -103,6 +103,10 @@ class Diet:
 
 
 def _from_pairs(name: str, ids, values, negative: bool) -> Diet:
+    from ..validate import check_diet_rows
+
+    ids, values = list(ids), list(values)
+    check_diet_rows(name, ids, values, negative)  # NaN / inf / secretion-forcing rows are errors, not dropped
     uptake: dict[str, float] = {}
     src: dict[str, str] = {}
     for rid, val in zip(ids, values):
@@ -166,7 +170,7 @@ def read_diet(diet: str | Path | Diet | dict) -> Diet:
     sep = "," if p.suffix.lower() == ".csv" else "\t"
     try:
         df = pd.read_csv(p, sep=sep)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise KingemsError(f"{p}: cannot read diet table ({exc})") from exc
     cols = {c.lower().strip(): c for c in df.columns}
     if "global_id" in cols and "flux" in cols:  # MICOM media: AGORA ids in global_id
@@ -283,7 +287,7 @@ def check_diet(members: list[Member], diet: Diet) -> tuple[pd.DataFrame, list[st
     unmatched_everywhere : list of str
         Diet components that match no exchange of any model.
     """
-    from ..solver.problem import Problem
+    from ..ec.problem import Problem
 
     rows = []
     all_keys: set[str] = set()

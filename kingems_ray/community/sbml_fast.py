@@ -138,6 +138,9 @@ def read_sbml_light(path: str | Path) -> LightModel:
         raise ModelLoadError(f"{p}: fast SBML reader failed ({type(exc).__name__}: {exc})") from exc
     if not model.reactions:
         raise ModelLoadError(f"{p}: model has no reactions")
+    from ..validate import check_unique_ids
+
+    check_unique_ids((r.id for r in model.reactions), "reaction", str(p))  # the dict-free reader would keep both
     # genes in the order of the geneProduct list, as cobrapy does
     for gid in gene_label:
         gene_pos[gene_id(gid)] = len(model.genes)

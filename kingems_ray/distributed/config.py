@@ -27,8 +27,12 @@ Format::
     run: {retries: 2, max_in_flight_per_worker: 2, workers: null, cache_dir: null}
     predictor: {actors: 1}                # predictor actors for ``kcats: predicted`` (0: load in each worker)
 
-Paths are relative to the config file; ``${VAR}`` and ``~`` are expanded, and ``${KINGEMS_DATA}`` defaults to
-:func:`kingems_ray.paths.data_root`. A path inside the current working directory is sent to workers relative to
+Every block is checked against a schema (:mod:`kingems_ray.config_schema`): an unknown key, a wrong type or a
+value out of range is an error. Paths are relative to the config file; ``~`` and ``${VAR}`` are expanded for
+``KINGEMS_*`` variables and ``HOME``, ``USER``, ``TMPDIR``, ``PWD``, ``SLURM_SUBMIT_DIR``, ``SLURM_JOB_ID``,
+``SLURM_TMPDIR`` only (others may hold secrets and are refused); ``${KINGEMS_DATA}`` defaults to
+:func:`kingems_ray.paths.data_root`. Two analyses that differ only in their ``label`` are two units.
+A path inside the current working directory is sent to workers relative to
 it, so that a ``ray job submit --working-dir .`` job finds it in each node's copy of the working directory.
 """
 
@@ -75,27 +79,10 @@ class SweepConfig:
 def expand(text: str, base: Path | None) -> str:
     """Expand ``${VAR}`` (``KINGEMS_DATA`` defaults to the data root) and ``~``; make relative paths absolute."""
 
-    def var(m: re.Match) -> str:
-        name = m.group(1)
-        if name in os.environ:
-            return os.environ[name]
-        if name == "KINGEMS_DATA":
-            from ..errors import DataNotFoundError
-            from ..paths import data_root
+    from ..config_schema import expand_variable
 
-            try:
-                root = data_root(required=True)
-            except DataNotFoundError as exc:
-                if "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:  # not the driver of a `ray job submit`
-                    raise
-                # In a Ray job the working directory is Ray's copy of --working-dir, so ../shared/data is not there.
-                raise DataNotFoundError(
-                    f"{exc}. This sweep runs as a Ray job, in Ray's copy of the working directory: pass the data "
-                    "folder to it, e.g. ray job submit ... --runtime-env-json "
-                    "'{\"env_vars\": {\"KINGEMS_DATA\": \"/absolute/path/to/shared/data\"}}' (see cluster/README.md)"
-                ) from None
-            return str(root)
-        raise KingemsError(f"config uses ${{{name}}}, which is not set")
+    def var(m: re.Match) -> str:
+        return expand_variable(m.group(1))  # only KINGEMS_* and documented variables: no secrets in results
 
     s = os.path.expanduser(_VAR.sub(var, text))
     p = Path(s)
@@ -236,10 +223,15 @@ def load_config(path: str | Path | dict, models_pattern: str | None = None) -> S
         try:
             raw = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise KingemsError(f"{p}: invalid YAML ({exc})") from exc
+            raise KingemsError(f"{p}: invalid YAML ({' '.join(str(exc).split())})") from exc
+        except UnicodeDecodeError as exc:
+            raise KingemsError(f"{p}: not a text (UTF-8) file ({exc.reason})") from exc
         base = p.resolve().parent
     if not isinstance(raw, dict) or "models" not in raw or "analyses" not in raw:
         raise KingemsError(f"{p or 'config'}: a sweep config needs 'models' and 'analyses'")
+    from ..config_schema import check_sweep_config
+
+    check_sweep_config(raw, str(p or "config"))  # unknown keys (with a suggestion), types and ranges
     ec_default = _resolve_ec(raw.get("ec") or {}, base)
     analyses = []
     for item in raw["analyses"]:
@@ -335,6 +327,8 @@ def plan_units(cfg: SweepConfig) -> list[Unit]:
                     if a["ec"]:
                         params["ec"] = a["ec"]
                     ident = _identity({**a["params"], "partner": key_of[partner], "ec": a["ec"]}, ids)
+                    if a.get("label"):
+                        ident["label"] = a["label"]
                     units.append(Unit(unit_id(key_of[m], a["name"], ident), _for_workers(m), key_of[m], a["name"],
                                       params, label=a.get("label") or a["name"]))
     for m in cfg.models:
@@ -355,6 +349,8 @@ def plan_units(cfg: SweepConfig) -> list[Unit]:
                 params["medium"] = {k: (_for_workers(v) if isinstance(v, str) and v in files else v)
                                     for k, v in med.items()}
             ident = _identity({**a["params"], "ec": a["ec"], "medium": med}, ids)
+            if a.get("label"):  # two analyses that differ only in their label are two units (and two rows)
+                ident["label"] = a["label"]
             uid = unit_id(key_of[m], a["name"], ident)
             units.append(Unit(uid, _for_workers(m), key_of[m], a["name"], params, label=a.get("label") or a["name"]))
     return units

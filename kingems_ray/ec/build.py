@@ -63,6 +63,9 @@ def build(
     if kcats is not None:
         raw = read_kcat_table(kcats) if not isinstance(kcats, pd.DataFrame) else kcats
         table, report = match_to_model(raw, m, gene_mw=gene_mw, aggregate=aggregate)
+        from ..validate import check_kcat_match
+
+        check_kcat_match(report, "kcat table" if isinstance(kcats, pd.DataFrame) else str(kcats), m.id)
         log.info(report.summary())
     if irreversible:
         from .irreversible import to_irreversible

@@ -188,8 +188,11 @@ def export_sbml(built, path: str | Path, check: bool = True) -> float:
     KingemsError
         When the output cannot be written.
     """
-    model = to_cobra(built)
+    from ..validate import check_output_path
+
     p = Path(path)
+    check_output_path(p, "SBML output")  # a read-only / full target fails here, naming the path and the cause
+    model = to_cobra(built)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
@@ -197,6 +200,9 @@ def export_sbml(built, path: str | Path, check: bool = True) -> float:
             cobra.io.write_sbml_model(model, str(p))
     except OSError as exc:
         raise KingemsError(f"{p}: cannot write SBML ({exc})") from exc
+    if not p.is_file() or p.stat().st_size == 0:  # libsbml reports a failed write by a return value only
+        p.unlink(missing_ok=True)
+        raise KingemsError(f"{p}: cannot write SBML (nothing was written: is the folder writable, the disk full?)")
     if check:
         from ..gem.io import load_model
 

@@ -203,6 +203,9 @@ def validate_table(df: pd.DataFrame, name: str = "kcat table") -> pd.DataFrame:
         raise KcatTableError(
             f"{name}: direction must be one of {DIRECTIONS}, got {sorted(out.loc[bad_dir, 'direction'].unique())}"
         )
+    from ..validate import check_kcat_table
+
+    check_kcat_table(out, name)  # mw > 0 where given (error); kcats outside [1e-6, 1e7] warn per row
     if "mw" in out.columns:
         out["mw"] = pd.to_numeric(out["mw"], errors="coerce")
     return out.reset_index(drop=True)

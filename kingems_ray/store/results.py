@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import math
 import time
 from collections.abc import Iterable
@@ -38,6 +39,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .cache import atomic_write_bytes, canonical_json
+
+log = logging.getLogger(__name__)
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -124,13 +127,62 @@ class ResultStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
+    def _with_root(self, root: str | Path) -> ResultStore:
+        self.root = Path(root)  # a read-only view: nothing is created
+        return self
+
     def clean_temporaries(self) -> int:
-        """Remove temporaries left by a killed writer (call only when no other writer is running)."""
+        """Remove this process's temporaries and those left by dead writers on this host.
+
+        A live writer's temporaries (another process on this host, or another host) are left alone, so that
+        this is safe even when a second writer ignored the lock (:mod:`kingems_ray.store.lock`).
+        """
+        from .lock import removable_temp
+
         n = 0
         for p in self.root.rglob(".*.tmp"):
-            p.unlink(missing_ok=True)
-            n += 1
+            if removable_temp(p):
+                p.unlink(missing_ok=True)
+                n += 1
         return n
+
+    def damaged_files(self) -> list[Path]:
+        """Unit row files and detail tables whose Parquet footer cannot be read (truncated, garbage)."""
+        bad = []
+        files = list(self.unit_files()) + sorted(p for p in (self.root / "_tables").glob("analysis=*/*.parquet")
+                                                 if not p.name.startswith("."))
+        for p in files:
+            if not parquet_ok(p):
+                bad.append(p)
+        return bad
+
+    def quarantine_damaged(self) -> list[Path]:
+        """Move damaged files to ``OUT/_quarantine/`` so their units run again; returns the moved files' old paths.
+
+        A damaged detail table also moves its unit's row file (the row means "done", and the unit is not).
+        """
+        import os
+
+        bad = self.damaged_files()
+        moved: list[Path] = []
+        if not bad:
+            return moved
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        qroot = self.root / "_quarantine" / stamp
+        extra = []
+        for p in bad:
+            rel = p.relative_to(self.root)
+            if rel.parts[0] == "_tables":  # _tables/analysis=<a>[.<name>]/<uid>.parquet -> that unit's row file
+                part = rel.parts[1].split(".", 1)[0]
+                row = self.root / part / p.name
+                if row.exists() and row not in bad:
+                    extra.append(row)
+        for p in bad + extra:
+            dest = qroot / p.relative_to(self.root)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, dest)
+            moved.append(p)
+        return moved
 
     # -- paths ---------------------------------------------------------------------------------------------------
     def unit_path(self, analysis: str, uid: str) -> Path:
@@ -277,8 +329,11 @@ class ResultStore:
         return {p.stem for p in self.unit_files()}
 
     def done_statuses(self) -> dict[str, str]:
-        """Unit id -> status of every unit with a result file (reads only those two columns)."""
-        files = self.unit_files()
+        """Unit id -> status of every unit with a readable result file (reads only those two columns).
+
+        A damaged file (unreadable footer) counts as not done, so its unit runs again.
+        """
+        files = [p for p in self.unit_files() if parquet_ok(p)]
         if not files:
             return {}
         t = ds.dataset([str(p) for p in files], format="parquet").to_table(columns=["unit_id", "status"])
@@ -301,6 +356,15 @@ class ResultStore:
         return ds.dataset(files, format="parquet", schema=schema).to_table().to_pandas()
 
 
+def parquet_ok(path: str | Path) -> bool:
+    """Whether a Parquet file's footer (its metadata) can be read: false for truncated or foreign files."""
+    try:
+        pq.read_metadata(str(path))
+    except (OSError, pa.ArrowException, ValueError):
+        return False
+    return True
+
+
 def open_dataset(root: str | Path, analysis: str | None = None) -> ds.Dataset:
     """The sweep's unit rows as a ``pyarrow.dataset.Dataset`` with the schemas of all files unified.
 
@@ -312,10 +376,20 @@ def open_dataset(root: str | Path, analysis: str | None = None) -> ds.Dataset:
     pattern = f"analysis={_safe(analysis)}/*.parquet" if analysis else "analysis=*/*.parquet"
     files = sorted(str(p) for p in root.glob(pattern) if not p.name.startswith("."))
     part = ds.partitioning(pa.schema([("analysis", pa.string())]), flavor="hive")
+    schemas, damaged = [], []
+    for f in files:
+        try:
+            schemas.append(pq.read_schema(f))
+        except (OSError, pa.ArrowException, ValueError):
+            damaged.append(f)
+    if damaged:  # skipped and reported: a rerun of the sweep quarantines them and redoes their units
+        log.warning("skipping %d damaged unit file(s) in %s (e.g. %s); rerun the sweep to redo them",
+                    len(damaged), root, damaged[0])
+        files = [f for f in files if f not in set(damaged)]
     if not files:
         schema = pa.schema([(c, pa.string()) for c in BASE_COLUMNS])
         return ds.dataset([], format="parquet", schema=schema)
-    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    schema = pa.unify_schemas(schemas, promote_options="permissive")
     return ds.dataset(files, format="parquet", schema=schema.append(pa.field("analysis", pa.string())),
                       partitioning=part, partition_base_dir=str(root))
 
@@ -340,3 +414,8 @@ def read_results(root: str | Path, columns: list[str] | None = None, analysis: s
     if not dset.files:
         return pd.DataFrame(columns=columns or BASE_COLUMNS)
     return dset.to_table(columns=columns).to_pandas()
+
+
+def damaged_results(root: str | Path) -> list[Path]:
+    """Unit files of a sweep folder that :func:`read_results` skips because they cannot be read."""
+    return ResultStore.__new__(ResultStore)._with_root(root).damaged_files()
