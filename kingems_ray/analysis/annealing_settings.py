@@ -1,16 +1,20 @@
-"""Annealing settings, conditions and results of :mod:`kingems_ray.analysis.tuning` (plain data, no solver)."""
+"""Annealing settings, growth conditions and results of :mod:`kingems_ray.analysis.tuning`."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
+from ..ec.problem import Problem
 from ..errors import KingemsError
+
+log = logging.getLogger(__name__)
 
 #: Relative spread (sigma / kcat) used when no pair of the table has a ``kcat_std``.
 DEFAULT_FALLBACK_CV = 0.5
@@ -173,3 +177,43 @@ def trajectory_path(tuned_path: str | Path) -> Path:
     """Where :meth:`TuneResult.write` puts the trajectory of a tuned table."""
     p = Path(tuned_path)
     return p.with_name(p.stem + "_trajectory.parquet")
+
+
+def carbon_source_conditions(
+    problem: Problem,
+    growth_rates: Mapping[str, float],
+    base_carbon: str | Sequence[str] = "EX_glc__D_e",
+    uptake: float = 10.0,
+) -> list[Condition]:
+    """Conditions for a multi-condition fit: one carbon source each (exchange id -> measured growth [1/h]).
+
+    Each condition closes the base carbon source(s) and opens the exchange at ``uptake`` [mmol/gDW/h]; other
+    exchange bounds stay as the problem has them. Exchanges the model lacks are skipped (logged).
+    """
+    bases = [base_carbon] if isinstance(base_carbon, str) else list(base_carbon)
+    ridx = problem.cm.rxn_index
+    out = []
+    for ex, target in growth_rates.items():
+        if ex not in ridx:
+            log.warning("carbon source %s is not in the model: skipped", ex)
+            continue
+        if not target > 0:
+            raise KingemsError(f"target growth for {ex} must be > 0, got {target}")
+        bounds: dict[str, tuple[float, float]] = {}
+        for b in bases:
+            if b in ridx and b != ex:
+                lb, ub = problem.reaction_bounds(b)
+                bounds[b] = (max(lb, 0.0), max(ub, 0.0))
+        _, ub = problem.reaction_bounds(ex)
+        bounds[ex] = (-float(uptake), ub)
+        out.append(Condition(name=ex, bounds=bounds, target=float(target)))
+    if not out:
+        raise KingemsError("no carbon-source condition matches an exchange of the model")
+    return out
+
+
+def read_growth_rates(path: str | Path) -> dict[str, float]:
+    """Measured growth rates per carbon source: a CSV whose first column is the exchange id and ``EXP`` [1/h]."""
+    df = pd.read_csv(path)
+    col = "EXP" if "EXP" in df.columns else df.columns[-1]
+    return dict(zip(df.iloc[:, 0].astype(str), pd.to_numeric(df[col], errors="coerce")))

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,7 +37,15 @@ from ..ec.compiled import CompiledModel
 from ..ec.problem import Problem, ProblemState
 from ..errors import KingemsError
 from ..parallel import process_map, worker_state
-from .annealing_settings import DEFAULT_FALLBACK_CV, AnnealingSettings, Condition, TuneResult, trajectory_path
+from .annealing_settings import (
+    DEFAULT_FALLBACK_CV,
+    AnnealingSettings,
+    Condition,
+    TuneResult,
+    carbon_source_conditions,
+    read_growth_rates,
+    trajectory_path,
+)
 from .enzyme_mass import _flux_col_of_entries, pair_enzyme_mass, pair_spreads, select_targets
 
 __all__ = [
@@ -259,46 +266,6 @@ def _chain_task(spec: _ChainSpec) -> dict:
 # ---------------------------------------------------------------------------------------------------------------------
 # public entry point
 # ---------------------------------------------------------------------------------------------------------------------
-def carbon_source_conditions(
-    problem: Problem,
-    growth_rates: Mapping[str, float],
-    base_carbon: str | Sequence[str] = "EX_glc__D_e",
-    uptake: float = 10.0,
-) -> list[Condition]:
-    """Conditions for a multi-condition fit: one carbon source each (exchange id -> measured growth [1/h]).
-
-    Each condition closes the base carbon source(s) and opens the exchange at ``uptake`` [mmol/gDW/h]; other
-    exchange bounds stay as the problem has them. Exchanges the model lacks are skipped (logged).
-    """
-    bases = [base_carbon] if isinstance(base_carbon, str) else list(base_carbon)
-    ridx = problem.cm.rxn_index
-    out = []
-    for ex, target in growth_rates.items():
-        if ex not in ridx:
-            log.warning("carbon source %s is not in the model: skipped", ex)
-            continue
-        if not target > 0:
-            raise KingemsError(f"target growth for {ex} must be > 0, got {target}")
-        bounds: dict[str, tuple[float, float]] = {}
-        for b in bases:
-            if b in ridx and b != ex:
-                lb, ub = problem.reaction_bounds(b)
-                bounds[b] = (max(lb, 0.0), max(ub, 0.0))
-        _, ub = problem.reaction_bounds(ex)
-        bounds[ex] = (-float(uptake), ub)
-        out.append(Condition(name=ex, bounds=bounds, target=float(target)))
-    if not out:
-        raise KingemsError("no carbon-source condition matches an exchange of the model")
-    return out
-
-
-def read_growth_rates(path: str | Path) -> dict[str, float]:
-    """Measured growth rates per carbon source: a CSV whose first column is the exchange id and ``EXP`` [1/h]."""
-    df = pd.read_csv(path)
-    col = "EXP" if "EXP" in df.columns else df.columns[-1]
-    return dict(zip(df.iloc[:, 0].astype(str), pd.to_numeric(df[col], errors="coerce")))
-
-
 def tune_kcats(
     target: Problem | CompiledModel,
     target_growth: float | None = None,
@@ -366,19 +333,8 @@ def tune_kcats(
             f"model {cm.model_id!r} has no kcats in its LP (level {cm.level}): compile it at L2..L4 with a kcat table"
         )
     state = problem.snapshot()  # bounds, pool, kcats and other edits: each chain starts from them
-    if conditions:
-        # Select targets under the first condition: that is what the fit starts from.
-        with problem.reactions_bounded(conditions[0].bounds):
-            tdf = select_targets(problem, s.n_top)
-    else:
-        tdf = select_targets(problem, s.n_top)
+    tdf, sigma_all = _targets(problem, conditions, s)
     tg = tdf.index.to_numpy(int)
-    sigma_all, cv, n_fb = pair_spreads(cm.pairs, s.fallback_cv)
-    if n_fb:
-        log.info("%d of %d pairs have no kcat_std: sigma = %.3g * kcat", n_fb, len(sigma_all), cv)
-    tdf["sigma"] = sigma_all[tg]
-    std = pd.to_numeric(cm.pairs.get("kcat_std", pd.Series(np.nan, index=cm.pairs.index)), errors="coerce")
-    tdf["sigma_fallback"] = ~(np.isfinite(std.to_numpy(float)[tg]) & (std.to_numpy(float)[tg] > 0))
     k_orig = cm.pairs["kcat"].to_numpy(float)
     seeds = np.random.SeedSequence(seed).spawn(chains)
     names = [c.name for c in conditions] if conditions else []
@@ -386,19 +342,7 @@ def tune_kcats(
         _ChainSpec(i, seeds[i], tg, sigma_all, k_orig, s, target_growth, conditions, names)
         for i in range(chains)
     ]
-    if processes <= 1 or chains == 1:
-        results = []
-        for sp in specs:
-            results.append(run_chain(_fresh_problem(cm, state), sp, on_step=on_step, progress=progress))
-    else:
-        results = []
-        # Report each chain as it finishes (its rows at once); the result does not depend on the order.
-        for r in process_map(_chain_task, specs, min(processes, chains), _chain_setup, (cm, state), ordered=False):
-            results.append(r)
-            if progress is not None:
-                for row in r["rows"]:
-                    progress(row)
-        results.sort(key=lambda r: r["chain"])
+    results = _run_chains(cm, state, specs, processes, on_step, progress)
     best = max(results, key=lambda r: (r["best_score"], -r["chain"]))
     table = cm.pairs.copy()
     table["kcat_original"] = k_orig
@@ -418,6 +362,41 @@ def tune_kcats(
         settings=s,
         condition_growth=dict(zip(names, map(float, best["best_growths"]))) if names else {},
     )
+
+
+def _targets(problem: Problem, conditions: list[Condition] | None, s: AnnealingSettings
+             ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The pairs to tune (under the first condition, if any: that is what the fit starts from) with their sigma,
+    and sigma of every pair."""
+    if conditions:
+        with problem.reactions_bounded(conditions[0].bounds):
+            tdf = select_targets(problem, s.n_top)
+    else:
+        tdf = select_targets(problem, s.n_top)
+    tg = tdf.index.to_numpy(int)
+    pairs = problem.cm.pairs
+    sigma_all, cv, n_fb = pair_spreads(pairs, s.fallback_cv)
+    if n_fb:
+        log.info("%d of %d pairs have no kcat_std: sigma = %.3g * kcat", n_fb, len(sigma_all), cv)
+    tdf["sigma"] = sigma_all[tg]
+    std = pd.to_numeric(pairs.get("kcat_std", pd.Series(np.nan, index=pairs.index)), errors="coerce")
+    tdf["sigma_fallback"] = ~(np.isfinite(std.to_numpy(float)[tg]) & (std.to_numpy(float)[tg] > 0))
+    return tdf, sigma_all
+
+
+def _run_chains(cm: CompiledModel, state: ProblemState, specs: list[_ChainSpec], processes: int,
+                on_step: Callable | None, progress: Callable | None) -> list[dict]:
+    """Every chain on its own fresh problem, serially or in worker processes (same results), in chain order."""
+    if processes <= 1 or len(specs) == 1:
+        return [run_chain(_fresh_problem(cm, state), sp, on_step=on_step, progress=progress) for sp in specs]
+    results = []
+    # Report each chain as it finishes (its rows at once); the result does not depend on the order.
+    for r in process_map(_chain_task, specs, min(processes, len(specs)), _chain_setup, (cm, state), ordered=False):
+        results.append(r)
+        if progress is not None:
+            for row in r["rows"]:
+                progress(row)
+    return sorted(results, key=lambda r: r["chain"])
 
 
 def tuned_build(built, target_growth: float, spec=None, **tune_options) -> tuple[object, TuneResult]:
