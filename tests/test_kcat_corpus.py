@@ -111,7 +111,7 @@ def small_rxn(one_torch_thread):
     df = _synthetic_corpus()
     prot_f = get_featuriser("composition", parts=["aac", "physchem"])
     sub_f = get_featuriser("morgan", radius=2, n_bits=128)
-    cfg = RxnTrainConfig(proj_dim=16, hidden_dim=32, ec_dim=8, max_epochs=30, patience=8, n_members=3,
+    cfg = RxnTrainConfig(proj_dim=16, hidden_dim=32, ec_dim=8, max_epochs=20, patience=6, n_members=3,
                          batch_size=32, rxn_bits=128, org_bins=16, lr=3e-3)
     rf = featurise_rows(df, prot_f, sub_f, cfg.rxn_bits, cfg.org_bins)
     calib = np.arange(len(df)) % 5 == 0

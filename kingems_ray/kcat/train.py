@@ -335,6 +335,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                    help="comma list of: random, dissimilar, ec3, scaffold")
     g.add_argument("--split-members", type=int, default=None, help="members per split ensemble (default: as final)")
     g.add_argument("--no-final", action="store_true", help="skip the final ensemble / checkpoint")
+    g.add_argument("--tree-iter", type=int, default=200, help="boosting iterations of the tree baseline")
+    g.add_argument("--split-member-seconds", type=float, default=None,
+                   help="time cap per member of the split ensembles (default: as the final one)")
     for f, v in asdict(RxnTrainConfig()).items():
         g.add_argument(f"--rx-{f.replace('_', '-')}", dest=f"rx_{f}", type=type(v), default=v)
 
@@ -452,14 +455,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 class RxnTrainConfig:
     """Settings of the reaction-aware ensemble (:class:`~kingems_ray.kcat.model.RxnKcatNet`)."""
 
-    proj_dim: int = 64
-    hidden_dim: int = 192
+    # Small on purpose: it trains in minutes on a shared 2-core CPU (the head dominates the cost).
+    proj_dim: int = 32
+    hidden_dim: int = 128
     ec_dim: int = 32
     dropout: float = 0.1
     input_dropout: float = 0.05
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    batch_size: int = 512
+    batch_size: int = 256
     max_epochs: int = 15
     patience: int = 3
     n_members: int = 5
@@ -470,10 +474,10 @@ class RxnTrainConfig:
     p_drop_org: float = 0.3
     p_drop_sub: float = 0.05
     p_trunc_ec: float = 0.25
-    rxn_bits: int = 512
-    org_bins: int = 128
+    rxn_bits: int = 256
+    org_bins: int = 64
     calib_frac: float = 0.1
-    max_member_seconds: float = 150.0
+    max_member_seconds: float = 110.0
     seed: int = 0
 
 
@@ -705,7 +709,8 @@ def _tree_features(rf: Any, idx: np.ndarray, ecm: _ECLevelMedians, drop_protein:
                       rf.org[idx], rf.cof[idx], ecm.transform([rf.ec[i] for i in idx])]).astype(np.float32)
 
 
-def _fit_tree_baseline(rf: Any, tr: np.ndarray, y: np.ndarray, seed: int) -> tuple[Any, _ECLevelMedians]:
+def _fit_tree_baseline(rf: Any, tr: np.ndarray, y: np.ndarray, seed: int, max_iter: int = 200
+                       ) -> tuple[Any, _ECLevelMedians]:
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     ecm = _ECLevelMedians().fit([rf.ec[i] for i in tr], y[tr])
@@ -714,7 +719,7 @@ def _fit_tree_baseline(rf: Any, tr: np.ndarray, y: np.ndarray, seed: int) -> tup
     drop = rng.random(len(tr)) < 0.33
     x = np.vstack([_tree_features(rf, tr[~drop], ecm), _tree_features(rf, tr[drop], ecm, drop_protein=True)])
     yy = np.concatenate([y[tr[~drop]], y[tr[drop]]])
-    model = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.1, random_state=seed).fit(x, yy)
+    model = HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=0.1, random_state=seed).fit(x, yy)
     return model, ecm
 
 
@@ -881,7 +886,8 @@ def run_corpus_training(args: argparse.Namespace, argv_list: Sequence[str] = ())
     print(f"featurised and grouped in {metrics['featurise_seconds']} s", flush=True)
     y = train["log10_kcat"].to_numpy()
     rng_seed = cfg.seed
-    split_cfg = RxnTrainConfig(**{**asdict(cfg), "n_members": args.split_members or cfg.n_members})
+    split_cfg = RxnTrainConfig(**{**asdict(cfg), "n_members": args.split_members or cfg.n_members,
+                                  "max_member_seconds": args.split_member_seconds or cfg.max_member_seconds})
 
     for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
         t_split = time.time()
@@ -897,7 +903,7 @@ def run_corpus_training(args: argparse.Namespace, argv_list: Sequence[str] = ())
         tree = ecm_tree = None
         if not args.no_tree:
             t1 = time.time()
-            tree, ecm_tree = _fit_tree_baseline(rf, tr_idx, y, cfg.seed)
+            tree, ecm_tree = _fit_tree_baseline(rf, tr_idx, y, cfg.seed, args.tree_iter)
             rec["tree_seconds"] = round(time.time() - t1, 1)
         ecmed = ECMedian().fit(train["ec"].to_numpy()[tr_idx].tolist(), y[tr_idx])
         res = evaluate_rxn(ens, tree, ecm_tree, ecmed, rf, train, te_idx)
@@ -915,7 +921,7 @@ def run_corpus_training(args: argparse.Namespace, argv_list: Sequence[str] = ())
         ens, rec = train_rxn_ensemble(rf, y, groups, calib, cfg, prot_f.config(), sub_f.config())
         tree = ecm_tree = None
         if not args.no_tree:
-            tree, ecm_tree = _fit_tree_baseline(rf, np.arange(n_tr), y, cfg.seed)
+            tree, ecm_tree = _fit_tree_baseline(rf, np.arange(n_tr), y, cfg.seed, args.tree_iter)
         ecmed = ECMedian().fit(train["ec"].tolist(), y)
         res = evaluate_rxn(ens, tree, ecm_tree, ecmed, rf_ext, ext, np.arange(len(ext)))
         res.update({"overlap": split_overlap(train, ext), "training": rec, "seconds": round(time.time() - t_final, 1),
