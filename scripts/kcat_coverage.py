@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--effects", nargs="+", metavar="VARIANT",
                     help="iML1515 ecGEM effects instead of the report: variants seq, noseq, noseq_before")
     ap.add_argument("--processes", type=int, default=2, help="processes for knockout screens and FVA")
+    ap.add_argument("--keio-conditions", nargs="*", help="RB-TnSeq carbon sources to screen (default: all 10)")
+    ap.add_argument("--no-fva", action="store_true", help="effects: knockouts only")
     ap.add_argument("--sweep-dir", default=None,
                     help="compare NAME.before.parquet with NAME.parquet here (from --breakdown --out-dir)")
     ap.add_argument("--sweep", type=int, default=20, help="number of models in the sweep")
@@ -422,7 +424,8 @@ def run_effects(args, root: Path) -> int:
         genes = [g.id for g in model.genes]
         glc_truth = essentiality_truth(genes, ecoli_glucose_essential(), "glucose")
         ko_glc = knockout_screen(target, {"glucose": None}, processes=procs)
-        conds = {name: carbon_source_medium(model, None, ex) for name, ex in keio_carbon_exchanges().items()}
+        conds = {name: carbon_source_medium(model, None, ex) for name, ex in keio_carbon_exchanges().items()
+                 if not args.keio_conditions or name in args.keio_conditions}
         ko_keio = knockout_screen(target, conds, processes=procs)
         info["knockout_s"] = time.perf_counter() - t
         m_glc = knockout_metrics(join_knockouts(ko_glc, glc_truth))["overall"]
@@ -432,6 +435,10 @@ def run_effects(args, root: Path) -> int:
         if args.out_dir:
             ko_glc.to_parquet(Path(args.out_dir) / f"ko_{variant}_glucose.parquet")
             ko_keio.to_parquet(Path(args.out_dir) / f"ko_{variant}_keio10.parquet")
+        if args.no_fva:
+            res["variants"][variant] = info
+            print(f"[{variant}] {json.dumps(info, default=float)}", flush=True)
+            continue
         t = time.perf_counter()
         fva = flux_variability(target, fraction=0.9, processes=procs)
         rng = flux_variability_ranges(fva)
@@ -468,12 +475,21 @@ def run_sweep(args) -> int:
     import json
 
     d = Path(args.sweep_dir)
-    names = sorted(p.name.removesuffix(".before.parquet") for p in d.glob("*.before.parquet"))[: args.sweep]
+    names = sorted(p.name.removesuffix(".before.parquet") for p in d.glob("*.before.parquet")
+                   if (d / (p.name.removesuffix(".before.parquet") + ".parquet")).exists())
+    names = names[: args.sweep] if args.sweep > 0 else names
+    sums: dict[str, dict[str, dict[str, int]]] = {"before": {}, "after": {}}
     per, tot = {}, {"models": 0, "pairs": 0, "source_changed": 0, "to_prediction": 0, "kcat_changed_2fold": 0,
                     "kcat_changed_10fold": 0}
     for name in names:
-        a = pair_kcats(pd.read_parquet(d / f"{name}.before.parquet"))
-        b = pair_kcats(pd.read_parquet(d / f"{name}.parquet"))
+        ta, tb = pd.read_parquet(d / f"{name}.before.parquet"), pd.read_parquet(d / f"{name}.parquet")
+        for label, t in (("before", ta), ("after", tb)):
+            for key, counts in (("kcat_sources", pair_sources(t).value_counts()),
+                                ("mw_sources", gene_mw_sources(t).value_counts())):
+                acc = sums[label].setdefault(key, {})
+                for k, v in counts.items():
+                    acc[k] = acc.get(k, 0) + int(v)
+        a, b = pair_kcats(ta), pair_kcats(tb)
         j = a.join(b, lsuffix="_before", rsuffix="_after", how="inner")
         lr = np.abs(np.log10(j["kcat_after"] / j["kcat_before"]))
         row = {"pairs": int(len(j)),
@@ -489,7 +505,7 @@ def run_sweep(args) -> int:
         tot["models"] += 1
         for k in ("pairs", "source_changed", "to_prediction", "kcat_changed_2fold", "kcat_changed_10fold"):
             tot[k] += row[k]
-    res = {"total": tot, "per_model": per}
+    res = {"total": tot, "breakdown": sums, "per_model": per}
     print(json.dumps(res, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
