@@ -88,7 +88,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=["parity", "bench"], default="parity")
     ap.add_argument("--samples", type=int, default=5)
-    ap.add_argument("--cohort", default=str(Path(__file__).resolve().parents[1] / "configs" / "cohort_agora_200.csv.gz"))
+    default_cohort = Path(__file__).resolve().parents[1] / "configs" / "cohort_agora_200.csv.gz"
+    ap.add_argument("--cohort", default=str(default_cohort))
     ap.add_argument("--diet", default="western")
     ap.add_argument("--tradeoff", type=float, default=0.5)
     ap.add_argument("--rtol", type=float, default=2e-3)
@@ -183,7 +184,8 @@ def main(argv=None) -> int:
             taxa_within_tol=f"{int(feas['within_tol'].sum())}/{len(feas)} (samples where MICOM meets its bound)",
             taxa_within_tol_all=f"{int(g['within_tol'].sum())}/{len(g)}",
             max_abs_diff_feasible=float(feas["abs_diff"].max()) if len(feas) else None,
-            ours_cpu_s_per_sample=float(sm["ours_cpu_s"].mean()), ours_wall_s_per_sample=float(sm["ours_wall_s"].mean()),
+            ours_cpu_s_per_sample=float(sm["ours_cpu_s"].mean()),
+            ours_wall_s_per_sample=float(sm["ours_wall_s"].mean()),
             micom_cpu_s_per_sample=float((sm["micom_build_cpu_s"] + sm["micom_grow_cpu_s"]).mean()),
             micom_wall_s_per_sample=float((sm["micom_build_wall_s"] + sm["micom_grow_wall_s"]).mean()),
             micom_grow_cpu_s_per_sample=float(sm["micom_grow_cpu_s"].mean()),
