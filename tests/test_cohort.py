@@ -200,3 +200,23 @@ def test_cohort_sweep_serial_resumes_and_reports_bad_samples(agora, tmp_path, da
 
     md = write_report(out)
     assert (out / "growth_heatmap.png").exists() and "Cohort report" in md.read_text()
+
+
+def test_elasticities_finite_differences(agora):
+    from kingems_ray.community.cohort import build_sample, elasticities
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.diets import read_diet
+
+    db, lib = agora
+    samples, _ = match_taxonomy(read_taxonomy(_trio_tax(), rank="strain"), db, rank="strain")
+    diet = read_diet("western")
+    sc = build_sample(samples[0], lib, diet, 0.5, ["ac"])
+    el = elasticities(sc, lib, ["ac"], diet_components=["glc_D", "not_in_diet"], h=0.1)
+    assert set(el["kind"]) == {"diet", "abundance"} and set(el["effector"]) == {"glc_D", *TRIO}
+    # the abundance elasticity of community growth, recomputed independently
+    ab = np.array([0.5, 0.3, 0.2])
+    ab[0] *= 1.1
+    res = Community([lib.get(t) for t in samples[0].taxa], ab / ab.sum(), diet).cooperative_tradeoff(0.5)
+    want = (res.community_growth - sc.baseline.community_growth) / (sc.baseline.community_growth * 0.1)
+    got = el[(el.effector == TRIO[0]) & (el.metabolite == "community_growth")]["elasticity"].iloc[0]
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
