@@ -166,7 +166,9 @@ def main(argv=None) -> int:
                     row["micom"] = float(ref.fluxes.loc["medium", mid])
                 x_rows.append(row)
         s_rows.append(srow)
-        pd.DataFrame(s_rows).to_csv(out / "samples.csv", index=False)
+        pd.DataFrame(s_rows).to_csv(out / "samples.csv", index=False)  # per sample: a long run can be cut short
+        pd.DataFrame(g_rows).to_csv(out / "growth.csv", index=False)
+        pd.DataFrame(x_rows).to_csv(out / "medium_exchanges.csv", index=False)
     g = pd.DataFrame(g_rows)
     xs = pd.DataFrame(x_rows)
     sm = pd.DataFrame(s_rows)
