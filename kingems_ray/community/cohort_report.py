@@ -67,7 +67,10 @@ def write_report(out: str | Path, metadata: str | Path | None = None, group: str
     pp = _read(folder, "perturbation_production")
     lines = ["# Cohort report", ""]
     if len(samples):
-        ok = samples["sample_status"] == "optimal" if "sample_status" in samples else samples["status"] == "ok"
+        if "sample_status" in samples:
+            ok = samples["sample_status"] == "optimal"
+        else:  # older runs: a solved sample has a growth
+            ok = samples["community_growth"].notna()
         lines += [f"Samples: {len(samples)}; solved {int(ok.sum())}; with errors {int((~ok).sum())}.", ""]
         bad = samples[~ok]
         if len(bad):
@@ -85,7 +88,7 @@ def write_report(out: str | Path, metadata: str | Path | None = None, group: str
         mat = growth[growth["taxon"].isin(taxa)].pivot_table(index="taxon", columns="sample_id",
                                                               values="growth_rate", aggfunc="first")
         mat = mat.reindex(taxa)
-        fig, ax = plt.subplots(figsize=(min(18, 4 + 0.06 * mat.shape[1]), 3 + 0.2 * len(taxa)))
+        fig, ax = plt.subplots(figsize=(min(18, 7 + 0.06 * mat.shape[1]), 3 + 0.2 * len(taxa)))
         v = np.log10(np.clip(mat.to_numpy(float), 1e-4, None))
         v[np.isnan(mat.to_numpy(float))] = np.nan
         im = ax.imshow(np.ma.masked_invalid(v), aspect="auto", cmap="viridis", interpolation="nearest")
@@ -93,7 +96,7 @@ def write_report(out: str | Path, metadata: str | Path | None = None, group: str
         ax.set_yticklabels([t[:40] for t in taxa], fontsize=6)
         ax.set_xlabel(f"sample ({mat.shape[1]})")
         ax.set_xticks([])
-        ax.set_title("Trade-off growth per taxon x sample (log10 1/h; blank: absent; 1e-4 floor)")
+        ax.set_title("Trade-off growth, log10 1/h (blank: taxon absent)", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.03)
         fig.tight_layout()
         fig.savefig(out / "growth_heatmap.png", dpi=110)

@@ -1,0 +1,222 @@
+"""Cohorts (issue 15): taxonomy tables, matching, pooled models vs MICOM, per-sample runs, media, sweeps, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kingems_ray.community.taxonomy import (
+    ModelDB,
+    agora_ranks,
+    match_taxonomy,
+    normalise_name,
+    read_taxonomy,
+    samples_table,
+)
+from kingems_ray.errors import KingemsError
+
+TRIO = ["Abiotrophia_defectiva_ATCC_49176", "Acetatifactor_muris_GP69", "Acetobacterium_wieringae_DSM_1911"]
+
+
+# -- taxonomy tables (no data needed) ----------------------------------------------------------------------------
+def test_read_taxonomy_variants():
+    long = pd.DataFrame({"#SampleID": ["a", "a", "b"], "Taxon": ["g__Bacteroides", "g__Blautia", "g__Blautia"],
+                         "relative_abundance": [0.7, 0.3, 1.0]})
+    t = read_taxonomy(long, rank="genus")
+    assert list(t.columns[:3]) == ["sample_id", "id", "abundance"]
+    assert [normalise_name(g) for g in t["genus"]] == ["bacteroides", "blautia", "blautia"]
+    wide = pd.DataFrame({"sample": ["a", "b"], "k__Bacteria;g__Bacteroides;s__caccae": [5, 0],
+                         "k__Bacteria;g__Blautia;s__": [5, 10]})
+    w = read_taxonomy(wide)
+    assert len(w) == 3  # zero entries dropped
+    row = w[(w.sample_id == "a") & (w.genus == "Bacteroides")].iloc[0]
+    assert row["species"] == "Bacteroides caccae"  # epithet-only species gets its genus
+    taxa_x_samples = pd.DataFrame({"#OTU ID": ["X", "Y"], "s1": [1, 2], "s2": [3, 0]})
+    tx = read_taxonomy(taxa_x_samples, rank="genus")
+    assert set(tx["sample_id"]) == {"s1", "s2"} and len(tx) == 3
+    with pytest.raises(KingemsError):
+        read_taxonomy(pd.DataFrame({"only": [1]}))
+
+
+def test_agora_ranks():
+    assert agora_ranks("Bacteroides_caccae_ATCC_43185") == {"genus": "Bacteroides", "species": "Bacteroides caccae",
+                                                            "strain": "Bacteroides_caccae_ATCC_43185"}
+    assert "species" not in agora_ranks("Desulfovibrio_sp_6_1_46AFAA")
+    assert agora_ranks("uncultured_Blautia_sp_ERR1022472")["genus"] == "Blautia"
+
+
+def test_matching_cutoff_unmatched_and_bad_samples():
+    db = ModelDB.open(pd.DataFrame({"file": ["/m/A1.xml", "/m/A2.xml", "/m/B1.xml"],
+                                    "genus": ["Alpha", "Alpha", "Beta"], "species": ["Alpha x", "Alpha y", "Beta z"]}))
+    tax = pd.DataFrame({"sample_id": ["s"] * 4 + ["zero", "miss"],
+                        "genus": ["g__Alpha", "Beta", "Gamma", "Beta", "Alpha", "Delta"],
+                        "abundance": [50, 30, 19.99, 0.01, 0, 3]})
+    samples, rep = match_taxonomy(read_taxonomy(tax, rank="genus"), db, rank="genus", cutoff=1e-3)
+    s = {x.sample_id: x for x in samples}
+    # Alpha pooled from two models; Beta twice in the table -> one taxon; Gamma unmatched; 1e-4 below the cutoff
+    assert [t.name for t in s["s"].taxa] == ["alpha", "beta"]
+    assert s["s"].taxa[0].files == ["/m/A1.xml", "/m/A2.xml"] and s["s"].taxa[0].pooled
+    assert s["s"].found_abundance_fraction == pytest.approx(0.8)
+    assert s["s"].abundances == pytest.approx([50 / 80, 30 / 80])
+    assert s["s"].unmatched == ["Gamma"] and s["s"].n_below_cutoff == 1
+    assert s["zero"].error == "abundances sum to 0" and not s["zero"].taxa
+    assert s["miss"].error.startswith("no taxon") and s["miss"].unmatched == ["Delta"]
+    tab = samples_table(samples).set_index("sample_id")
+    assert tab.loc["s", "unmatched_abundance_fraction"] == pytest.approx(0.2)
+    assert set(rep["reason"]) >= {"", "no model at rank genus", "below cutoff 0.001", "sample abundances sum to 0"}
+    with pytest.raises(KingemsError):
+        match_taxonomy(read_taxonomy(tax, rank="genus"), db, rank="order")
+
+
+# -- pooled models vs MICOM's join_models -----------------------------------------------------------------------
+def test_pooled_model_matches_micom_join_models(tmp_path):
+    """Two variants of the textbook model pooled by us and by micom.util.join_models: same reactions, same growth."""
+    cobra = pytest.importorskip("cobra")
+    micom_util = pytest.importorskip("micom.util")
+    from kingems_ray.community.taxonomy import build_pooled
+
+    a = cobra.io.load_model("textbook")
+    b = a.copy()
+    b.reactions.get_by_id("PGI").knock_out()  # a different member: no glycolytic entry via PGI
+    b.remove_reactions([b.reactions.get_by_id("PFL")])
+    new = cobra.Reaction("EXTRA_r", lower_bound=0, upper_bound=1000)
+    new.add_metabolites({b.metabolites.get_by_id("pyr_c"): -1, b.metabolites.get_by_id("lac__D_c"): 1})
+    b.add_reactions([new])
+    b.reactions.get_by_id("Biomass_Ecoli_core").objective_coefficient = 1
+    fa, fb = tmp_path / "a.xml", tmp_path / "b.xml"
+    cobra.io.write_sbml_model(a, str(fa))
+    cobra.io.write_sbml_model(b, str(fb))
+    ref = micom_util.join_models([str(fa), str(fb)], id="pooled")
+    ours = build_pooled([str(fa), str(fb)], "pooled")
+    ref_ids = {r.id for r in ref.reactions if not r.id.startswith("micom_combined_biomass")}
+    assert set(ours.rxn_ids) - {"micom_combined_biomass"} == ref_ids
+    from kingems_ray.solver.problem import Problem
+
+    growth = Problem(ours).optimize(need_x=False).objective
+    assert growth == pytest.approx(ref.slim_optimize(), rel=1e-6)
+
+
+# -- with the AGORA data -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def agora(data_dir, tmp_path_factory):
+    from kingems_ray.community.cohort import MemberLibrary
+
+    db = ModelDB.open(data_dir / "agora" / "models")
+    return db, MemberLibrary(cache_dir=tmp_path_factory.mktemp("members"))
+
+
+def _trio_tax(extra=()):
+    rows = [("s1", t, a) for t, a in zip(TRIO, [0.5, 0.3, 0.2])] + list(extra)
+    return pd.DataFrame(rows, columns=["sample_id", "id", "abundance"])
+
+
+def test_run_sample_matches_community_and_perturbs(agora):
+    from kingems_ray.community.cohort import run_sample
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.diets import read_diet
+
+    db, lib = agora
+    samples, _ = match_taxonomy(read_taxonomy(_trio_tax(), rank="strain"), db, rank="strain")
+    pert = [{"kind": "remove_taxon", "taxon": TRIO[0]}, {"kind": "supplement", "add": {"inulin": 0.05}},
+            {"kind": "remove_taxon", "taxon": "Not_a_taxon"}, {"kind": "diet", "diet": "no_such_diet"},
+            {"kind": "gene_knockout", "taxon": TRIO[1], "genes": ["nope"]}]
+    row, tabs = run_sample(samples[0], lib, "western", perturbations=pert, metabolites=["ac", "but"])
+    ref = Community([lib.get(t) for t in samples[0].taxa], [0.5, 0.3, 0.2], read_diet("western"))
+    res = ref.cooperative_tradeoff(0.5)
+    assert row["sample_status"] == "optimal"
+    assert row["community_growth"] == pytest.approx(res.community_growth, rel=1e-6)
+    g = tabs["growth"].set_index("taxon")["growth_rate"]
+    np.testing.assert_allclose(g.reindex(res.growth.index), res.growth, rtol=1e-5, atol=1e-8)
+    ex = tabs["exchanges"]
+    assert set(ex["taxon"]) >= {"medium"} | {TRIO[0]}
+    # pFBA fluxes keep the trade-off growth and balance every medium metabolite: sum_i a_i v_i = medium flux
+    med = ex[ex.taxon == "medium"].set_index("metabolite")["flux"]
+    tax_sum = ex[ex.taxon != "medium"].groupby("metabolite")["community_flux"].sum()
+    both = med.index.intersection(tax_sum.index)
+    np.testing.assert_allclose(med[both], tax_sum[both], atol=1e-6)
+    pg = tabs["perturbation_growth"]
+    removed = pg[pg.perturbation == f"remove {TRIO[0]}"].set_index("taxon")
+    assert removed.loc[TRIO[0], "growth"] == 0.0 and removed["status"].eq("optimal").all()
+    # bad perturbations are rows with an error, never an exception
+    errs = pg[pg["status"] == "error"]
+    assert set(errs["perturbation"]) == {"remove Not_a_taxon", "diet no_such_diet", f"knockout nope in {TRIO[1]}"}
+    pp = tabs["perturbation_production"]
+    assert set(pp["metabolite"]) == {"ac", "but"}
+    # an unknown diet for the whole sample is reported, not raised
+    row2, tabs2 = run_sample(samples[0], lib, "no_such_diet")
+    assert row2["sample_status"] == "error" and "diet" in row2["error"] and not tabs2
+
+
+def test_medium_completion_lets_every_taxon_grow(agora):
+    from kingems_ray.community.cohort import build_sample
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.diets import read_diet
+    from kingems_ray.community.medium import complete_medium, completed_diet, minimal_medium
+
+    db, lib = agora
+    samples, _ = match_taxonomy(read_taxonomy(_trio_tax(), rank="strain"), db, rank="strain")
+    diet = read_diet("western")
+    sc = build_sample(samples[0], lib, diet, 0.5, [])
+    assert sc.baseline.growth[TRIO[2]] < 1e-6  # A. wieringae does not grow on the Western diet here
+    add = complete_medium(sc.community, diet, min_growth=0.05)
+    assert len(add) and (add["added"] > 0).all() and (add["added"] <= 1.0 + 1e-9).all()
+    done = completed_diet(diet, add)
+    com = Community([lib.get(t) for t in samples[0].taxa], [0.5, 0.3, 0.2], done)
+    for i, t in enumerate(com.taxa):  # each taxon can now reach 0.05 1/h inside the community
+        cost = np.zeros(len(com.taxa))
+        cost[i] = 1.0
+        com._set_growth_cost(cost, maximize=True)
+        assert com.solver.solve(need_x=False).objective >= 0.05 - 1e-6, t
+    milp = complete_medium(sc.community, diet, min_growth=0.05, formulation="milp")
+    assert len(milp) <= len(add)  # fewest components vs least flux
+    mm = minimal_medium(sc.community, sc.baseline.growth, sc.baseline.community_growth)
+    assert mm.attrs["status"] == "optimal" and len(mm) and (mm["uptake"] > 0).all()
+    assert set(mm["metabolite"]) <= set(diet.uptake) | {"glc_D"}
+
+
+def test_cohort_sweep_serial_resumes_and_reports_bad_samples(agora, tmp_path, data_dir):
+    from kingems_ray.distributed.cohort_units import run_cohort
+
+    extra = [("s2", TRIO[0], 1.0), ("s2", TRIO[1], 1.0), ("nomodel", "Nope_x", 1.0), ("zero", TRIO[0], 0.0)]
+    tax = _trio_tax(extra)
+    tax.to_csv(tmp_path / "tax.csv", index=False)
+    spec = {"name": "t", "taxonomy": str(tmp_path / "tax.csv"), "models": str(data_dir / "agora" / "models"),
+            "rank": "strain", "diet": "western", "metabolites": ["ac"], "fluxes": "none",
+            "perturbations": {"remove_each_taxon": True}, "perturbations_per_unit": 2}
+    out = tmp_path / "out"
+    first = run_cohort(spec, out, serial=True, progress=False)
+    # s1: 3 removals in chunks of 2 -> 2 units; s2: 1 unit; the two bad samples: 1 unit each
+    assert first["n_units"] == 5 and first["n_ok"] == 5 and first["n_failed"] == 0
+    again = run_cohort(spec, out, serial=True, progress=False)
+    assert again["n_skipped"] == 5 and again["n_ok"] == 0
+    samples = pd.read_parquet(out / "cohort" / "samples.parquet").set_index("sample_id")
+    assert samples.loc["s1", "sample_status"] == "optimal"
+    assert samples.loc["nomodel", "error"].startswith("no taxon")
+    assert samples.loc["zero", "error"] == "abundances sum to 0"
+    pg = pd.read_parquet(out / "cohort" / "perturbation_growth.parquet")
+    assert sorted(pg.loc[pg.sample_id == "s1", "perturbation"].unique()) == sorted(f"remove {t}" for t in TRIO)
+    from kingems_ray.community.cohort_report import write_report
+
+    md = write_report(out)
+    assert (out / "growth_heatmap.png").exists() and "Cohort report" in md.read_text()
+
+
+def test_elasticities_finite_differences(agora):
+    from kingems_ray.community.cohort import build_sample, elasticities
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.diets import read_diet
+
+    db, lib = agora
+    samples, _ = match_taxonomy(read_taxonomy(_trio_tax(), rank="strain"), db, rank="strain")
+    diet = read_diet("western")
+    sc = build_sample(samples[0], lib, diet, 0.5, ["ac"])
+    el = elasticities(sc, lib, ["ac"], diet_components=["glc_D", "not_in_diet"], h=0.1)
+    assert set(el["kind"]) == {"diet", "abundance"} and set(el["effector"]) == {"glc_D", *TRIO}
+    # the abundance elasticity of community growth, recomputed independently
+    ab = np.array([0.5, 0.3, 0.2])
+    ab[0] *= 1.1
+    res = Community([lib.get(t) for t in samples[0].taxa], ab / ab.sum(), diet).cooperative_tradeoff(0.5)
+    want = (res.community_growth - sc.baseline.community_growth) / (sc.baseline.community_growth * 0.1)
+    got = el[(el.effector == TRIO[0]) & (el.metabolite == "community_growth")]["elasticity"].iloc[0]
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
