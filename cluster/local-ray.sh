@@ -17,13 +17,27 @@ CPUS=${KR_CPUS:-1}
 DIR=${KR_DIR:-/tmp/kr-$P}
 export RAY_AUTH_MODE=token RAY_USAGE_STATS_ENABLED=${RAY_USAGE_STATS_ENABLED:-0}
 
-wait_port() {  # wait_port PORT SECONDS LOG
+started() {  # started head|node SECONDS: wait until the node's `ray start` says so; 1 if it died or timed out
     local i
     for ((i = 0; i < $2 * 2; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        if grep -q "Ray runtime started" "$DIR/$1.log" 2>/dev/null; then return 0; fi
+        alive "$1" || return 1
         sleep 0.5
     done
-    echo "local-ray: nothing listens on 127.0.0.1:$1 after $2 s; see $3" >&2
+    return 1
+}
+
+launch() {  # launch head|node ARGS...: `ray start --block` in its own process group (setsid), up to 3 tries
+    local name=$1 try
+    shift
+    for try in 1 2 3; do
+        setsid ray start --block "$@" >"$DIR/$name.log" 2>&1 &
+        echo $! >"$DIR/$name.pid"
+        if started "$name" 180; then return 0; fi
+        # Ray gives a raylet a fixed 30 s to register; on a loaded machine that can run out once.
+        echo "local-ray: the $name did not start (try $try of 3; $DIR/$name.log)" >&2
+        stop_group "$name"
+    done
     return 1
 }
 
@@ -53,21 +67,17 @@ start)
     # The token lives in ~/.ray/auth_token: made once, never printed.
     [ -n "${RAY_AUTH_TOKEN:-}" ] || [ -s "$HOME/.ray/auth_token" ] || ray get-auth-token --generate >/dev/null
     # Each node is `ray start --block` in its own process group (setsid): stopping the group stops that node only.
-    setsid ray start --head --block --node-ip-address=127.0.0.1 --dashboard-host=127.0.0.1 --include-dashboard=true \
+    launch head --head --node-ip-address=127.0.0.1 --dashboard-host=127.0.0.1 --include-dashboard=true \
         --port="$P" --dashboard-port=$((P + 1)) --ray-client-server-port=$((P + 2)) \
         --node-manager-port=$((P + 3)) --object-manager-port=$((P + 4)) --metrics-export-port=$((P + 5)) \
         --runtime-env-agent-port=$((P + 6)) --dashboard-agent-listen-port=$((P + 7)) \
         --dashboard-agent-grpc-port=$((P + 8)) --min-worker-port=$((P + 20)) --max-worker-port=$((P + 59)) \
-        --num-cpus="$CPUS" --temp-dir="$DIR/ray" >"$DIR/head.log" 2>&1 &
-    echo $! >"$DIR/head.pid"
-    wait_port $((P + 1)) 120 "$DIR/head.log" || { stop_group head; exit 1; }
-    setsid ray start --block --address="127.0.0.1:$P" --node-ip-address=127.0.0.1 \
+        --num-cpus="$CPUS" --temp-dir="$DIR/ray" || exit 1
+    launch node --address="127.0.0.1:$P" --node-ip-address=127.0.0.1 \
         --node-manager-port=$((P + 10)) --object-manager-port=$((P + 11)) --metrics-export-port=$((P + 12)) \
         --runtime-env-agent-port=$((P + 13)) --dashboard-agent-listen-port=$((P + 14)) \
         --dashboard-agent-grpc-port=$((P + 15)) --min-worker-port=$((P + 60)) --max-worker-port=$((P + 99)) \
-        --num-cpus="$CPUS" >"$DIR/node.log" 2>&1 &
-    echo $! >"$DIR/node.pid"
-    wait_port $((P + 10)) 120 "$DIR/node.log" || { stop_group node; stop_group head; exit 1; }
+        --num-cpus="$CPUS" || { stop_group head; exit 1; }
     echo "local-ray: head 127.0.0.1:$P and a second node, ${CPUS} CPU(s) each; jobs: http://127.0.0.1:$((P + 1)); logs: $DIR"
     ;;
 stop)

@@ -318,3 +318,25 @@ def test_demo_without_reference_data(tmp_path):
     assert "tuning stopped: " in out and "demo finished" in out
     assert "HiGHS" not in out + err and "Token authentication" not in out + err
     assert (work / "demo_out" / "report" / "report.html").exists()
+
+
+def test_local_ray_start_is_retried_after_rays_startup_timeout(monkeypatch, capsys):
+    import ray
+
+    from kingems_ray.distributed import cluster
+
+    calls = []
+
+    def fake_init(**kw):
+        calls.append(kw)
+        if len(calls) < 3:
+            raise Exception("The current node timed out during startup. This could happen because ...")
+
+    monkeypatch.setattr(ray, "init", fake_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    cluster._start_local(1, True)
+    assert len(calls) == 3 and "trying again (3/3)" in capsys.readouterr().err
+    calls.clear()
+    monkeypatch.setattr(ray, "init", lambda **kw: (_ for _ in ()).throw(ValueError("other")))
+    with pytest.raises(ValueError):
+        cluster._start_local(1, True)  # any other error is not retried

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +34,28 @@ def ray_notices_to_log() -> Iterator[None]:
         yield
     finally:
         rl.handlers[:], rl.propagate = saved
+
+
+#: Attempts at starting a local Ray. Ray gives its raylet a fixed 30 s to register; on a loaded machine (or the first
+#: start from a fresh virtual environment, compiling every module) that can run out while a second try succeeds.
+LOCAL_START_ATTEMPTS = 3
+
+
+def _start_local(num_cpus: int | None, quiet: bool) -> None:
+    import ray
+
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        try:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=not quiet, configure_logging=False,
+                     _node_ip_address="127.0.0.1")
+            return
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == LOCAL_START_ATTEMPTS:
+                raise
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            print(f"ray: the local Ray did not start within Ray's 30 s (a busy machine?); trying again "
+                  f"({attempt + 1}/{LOCAL_START_ATTEMPTS})", file=sys.stderr, flush=True)
 
 
 def connect(address: str | None = None, num_cpus: int | None = None, quiet: bool = True) -> dict[str, Any]:
@@ -70,8 +93,7 @@ def connect(address: str | None = None, num_cpus: int | None = None, quiet: bool
             ray.init(address=addr, log_to_driver=not quiet, configure_logging=False)
             local = False
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=not quiet, configure_logging=False,
-                     _node_ip_address="127.0.0.1")
+            _start_local(num_cpus, quiet)
             local = True
     res = ray.cluster_resources()
     log.info("ray: %s cluster, %s CPUs", "local" if local else "remote", res.get("CPU"))
