@@ -594,7 +594,13 @@ def run(args: argparse.Namespace, predictor_loader: Callable[..., Predictor] | N
         predictor: Any = None
     else:
         loader = predictor_loader or load_default_predictor
-        predictor = loader(args.checkpoint, args.device)
+        try:
+            predictor = loader(args.checkpoint, args.device)
+        except (KingemsError, FileNotFoundError):
+            raise
+        except Exception as exc:  # torch raises several types for a file that is not a weights-only checkpoint
+            raise KingemsError(f"{args.checkpoint or 'default checkpoint'}: not a loadable kcat checkpoint "
+                               f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from exc
     ec_map = None
     if args.ec_from:
         from ..gem.io import load_model
@@ -602,8 +608,11 @@ def run(args: argparse.Namespace, predictor_loader: Callable[..., Predictor] | N
         ec_map = reaction_ec_map(load_model(m) for m in args.ec_from)
     options = PairOptions(exclude_cofactors=args.exclude_cofactors, ec_map=ec_map,
                           ec_xref=not getattr(args, "no_ec_xref", False))
-    prepared = prepare_rows(args.model, args.sequences, options, organism=args.organism,
-                            lineage=getattr(args, "lineage", None))
+    try:
+        prepared = prepare_rows(args.model, args.sequences, options, organism=args.organism,
+                                lineage=getattr(args, "lineage", None))
+    except UnicodeDecodeError as exc:  # the model reader raises ModelLoadError: this is the sequences file
+        raise KingemsError(f"{args.sequences}: cannot read protein sequences (not UTF-8 text: {exc.reason})") from exc
     predictions = None
     if predictor is not None:
         predictions = predict_keys(predictor, prepared.keys, batch_size=args.batch_size)

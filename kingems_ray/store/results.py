@@ -333,10 +333,16 @@ class ResultStore:
 
         A damaged file (unreadable footer) counts as not done, so its unit runs again.
         """
-        files = [p for p in self.unit_files() if parquet_ok(p)]
+        files = self.unit_files()
         if not files:
             return {}
-        t = ds.dataset([str(p) for p in files], format="parquet").to_table(columns=["unit_id", "status"])
+        try:
+            t = ds.dataset([str(p) for p in files], format="parquet").to_table(columns=["unit_id", "status"])
+        except (OSError, pa.ArrowException):  # a damaged file: read the others (one footer check each)
+            files = [p for p in files if parquet_ok(p)]
+            if not files:
+                return {}
+            t = ds.dataset([str(p) for p in files], format="parquet").to_table(columns=["unit_id", "status"])
         return dict(zip(t.column("unit_id").to_pylist(), t.column("status").to_pylist()))
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
