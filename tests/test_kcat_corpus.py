@@ -194,6 +194,10 @@ def test_calibration_fixes_a_too_narrow_spread():
 def test_splits_hold_out_whole_groups():
     df = _synthetic_corpus(600, seed=3)
     df["sequence"] = [s if i % 5 else "" for i, s in enumerate(df["sequence"])]
+    # many small groups: 60 EC-3 classes, 60 substrates (30 ring scaffolds, 30 acyclic alcohols)
+    subs = [f"C1{'C' * k}1" for k in range(2, 32)] + [f"{'C' * k}O" for k in range(1, 31)]
+    df["ec"] = [f"{1 + i % 6}.{i % 10}.{i % 7}.{i % 3}" for i in range(len(df))]
+    df["smiles"] = [subs[(i * 7) % len(subs)] for i in range(len(df))]
     clusters = corpus_sequence_clusters(df)
     ec3 = ec3_groups(df["ec"].tolist())
     scaf = scaffold_groups(df["smiles"].tolist())
@@ -227,7 +231,7 @@ def test_corpus_slice_schema_dedup_provenance():
     assert corpus.source.isin(["prokcat_sabio", "wholecell", "catpred_val"]).all()
     assert (corpus.sources.str.split(";").map(len) >= 1).all() and (corpus.n_measurements >= 1).all()
     # one row per key: (sequence, substrate) with a sequence; (EC, substrate, organism) without
-    for ext, part in corpus.groupby("external"):
+    for _ext, part in corpus.groupby("external"):
         seq = part[part.sequence != ""]
         assert not seq.duplicated(["sequence", "smiles"]).any()
         free = part[part.sequence == ""]

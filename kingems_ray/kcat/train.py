@@ -889,30 +889,6 @@ def run_corpus_training(args: argparse.Namespace, argv_list: Sequence[str] = ())
     split_cfg = RxnTrainConfig(**{**asdict(cfg), "n_members": args.split_members or cfg.n_members,
                                   "max_member_seconds": args.split_member_seconds or cfg.max_member_seconds})
 
-    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
-        t_split = time.time()
-        trn, test = make_split(split, train, clusters, ec3, scaffolds, rng_seed)
-        tr_idx, te_idx = np.flatnonzero(trn), np.flatnonzero(test)
-        overlap = split_overlap(train.iloc[tr_idx], train.iloc[te_idx])
-        print(f"== split {split}: {len(tr_idx)} train, {len(te_idx)} test; overlap: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in overlap.items() if k != "n_test"), flush=True)
-        groups = _fold_groups(split, train, clusters, ec3, scaffolds)[tr_idx]
-        calib = group_holdout(groups, cfg.calib_frac, rng_seed + 1, max_group_frac=0.01)
-        ens, rec = train_rxn_ensemble(rf.take(tr_idx), y[tr_idx], groups, calib, split_cfg, prot_f.config(),
-                                      sub_f.config())
-        tree = ecm_tree = None
-        if not args.no_tree:
-            t1 = time.time()
-            tree, ecm_tree = _fit_tree_baseline(rf, tr_idx, y, cfg.seed, args.tree_iter)
-            rec["tree_seconds"] = round(time.time() - t1, 1)
-        ecmed = ECMedian().fit(train["ec"].to_numpy()[tr_idx].tolist(), y[tr_idx])
-        res = evaluate_rxn(ens, tree, ecm_tree, ecmed, rf, train, te_idx)
-        res.update({"overlap": overlap, "n_train": int(len(tr_idx)), "n_test": int(len(te_idx)), "training": rec,
-                    "seconds": round(time.time() - t_split, 1)})
-        metrics["splits"][split] = res
-        _print_split(split, res)
-        (out / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2))
-
     if not args.no_final:
         t_final = time.time()
         print(f"== final ensemble on all {n_tr} training-pool rows; external set {len(ext)} rows", flush=True)
@@ -941,6 +917,31 @@ def run_corpus_training(args: argparse.Namespace, argv_list: Sequence[str] = ())
         metrics["checkpoint"] = str(ckpt_path)
         metrics["checkpoint_bytes"] = ckpt_path.stat().st_size
         print(f"  saved checkpoint {ckpt_path} ({ckpt_path.stat().st_size / 1e6:.2f} MB)", flush=True)
+        (out / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2))
+    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+        t_split = time.time()
+        trn, test = make_split(split, train, clusters, ec3, scaffolds, rng_seed)
+        tr_idx, te_idx = np.flatnonzero(trn), np.flatnonzero(test)
+        overlap = split_overlap(train.iloc[tr_idx], train.iloc[te_idx])
+        print(f"== split {split}: {len(tr_idx)} train, {len(te_idx)} test; overlap: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in overlap.items() if k != "n_test"), flush=True)
+        groups = _fold_groups(split, train, clusters, ec3, scaffolds)[tr_idx]
+        calib = group_holdout(groups, cfg.calib_frac, rng_seed + 1, max_group_frac=0.01)
+        ens, rec = train_rxn_ensemble(rf.take(tr_idx), y[tr_idx], groups, calib, split_cfg, prot_f.config(),
+                                      sub_f.config())
+        tree = ecm_tree = None
+        if not args.no_tree:
+            t1 = time.time()
+            tree, ecm_tree = _fit_tree_baseline(rf, tr_idx, y, cfg.seed, args.tree_iter)
+            rec["tree_seconds"] = round(time.time() - t1, 1)
+        ecmed = ECMedian().fit(train["ec"].to_numpy()[tr_idx].tolist(), y[tr_idx])
+        res = evaluate_rxn(ens, tree, ecm_tree, ecmed, rf, train, te_idx)
+        res.update({"overlap": overlap, "n_train": int(len(tr_idx)), "n_test": int(len(te_idx)), "training": rec,
+                    "seconds": round(time.time() - t_split, 1)})
+        metrics["splits"][split] = res
+        _print_split(split, res)
+        (out / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2))
+
     metrics["total_seconds"] = round(time.time() - t_start, 1)
     (out / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2))
     (out / "metrics.md").write_text(rxn_markdown(metrics))
