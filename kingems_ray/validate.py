@@ -158,19 +158,6 @@ def check_unique_ids(ids: Iterable[str], what: str, source: str) -> None:
         raise ModelLoadError(f"{source}: duplicate {what} id(s) {_names(dup)}; each id must appear once")
 
 
-def check_unique_model_names(paths: Sequence[str | Path]) -> None:
-    """Two model files with the same short name (file stem) would overwrite each other's rows."""
-    from .community.models import model_name
-
-    seen: dict[str, str] = {}
-    for p in paths:
-        n = model_name(p)
-        if n in seen and str(Path(seen[n]).resolve()) != str(Path(p).resolve()):
-            raise InputError(f"two models share the name {n!r}: {seen[n]} and {p}; rename one (results are keyed "
-                             "by name)")
-        seen[n] = str(p)
-
-
 # -- diets and abundances --------------------------------------------------------------------------------------------
 def check_diet_rows(name: str, ids: Sequence[Any], values: Sequence[Any], negative: bool) -> None:
     """Every diet row with an id must have a finite value that means uptake (``negative``: a lower bound <= 0).
@@ -196,25 +183,6 @@ def check_diet_rows(name: str, ids: Sequence[Any], values: Sequence[Any], negati
     if bad:
         kind = "lower bound must be a finite number <= 0" if negative else "uptake must be a finite number >= 0"
         raise InputError(f"diet {name!r}: {len(bad)} row(s) where the {kind}: {_names(bad)}")
-
-
-def check_diet_matches(diet, keys: Iterable[str]) -> list[str]:
-    """The diet must name at least one exchange of the models; returns the unmatched components.
-
-    Raises
-    ------
-    InputError
-        When no component matches (every model would grow at 0 and the run would look fine).
-    """
-    from .community.diets import resolve_keys
-
-    keys = set(keys)
-    mapping, unmatched = resolve_keys(diet, keys)
-    if not mapping:
-        ex = _names(sorted(diet.source_ids.get(k, k) for k in diet.uptake))
-        raise InputError(f"diet {diet.name!r}: none of its {len(diet)} components matches an exchange of the models "
-                         f"(e.g. {ex}); check the id namespace (AGORA / BiGG)")
-    return unmatched
 
 
 def check_abundances(ab: Mapping[str, Any], names: Sequence[str], source: str) -> None:
@@ -269,102 +237,6 @@ def check_output_path(path: str | Path, what: str = "--out") -> None:
 
 
 # -- the wild type ---------------------------------------------------------------------------------------------------
-_ATPM_IDS = ("ATPM", "NGAM", "R_ATPM", "ATPM_c", "DM_atp_c_")
-
-
-def _maintenance_reaction(cm) -> str | None:
-    for rid in _ATPM_IDS:
-        if rid in cm.rxn_index:
-            return rid
-    return None
-
-
-def diagnose_infeasible(problem, medium=None, close_others: bool = True, status: str = "infeasible") -> str:
-    """Why the wild type of ``problem`` (with ``medium`` applied) does not solve, as one sentence with a hint.
-
-    Tries, on the same solver (restored afterwards): the maintenance reaction's lower bound at 0; the enzyme pool
-    opened; every uptake opened. The first relaxation that makes the model grow names the cause.
-    """
-    import contextlib
-
-    from .gem.media import medium_applied
-
-    cm = problem.cm
-    atpm = _maintenance_reaction(cm)
-    lp = problem.solver
-    parts = []
-
-    def grows() -> bool:
-        r = problem.optimize(need_x=False)
-        return bool(r.ok and r.objective > 1e-9)
-
-    with medium_applied(problem, medium, close_others=close_others) if medium is not None \
-            else contextlib.nullcontext():
-        atpm_lb = problem.reaction_bounds(atpm)[0] if atpm else 0.0
-        pool = cm.pool if cm.pool_row is not None else None
-        if atpm and atpm_lb > 0:
-            with problem.reactions_bounded({atpm: (0.0, problem.reaction_bounds(atpm)[1])}):
-                ok_no_atpm = grows()
-            if ok_no_atpm and pool is not None:
-                parts.append(f"the fixed maintenance flux {atpm} >= {atpm_lb:g} mmol/gDW/h needs more enzyme than "
-                             f"the pool of {pool:g} g/gDW allows (level {cm.level})")
-            elif ok_no_atpm:
-                parts.append(f"the medium cannot supply the fixed maintenance flux {atpm} >= {atpm_lb:g} "
-                             "mmol/gDW/h (a medium with no carbon source?)")
-        if not parts and pool is not None:
-            lp.set_row_bounds(cm.pool_row, -np.inf, np.inf)
-            try:
-                ok_no_pool = grows()
-            finally:
-                lp.set_row_bounds(cm.pool_row, -np.inf, float(pool))
-            if ok_no_pool:
-                parts.append(f"the enzyme pool of {pool:g} g/gDW is too small for any growth at level {cm.level}")
-        if not parts:
-            parts.append("the medium has no usable carbon source, or a bound forces an impossible flux")
-    hints = []
-    if pool is not None:
-        hints.append("a larger --pool")
-        hints.append("'kingems-ray tune' to raise the limiting kcats")
-        hints.append("a lower level (L1/L2 still solve?)")
-    if atpm and atpm_lb > 0:
-        hints.append(f"a smaller {atpm} lower bound ('kingems-ray maintenance' scans it)")
-    hints.append("a medium with a carbon source")
-    return f"{'; '.join(parts)}. Try {', '.join(dict.fromkeys(hints))}"
-
-
-def check_wild_type(problem, condition: str, status: str, medium=None) -> None:
-    """Raise :class:`WildTypeError` with the likely cause when the wild type is not optimal."""
-    if status == "optimal":
-        return
-    why = diagnose_infeasible(problem, medium)
-    raise WildTypeError(f"model {problem.cm.model_id!r}: the wild type is {status} in condition {condition!r} "
-                        f"(level {problem.cm.level}): {why}")
-
-
-def check_screen_wild_type(df, target, conditions: Mapping[str, Any]) -> None:
-    """After a knockout screen: the wild type must be optimal in at least one condition.
-
-    Where it fails in every condition each row would read "lethal": that is an error (with the cause). Where it
-    fails in some conditions only, their rows keep their ``wild_type_<status>`` method and a warning names them.
-    """
-    if df is None or not len(df) or "method" not in df.columns:
-        return
-    wt_bad = df["method"].astype(str).str.startswith("wild_type_")
-    if not wt_bad.any():
-        return
-    bad_conds = list(dict.fromkeys(df.loc[wt_bad, "condition"]))
-    if len(bad_conds) < df["condition"].nunique():
-        log.warning("wild type not optimal in condition(s) %s: their knockout rows carry method wild_type_<status>",
-                    ", ".join(map(str, bad_conds)))
-        return
-    from .ec.problem import Problem
-
-    problem = target if isinstance(target, Problem) else Problem(target)
-    cond = bad_conds[0]
-    status = str(df.loc[wt_bad & (df["condition"] == cond), "status"].iloc[0])
-    check_wild_type(problem, str(cond), status, (conditions or {}).get(cond))
-
-
 # -- tables ----------------------------------------------------------------------------------------------------------
 def read_table(path: str | Path, what: str, required: Sequence[str] = ()):
     """Read a Parquet / CSV / TSV table given on the command line, with one clear error for every way it can fail.

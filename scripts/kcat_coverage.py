@@ -389,8 +389,8 @@ def run_effects(args, root: Path) -> int:
         keio_carbon_exchanges,
     )
     from kingems_ray.ec.build import build
-    from kingems_ray.gem.media import carbon_source_medium
     from kingems_ray.ec.problem import Problem
+    from kingems_ray.gem.media import carbon_source_medium
 
     path = str(root / "bigg" / "iML1515.xml.gz")
     seqs = str(root / "sequences" / "ecoli_gp.faa.gz")

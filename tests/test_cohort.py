@@ -91,7 +91,7 @@ def test_pooled_model_matches_micom_join_models(tmp_path):
     ours = build_pooled([str(fa), str(fb)], "pooled")
     ref_ids = {r.id for r in ref.reactions if not r.id.startswith("micom_combined_biomass")}
     assert set(ours.rxn_ids) - {"micom_combined_biomass"} == ref_ids
-    from kingems_ray.solver.problem import Problem
+    from kingems_ray.ec.problem import Problem
 
     growth = Problem(ours).optimize(need_x=False).objective
     assert growth == pytest.approx(ref.slim_optimize(), rel=1e-6)

@@ -259,7 +259,7 @@ def knockout_screen(
         .drop(columns=["_c", "_g"])
         .reset_index(drop=True)
     )
-    from ..validate import check_screen_wild_type
+    from ..ec.diagnose import check_screen_wild_type
 
     check_screen_wild_type(df, problem if problem is not None else cm, conditions)  # no all-"lethal" screens
     df.attrs["n_lp"] = int(df["solved"].sum())

@@ -55,10 +55,9 @@ def _abundances(path: str | None, names: list[str]):
 def run(args: argparse.Namespace) -> int:
     """Run ``community``."""
     from ..community.community import run_community
-    from ..community.diets import read_diet
-    from ..community.models import expand_model_paths, load_members
+    from ..community.diets import check_diet_matches, read_diet
+    from ..community.models import check_unique_model_names, expand_model_paths, load_members
     from ..errors import KingemsError
-    from ..validate import check_diet_matches, check_unique_model_names
 
     paths = expand_model_paths(args.models)
     check_unique_model_names(paths)

@@ -119,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
     df = flux_variability(cm, fraction=args.fraction, processes=args.processes)
     t2 = time.perf_counter()
     if df.attrs.get("status") != "optimal":
+        from ..ec.diagnose import check_wild_type
         from ..ec.problem import Problem
-        from ..validate import check_wild_type
 
         check_wild_type(Problem(cm), "model", str(df.attrs.get("status")))  # raises, naming the cause
         raise KingemsError(f"{args.model}: the model is {df.attrs.get('status')} (no FVA possible)")

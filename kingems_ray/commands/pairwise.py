@@ -21,11 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``pairwise``."""
-    from ..community.diets import read_diet
-    from ..community.models import expand_model_paths, load_members
+    from ..community.diets import check_diet_matches, read_diet
+    from ..community.models import check_unique_model_names, expand_model_paths, load_members
     from ..community.screen import screen_pairs
     from ..errors import KingemsError
-    from ..validate import check_diet_matches, check_unique_model_names
 
     paths = expand_model_paths(args.models)
     check_unique_model_names(paths)

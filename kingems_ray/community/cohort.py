@@ -127,7 +127,7 @@ def use_presolve_fallback(com: Community, limit: int = WARM_ITERATION_LIMIT) -> 
             res = plain(need_x)
         if res.status not in ("iteration_limit", "unknown", "error", "time_limit"):
             return res
-        solver.h.clearSolver()  # drop the basis: HiGHS presolves only a model without one
+        solver.cold_start()  # drop the basis: HiGHS presolves only a model without one
         with solver.option("presolve", "on"):
             return plain(need_x)
 

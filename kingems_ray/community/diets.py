@@ -230,6 +230,7 @@ def lumen_bounds(
     unmatched : list of str
         Diet components that match none of ``keys``.
     """
+
     mapping, unmatched = resolve_keys(diet, keys)
     pos = {k: i for i, k in enumerate(keys)}
     lb = np.zeros(len(keys))
@@ -315,3 +316,22 @@ def micom_medium(diet: Diet, keys: list[str] | set[str]) -> dict[str, float]:
     for dk, mk in mapping.items():
         out[f"EX_{mk}_m"] = out.get(f"EX_{mk}_m", 0.0) + diet.uptake[dk]
     return out
+
+
+def check_diet_matches(diet, keys: set[str] | list[str]) -> list[str]:
+    """The diet must name at least one exchange of the models; returns the unmatched components.
+
+    Raises
+    ------
+    InputError
+        When no component matches (every model would grow at 0 and the run would look fine).
+    """
+    keys = set(keys)
+    from ..validate import InputError, _names
+
+    mapping, unmatched = resolve_keys(diet, keys)
+    if not mapping:
+        ex = _names(sorted(diet.source_ids.get(k, k) for k in diet.uptake))
+        raise InputError(f"diet {diet.name!r}: none of its {len(diet)} components matches an exchange of the models "
+                         f"(e.g. {ex}); check the id namespace (AGORA / BiGG)")
+    return unmatched

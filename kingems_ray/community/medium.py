@@ -76,12 +76,9 @@ def _import_problem(com: Community, env_lb: np.ndarray, extra_ub: np.ndarray, mi
                          cost=np.concatenate(costs), col_names=[], row_names=[], maximize=False)
     solver = PersistentLP(prob, threads=1, presolve=True)
     if integer:
-        import highspy
-
-        idx = np.arange(n + K, n + 2 * K, dtype=np.int32)
-        solver.h.changeColsIntegrality(K, idx, np.array([highspy.HighsVarType.kInteger] * K))
-        solver.h.setOptionValue("mip_rel_gap", 1e-6)
-        solver.h.setOptionValue("time_limit", 300.0)
+        solver.set_integer(np.arange(n + K, n + 2 * K))
+        solver.set_option("mip_rel_gap", 1e-6)
+        solver.set_option("time_limit", 300.0)
     return solver, n, K
 
 

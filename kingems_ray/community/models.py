@@ -383,3 +383,16 @@ def load_members(
     members = [r for r in res if isinstance(r, Member)]
     errors = [r for r in res if isinstance(r, str)]
     return members, errors
+
+
+def check_unique_model_names(paths: list[str | Path] | tuple[str | Path, ...]) -> None:
+    """Two model files with the same short name (file stem) would overwrite each other's rows."""
+    from ..validate import InputError
+
+    seen: dict[str, str] = {}
+    for p in paths:
+        n = model_name(p)
+        if n in seen and str(Path(seen[n]).resolve()) != str(Path(p).resolve()):
+            raise InputError(f"two models share the name {n!r}: {seen[n]} and {p}; rename one (results are keyed "
+                             "by name)")
+        seen[n] = str(p)

@@ -223,6 +223,15 @@ class PersistentLP:
             v = v[1]
         return v
 
+    def set_option(self, name: str, value) -> None:
+        """Set a HiGHS option for the rest of this problem's life (use :meth:`option` for a temporary change)."""
+        self._h.setOptionValue(name, value)
+
+    def set_integer(self, cols: Sequence[int]) -> None:
+        """Make ``cols`` integer: the problem becomes a MILP, which :meth:`solve` hands to HiGHS's MIP solver."""
+        idx = np.asarray(cols, dtype=np.int32)
+        self._h.changeColsIntegrality(len(idx), idx, np.array([highspy.HighsVarType.kInteger] * len(idx)))
+
     @contextlib.contextmanager
     def option(self, name: str, value) -> Iterator[None]:
         """Set a HiGHS option for the duration of a ``with`` block; its previous value is restored on exit.
