@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(out, index=False)
     n_lethal = int((df["growth"] <= 1e-3).sum())
-    print(f"{len(df)} knockouts ({df['gene_id'].nunique()} genes x {df['condition'].nunique()} conditions, "
+    n_genes, n_cond = df["gene_id"].nunique(), df["condition"].nunique()
+    print(f"{len(df)} knockouts ({n_genes} gene{'s' * (n_genes != 1)} x {n_cond} condition{'s' * (n_cond != 1)}, "
           f"level {b.compiled.level}): {df.attrs['n_lp']} LPs, {n_lethal} with growth <= 0.001; "
           f"compile {t1 - t0:.2f} s, screen {t2 - t1:.2f} s -> {out}")
     for cond, sub in df.groupby("condition", sort=False):
