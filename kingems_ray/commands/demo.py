@@ -271,7 +271,11 @@ def run(args: argparse.Namespace) -> int:
     ko.to_parquet(out / "knockouts.parquet", index=False)
     t = time.perf_counter()
     rep = write_report(MODEL, kcat_path, out / "report", tuned=tuned_path, knockouts=ko_for_report, truth=truth,
-                       target_growth=args.target_growth, title="kingems-ray demo: E. coli core (textbook)")
+                       target_growth=args.target_growth, title="kingems-ray demo: E. coli core (textbook)",
+                       knockout_note=None if ko_for_report is not None else (
+                           "Knockout accuracy is not computed: the measured essentiality list is part of the reference "
+                           "data (../shared/data or $KINGEMS_DATA), which is absent. The knockout screens themselves "
+                           f"ran: {out / 'knockouts.parquet'}."))
     _say(f"  report: {time.perf_counter() - t:.1f} s")
 
     # summary
