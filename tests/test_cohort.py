@@ -190,11 +190,11 @@ def test_cohort_sweep_serial_resumes_and_reports_bad_samples(agora, tmp_path, da
     assert first["n_units"] == 5 and first["n_ok"] == 5 and first["n_failed"] == 0
     again = run_cohort(spec, out, serial=True, progress=False)
     assert again["n_skipped"] == 5 and again["n_ok"] == 0
-    samples = pd.read_parquet(out / "cohort" / "samples.parquet").set_index("sample_id")
+    samples = pd.read_parquet(out / "_cohort" / "samples.parquet").set_index("sample_id")
     assert samples.loc["s1", "sample_status"] == "optimal"
     assert samples.loc["nomodel", "error"].startswith("no taxon")
     assert samples.loc["zero", "error"] == "abundances sum to 0"
-    pg = pd.read_parquet(out / "cohort" / "perturbation_growth.parquet")
+    pg = pd.read_parquet(out / "_cohort" / "perturbation_growth.parquet")
     assert sorted(pg.loc[pg.sample_id == "s1", "perturbation"].unique()) == sorted(f"remove {t}" for t in TRIO)
     from kingems_ray.community.cohort_report import write_report
 

@@ -1,4 +1,4 @@
-"""Report of a cohort run: figures and a Markdown summary from the tidy tables in ``OUT/cohort/``.
+"""Report of a cohort run: figures and a Markdown summary from the tidy tables in ``OUT/_cohort/``.
 
 Figures (PNG, matplotlib Agg):
 
@@ -52,14 +52,14 @@ def effect_sizes(pg: pd.DataFrame, pp: pd.DataFrame) -> pd.DataFrame:
 
 def write_report(out: str | Path, metadata: str | Path | None = None, group: str = "group",
                  top_taxa: int = 40) -> Path:
-    """Figures and ``OUT/report.md`` from ``OUT/cohort/*.parquet``; returns the Markdown path."""
+    """Figures and ``OUT/report.md`` from ``OUT/_cohort/*.parquet``; returns the Markdown path."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    folder = out / "cohort"
+    folder = out / "_cohort"
     samples = _read(folder, "samples")
     growth = _read(folder, "growth")
     prod = _read(folder, "production")

@@ -172,7 +172,7 @@ def plan_cohort(spec: dict[str, Any]) -> tuple[list[Unit], list, pd.DataFrame]:
 def collect(out: str | Path) -> dict[str, pd.DataFrame]:
     """Tidy tables of a cohort run, joinable on ``sample_id``, ``taxon``, ``metabolite``.
 
-    Written to ``OUT/cohort/<name>.parquet``: ``samples`` (one row per sample: status, community growth,
+    Written to ``OUT/_cohort/<name>.parquet``: ``samples`` (one row per sample: status, community growth,
     matched abundance, errors), and each of :data:`TABLES` concatenated over units.
     """
     store = ResultStore(out)
@@ -197,7 +197,7 @@ def collect(out: str | Path) -> dict[str, pd.DataFrame]:
             df = pd.DataFrame()
         if len(df):
             res[name] = df.drop(columns=[c for c in ("unit_id",) if c in df.columns and name != "units"])
-    folder = Path(out) / "cohort"
+    folder = Path(out) / "_cohort"
     folder.mkdir(parents=True, exist_ok=True)
     for name, df in res.items():
         df.to_parquet(folder / f"{name}.parquet", index=False)
@@ -221,11 +221,11 @@ def run_cohort(spec: dict[str, Any], out: str | Path, *, serial: bool = False, w
     store = ResultStore(out)
     units, samples, report = plan_cohort(spec)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "cohort").mkdir(exist_ok=True)
-    report.to_parquet(out / "cohort" / "matching.parquet", index=False)
+    (out / "_cohort").mkdir(exist_ok=True)
+    report.to_parquet(out / "_cohort" / "matching.parquet", index=False)
     from ..community.taxonomy import samples_table
 
-    samples_table(samples).to_parquet(out / "cohort" / "matching_samples.parquet", index=False)
+    samples_table(samples).to_parquet(out / "_cohort" / "matching_samples.parquet", index=False)
     store.write_units(units)
     (out / "_cohort.yaml").write_text(yaml.safe_dump(
         {k: v for k, v in spec.items() if k != "run"}, sort_keys=False))
