@@ -274,7 +274,7 @@ PROBES: list[Probe] = [
     # -- knockout ----------------------------------------------------------------------------------------------------
     Probe("knockout-atpm-above-pool", lambda fx: ["knockout", fx["atpm"], "--kcats", fx["kcats"], "--out",
                                                   fx.new("o.parquet")], needle="ATPM"),
-    Probe("knockout-pool-too-small", lambda fx: ["knockout", M, "--kcats", fx["kcats"], "--pool", "0.01",
+    Probe("knockout-pool-too-small", lambda fx: ["knockout", M, "--kcats", fx["kcats"], "--pool", "0.001",
                                                  "--level", "L3b", "--out", fx.new("o.parquet")], needle="pool"),
     Probe("knockout-medium-no-carbon", lambda fx: ["knockout", M, "--media", fx["media_nocarbon"], "--out",
                                                    fx.new("o.parquet")], needle="carbon"),
