@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -220,3 +222,20 @@ def test_elasticities_finite_differences(agora):
     want = (res.community_growth - sc.baseline.community_growth) / (sc.baseline.community_growth * 0.1)
     got = el[(el.effector == TRIO[0]) & (el.metabolite == "community_growth")]["elasticity"].iloc[0]
     assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
+
+
+def test_cohort_config_typos_are_errors_with_a_suggestion(tmp_path):
+    import yaml
+
+    from kingems_ray.config_schema import ConfigError
+    from kingems_ray.distributed.cohort_units import check_cohort_keys, load_cohort_config
+
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "cohort_screen.yaml"
+    check_cohort_keys(yaml.safe_load(shipped.read_text()), str(shipped))  # the shipped config is clean
+    bad = tmp_path / "c.yaml"
+    bad.write_text("cohort:\n  taxonomy: t.csv\n  models: m\n  tradeof: 0.5\n")
+    with pytest.raises(ConfigError, match="did you mean 'tradeoff'"):
+        load_cohort_config(bad)
+    bad.write_text("cohort:\n  taxonomy: t.csv\n  models: m\n  perturbations: {remove_each_taxa: true}\n")
+    with pytest.raises(ConfigError, match="remove_each_taxon"):
+        load_cohort_config(bad)

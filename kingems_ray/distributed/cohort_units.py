@@ -68,6 +68,39 @@ def _expand(value: str, base: Path) -> str:
     return str(p if p.is_absolute() else (base / p).resolve())
 
 
+#: Keys a cohort sweep config may hold, per block (a typo is an error with a suggestion, never a silent default).
+COHORT_KEYS = {
+    "config": ("name", "description", "cohort", "run"),
+    "config.cohort": ("taxonomy", "models", "rank", "cutoff", "diet", "tradeoff", "metabolites", "fluxes", "metadata",
+                      "group", "min_growth", "perturbations", "perturbations_per_unit"),
+    "config.cohort.perturbations": ("remove_each_taxon", "supplements", "diets", "probiotics", "knockouts"),
+    "config.run": ("retries", "unit_timeout", "workers", "cache_dir", "max_in_flight_per_worker"),
+}
+
+
+def check_cohort_keys(raw: Any, source: str) -> None:
+    """Reject unknown keys in a cohort config, naming the closest known one.
+
+    Raises
+    ------
+    ConfigError
+    """
+    from ..config_schema import ConfigError, suggest
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a cohort config is a mapping with a 'cohort' block, got {type(raw).__name__}")
+    blocks = {"config": raw, "config.cohort": raw.get("cohort"), "config.run": raw.get("run")}
+    if isinstance(raw.get("cohort"), dict):
+        blocks["config.cohort.perturbations"] = raw["cohort"].get("perturbations")
+    for where, block in blocks.items():
+        if not isinstance(block, dict):
+            continue
+        known = list(COHORT_KEYS[where])
+        for key in block:
+            if key not in known:
+                raise ConfigError(f"{source}: unknown key {key!r} in {where}{suggest(key, known)}")
+
+
 def load_cohort_config(path: str | Path) -> dict[str, Any]:
     """Read a cohort sweep YAML; paths are made absolute relative to the file.
 
@@ -80,6 +113,7 @@ def load_cohort_config(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise KingemsError(f"cohort config not found: {p}")
     raw = yaml.safe_load(p.read_text()) or {}
+    check_cohort_keys(raw, str(p))
     spec = dict(raw.get("cohort") or {})
     spec["name"] = raw.get("name") or p.stem
     spec["run"] = dict(raw.get("run") or {})
