@@ -74,24 +74,26 @@ def read_table(x: TableInput | None, what: str = "table") -> pd.DataFrame | None
 def compile_levels(model, kcats, levels: Sequence[str], tuned: pd.DataFrame | None, pool: float) -> dict:
     """The compiled model of every ablation level, and of the tuned kcats at L4 (key ``"tuned"``).
 
-    The one place the report builds ecGEMs (kept small so it can move to a shared model spec in one edit).
+    The one place the report builds ecGEMs, through :class:`~kingems_ray.ec.spec.EcSpec` like every command.
 
     Returns
     -------
     dict
         Level -> :class:`~kingems_ray.ec.compile.CompiledModel`, in ``levels`` order, ``"tuned"`` last.
     """
-    from ..ec.build import build
     from ..ec.compile import compile_model
+    from ..ec.spec import EcSpec
 
-    b = build(model, kcats, level="L4", pool=pool)
+    spec = EcSpec(level="L4", pool=pool)
+    b = spec.build(model, kcats)
     compiled = {}
     for lvl in levels:
         if lvl != "L1" and b.kcats is None:
             raise KingemsError(f"level {lvl} needs a kcat table")
-        compiled[lvl] = compile_model(b.model, b.kcats, level=lvl, pool=pool)
+        # The matched table is compiled per level directly: matching it again would only repeat the work.
+        compiled[lvl] = compile_model(b.model, b.kcats, level=lvl, pool=spec.pool)
     if tuned is not None:
-        compiled[TUNED] = build(b.model, tuned, level="L4", pool=pool).compiled
+        compiled[TUNED] = spec.build(b.model, kcats=tuned).compiled
     return compiled
 
 
