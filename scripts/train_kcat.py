@@ -1,8 +1,13 @@
 #!/usr/bin/env python
 """Train and evaluate the kcat predictor (same as ``kingems-ray train-kcat``).
 
-Example::
+Examples::
 
+    # the reaction-aware, sequence-optional ensemble on the corpus (the shipped checkpoint; see
+    # docs/kcat_predictor.md for the exact command that made it)
+    .venv/bin/python -m kingems_ray.cli kcat-corpus --out runs/kcat/corpus.parquet
+    .venv/bin/python scripts/train_kcat.py --corpus runs/kcat/corpus.parquet --out runs/kcat_corpus --threads 2
+    # the version-1 KcatNet-only ensemble
     .venv/bin/python scripts/train_kcat.py --out runs/kcat --threads 2
 """
 

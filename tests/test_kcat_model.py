@@ -116,7 +116,18 @@ def test_default_checkpoint_ships_and_predicts():
     df = pred.predict([seq, seq], ["OCC1OC(O)C(O)C(O)C1O", "xx"])
     assert df.status.tolist() == ["ok", "invalid_smiles"]
     assert -3 < df.log10_kcat_mean[0] < 5 and df.log10_kcat_std[0] > 0
-    assert pred.info.get("seed") is not None and "test_metrics" in pred.info
+    assert pred.info.get("seed") is not None and "external_metrics" in pred.info
+    # The shipped checkpoint is the reaction-aware one: calibrated, and it predicts without a sequence.
+    assert pred.reaction_aware and set(pred.ensemble.calibration) == {"sequence", "sequence_free"}
+    rows = pd.DataFrame({"sequence": [seq, None, None], "smiles": ["OCC1OC(O)C(O)C(O)C1O", None, None],
+                         "reaction_smiles": [None, "OCC1OC(O)C(O)C(O)C1O.Nc1ncnc2c1ncn2C1OC(COP(=O)(O)OP(=O)(O)"
+                                             "OP(=O)(O)O)C(O)C1O>>OCC1OC(O)C(O)C(O)C1OP(=O)(O)O."
+                                             "Nc1ncnc2c1ncn2C1OC(COP(=O)(O)OP(=O)(O)O)C(O)C1O", None],
+                         "ec": ["2.7.1.1", "2.7.1.1", None], "organism": ["Escherichia coli", "", None]})
+    out = pred.predict_rows(rows)
+    assert out["mode"].tolist() == ["sequence", "sequence_free", ""]
+    assert out.status.tolist() == ["ok", "ok", "no_substrate_or_reaction"]
+    assert np.all(out.log10_kcat_std[:2] > 0.3)  # calibrated: a realistic spread, not the raw members' one
 
 
 @NEEDS_DATA

@@ -449,21 +449,24 @@ def deduplicate(df: pd.DataFrame) -> pd.DataFrame:
     rank = {s: i for i, s in enumerate(SOURCE_PRIORITY)}
     df["_rank"] = df["source"].map(rank).fillna(len(rank))
     df = df.sort_values(["_key", "_rank"], kind="stable")
+    # groupby.first() skips nulls: '' -> NaN gives "first non-empty value in source priority order".
+    text_cols = ["uniprot", "substrates_smiles", "reaction_smiles", "reaction_origin", "ec", "organism"]
+    tmp = df[["_key", "sequence", "smiles", *text_cols]].copy()
+    for c in text_cols:
+        tmp[c] = tmp[c].mask(tmp[c] == "")
     g = df.groupby("_key", sort=False)
-
-    def first_nonempty(s: pd.Series) -> str:
-        nz = s[s != ""]
-        return nz.iloc[0] if len(nz) else ""
-
+    firsts = tmp.groupby("_key", sort=False).first()
+    src = (df[["_key", "source", "_rank"]].drop_duplicates(["_key", "source"])
+           .groupby("_key", sort=False)["source"].agg(";".join))
     out = pd.DataFrame({
-        "sequence": g["sequence"].first(),
-        "uniprot": g["uniprot"].agg(first_nonempty),
-        "smiles": g["smiles"].first(),
-        "substrates_smiles": g["substrates_smiles"].agg(first_nonempty),
-        "reaction_smiles": g["reaction_smiles"].agg(first_nonempty),
-        "reaction_origin": g["reaction_origin"].agg(first_nonempty),
-        "ec": g["ec"].agg(first_nonempty),
-        "organism": g["organism"].agg(first_nonempty),
+        "sequence": firsts["sequence"],
+        "uniprot": firsts["uniprot"],
+        "smiles": firsts["smiles"],
+        "substrates_smiles": firsts["substrates_smiles"],
+        "reaction_smiles": firsts["reaction_smiles"],
+        "reaction_origin": firsts["reaction_origin"],
+        "ec": firsts["ec"],
+        "organism": firsts["organism"],
         "temperature": g["temperature"].mean(),
         "ph": g["ph"].mean(),
         "log10_kcat": g["log10_kcat"].mean(),
@@ -471,9 +474,11 @@ def deduplicate(df: pd.DataFrame) -> pd.DataFrame:
         "n_measurements": g.size(),
         "mutant": g["mutant"].any(),
         "source": g["source"].first(),
-        "sources": g["source"].agg(lambda s: ";".join(sorted(set(s), key=lambda x: rank.get(x, 99)))),
+        "sources": src,
         "external": g["external"].any(),
     }).reset_index(drop=True)
+    for c in text_cols:
+        out[c] = out[c].fillna("")
     out["kcat"] = 10.0 ** out["log10_kcat"]
     return out[list(SCHEMA)]
 

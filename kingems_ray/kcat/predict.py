@@ -187,8 +187,10 @@ class KcatPredictor:
         cal = getattr(self.ensemble, "calibration", None)
         if cal:
             std = self.ensemble.calibrate_std(raw, mode)
-            # Spread in 1/s of a log-normal with the calibrated log10 std around the geometric mean.
-            kstd = 10.0 ** mean * np.sqrt(np.expm1((std * np.log(10)) ** 2))
+            # Spread in 1/s by first-order propagation of the calibrated log10 std: ln(10) * kcat * std. (The
+            # exact log-normal std, kcat * sqrt(exp((std ln10)^2) - 1), explodes for std > 1 log10 unit and would
+            # send every tuning move to its clip bound.)
+            kstd = np.log(10.0) * 10.0 ** mean * std
         else:
             std = raw
             kstd = (10.0 ** members).std(0, ddof=1) if len(members) > 1 else np.zeros(members.shape[1])
