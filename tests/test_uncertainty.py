@@ -230,3 +230,34 @@ def test_probability_scores_keep_probability_order():
                          "growth_q50": [0.9, 0.1, 0.8, 0.0], "n_samples": 2})
     sc = probability_scores(summ)["growth"].to_numpy()
     assert sc[0] > sc[1] > sc[2] > sc[3]
+
+
+def test_sweep_sample_units_are_unique_and_resumable(tmp_path):
+    """``samples: N`` plans one unit per sample index (ids unique, stable across plans); the serial backend runs
+    them on one persistent problem and gives the same growth as the in-process sampler."""
+    from kingems_ray.distributed.config import load_config, plan_units
+    from kingems_ray.distributed.scheduler import run_units
+    from kingems_ray.store.results import ResultStore
+
+    table = str(package_data("kcat_default", TABLE))
+    cfg = {"name": "samples", "models": {"list": ["textbook"]}, "ec": {"kcats": table, "level": "L4", "pool": 0.25},
+           "analyses": [{"name": "growth_sample", "ec": True, "samples": 4, "params": {"sample_seed": 2}},
+                        {"name": "fba", "ec": True}],
+           "run": {"cache_dir": str(tmp_path / "cache")}}
+    units = plan_units(load_config(cfg))
+    sampled = [u for u in units if u.analysis == "growth_sample"]
+    assert len(sampled) == 4 and len({u.unit_id for u in units}) == len(units)
+    assert sorted(u.params["sample"] for u in sampled) == [0, 1, 2, 3]
+    assert [u.unit_id for u in plan_units(load_config(cfg))] == [u.unit_id for u in units]
+    with pytest.raises(KingemsError, match="number of samples"):
+        load_config({**cfg, "analyses": [{"name": "growth_sample", "ec": True, "samples": 0}]})
+    store = ResultStore(tmp_path / "out")
+    run_units(units[:2], store, backend="serial", progress=False, cache_dir=str(tmp_path / "cache"))
+    stats = run_units(units, store, backend="serial", progress=False, cache_dir=str(tmp_path / "cache"))
+    assert stats.as_dict()["n_skipped"] == 2  # the first two were done: not run again
+    res = store.read()
+    got = res[res["analysis"] == "growth_sample"]
+    assert sorted(got["sample"]) == [0, 1, 2, 3]
+    b = build("textbook", table, level="L4", pool=0.25)
+    ref = sampled_growth(b.compiled, KcatSampler.from_pairs(b.compiled.pairs, seed=2), 4)
+    assert np.allclose(got.sort_values("sample")["growth"].to_numpy(float), ref["growth"].to_numpy(), rtol=1e-7)
