@@ -19,9 +19,9 @@ import numpy as np
 from kingems_ray.analysis.fva import flux_variability, variability_summary
 from kingems_ray.ec.build import build
 from kingems_ray.ec.export import export_sbml
+from kingems_ray.ec.problem import Problem
 from kingems_ray.gem.io import load_model
 from kingems_ray.paths import data_file
-from kingems_ray.solver.problem import Problem
 
 REFERENCE_FVA_S = 50 * 60  # kinGEMs, iML1515 ecFVA, 8 workers
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from kingems_ray.analysis.fva import flux_variability
 from kingems_ray.ec.compile import compile_model
+from kingems_ray.ec.problem import Problem
 from kingems_ray.gem.io import load_model
-from kingems_ray.solver.problem import Problem
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ import numpy as np
 from kingems_ray.analysis.tuning import AnnealingSettings, _ChainSpec, pair_spreads, run_chain, select_targets
 from kingems_ray.ec.build import build
 from kingems_ray.ec.compile import compile_model
+from kingems_ray.ec.problem import Problem
 from kingems_ray.paths import data_file
-from kingems_ray.solver.problem import Problem
 
 
 def main() -> None:

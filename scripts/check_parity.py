@@ -20,10 +20,10 @@ from cobra.flux_analysis import flux_variability_analysis
 
 from kingems_ray.analysis.fva import flux_variability
 from kingems_ray.ec.compile import compile_model
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import ModelLoadError
 from kingems_ray.gem.io import load_model
 from kingems_ray.paths import data_root
-from kingems_ray.solver.problem import Problem
 
 
 def glpk_point_violation(model: cobra.Model, rxn: str, sense: str, fraction: float) -> dict:

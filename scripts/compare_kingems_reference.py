@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from kingems_ray.analysis.fva import flux_variability, variability_summary
-from kingems_ray.ec.compile import compile_model, reference_variability, to_irreversible
+from kingems_ray.ec.compile import compile_model
+from kingems_ray.ec.irreversible import reference_variability, to_irreversible
 from kingems_ray.ec.kcats import from_kingems_reference, match_to_model, validate_table
+from kingems_ray.ec.problem import Problem
 from kingems_ray.paths import data_root
-from kingems_ray.solver.problem import Problem
 
 LEVEL_NAMES = {
     "L1": "Level 1: Baseline GEM",

@@ -37,13 +37,17 @@ from kingems_ray.analysis.validation_data import (
     keio_carbon_exchanges,
 )
 from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
+from kingems_ray.ec.spec import EcSpec
 from kingems_ray.gem.media import carbon_source_medium
 from kingems_ray.paths import data_file
-from kingems_ray.solver.problem import Problem
 
 GOLDEN = {"n": 13380, "accuracy": 0.9386, "balanced_accuracy": 0.768, "mcc": 0.581, "roc_auc": 0.787}
 KEYS = ("n", "accuracy", "balanced_accuracy", "mcc", "roc_auc", "pr_auc", "pr_auc_no_growth", "tp", "fp", "tn", "fn")
 
+
+#: The ecGEM of the paper run: L4, 0.25 g/gDW pool (the reference settings), gecko rows.
+EC_SPEC = EcSpec(level="L4", pool=0.25)
 
 def short(m: dict) -> dict:
     """The headline metrics of a metrics dict."""
@@ -57,18 +61,17 @@ def fmt(m: dict) -> str:
             f"[tp {m['tp']} fp {m['fp']} tn {m['tn']} fn {m['fn']}]")
 
 
-def tuned_build(ec, args) -> tuple[object | None, dict]:
+def tune_ecgem(ec, args) -> tuple[object | None, dict]:
     """Tune the ecGEM's kcats with the reference's annealing settings; the tuned table compiled again (same pairs)."""
-    from kingems_ray.analysis.tuning import AnnealingSettings, tune_kcats
+    from kingems_ray.analysis.tuning import AnnealingSettings, tuned_build
 
     cfg = json.loads(data_file("kingems", "configs", "BiGG_iML1515.json").read_text())["simulated_annealing"]
     target = args.target_growth or cfg["biomass_goal"]
     s = AnnealingSettings.from_config(cfg, max_iterations=args.tune_iterations, reselect_every=args.reselect_every,
                                       **({"n_top": args.n_top} if args.n_top else {}))
     t = time.perf_counter()
-    res = tune_kcats(ec.compiled, target, settings=s, chains=max(1, args.processes), processes=args.processes,
-                     seed=args.seed)
-    tuned = build(ec.model, res.table.drop(columns=["kcat_original", "tuned"]), level="L4", pool=0.25)
+    tuned, res = tuned_build(ec, target, EC_SPEC, settings=s, chains=max(1, args.processes),
+                             processes=args.processes, seed=args.seed)
     res.write(Path(args.out) / "kcats_tuned.parquet")
     info = {"target": target, "n_top": s.n_top, "reselect_every": s.reselect_every, "seed": args.seed,
             "best_growth": res.best_growth, "reached": res.reached,
@@ -98,13 +101,13 @@ def compute(args, out: Path) -> dict:
     t0 = time.perf_counter()
     plain = build(data_file("bigg", "iML1515.xml.gz"))
     model = plain.model
-    ec = build(model, kcat_source(model, args.kcats, out), level="L4", pool=0.25)
+    ec = EC_SPEC.build(model, kcats=kcat_source(model, args.kcats, out))
     info["kcat_report"] = ec.kcat_report.summary()[:400]
     print(f"built plain + ecGEM in {time.perf_counter() - t0:.1f} s; {info['kcat_report'][:200]}", flush=True)
     info["kcats"] = args.kcats
     problems = {"plain": Problem(plain.compiled), "ecGEM_L4": Problem(ec.compiled)}
     if not args.no_tune:
-        tb, tinfo = tuned_build(ec, args)
+        tb, tinfo = tune_ecgem(ec, args)
         info["tuning"] = tinfo
         print(f"tuning: {tinfo}", flush=True)
         problems["ecGEM_tuned"] = Problem(tb.compiled)

@@ -44,11 +44,12 @@ from kingems_ray.analysis.validation_data import (
     selongatus_fitness_bg11,
 )
 from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
+from kingems_ray.ec.spec import EcSpec
 from kingems_ray.errors import KingemsError
 from kingems_ray.gem.io import load_model
 from kingems_ray.gem.media import carbon_source_medium, medium_applied
 from kingems_ray.paths import data_file
-from kingems_ray.solver.problem import Problem
 
 GOLDEN_SELONGATUS = {"n": 339, "accuracy": 0.776, "balanced_accuracy": 0.614, "roc_auc": 0.573}
 
@@ -100,17 +101,16 @@ def kcat_table(model, sequences: str, organism: str, predict: bool) -> tuple[pd.
     return tab, note + f"; {summarize(tab)['pairs_by_source']}"
 
 
-def tuned_build(model, ec, plain_growth: float, config: str, args) -> tuple[object, dict]:
+def tune_ecgem(ec, plain_growth: float, config: str, args) -> tuple[object, dict]:
     """Tune the ecGEM's kcats (reference annealing settings) and compile the tuned table; returns (Built, info)."""
-    from kingems_ray.analysis.tuning import AnnealingSettings, tune_kcats
+    from kingems_ray.analysis.tuning import AnnealingSettings, tuned_build
 
     cfg = json.loads(data_file("kingems", "configs", config).read_text())
     s = AnnealingSettings.from_config(cfg, max_iterations=args.tune_iterations, reselect_every=args.reselect_every)
     target = min(float(cfg["simulated_annealing"]["biomass_goal"]), plain_growth)
     t = time.perf_counter()
-    res = tune_kcats(ec.compiled, target, settings=s, chains=max(1, args.processes), processes=args.processes,
-                     seed=0)
-    tb = build(model, res.table.drop(columns=["kcat_original", "tuned"]), level="L4", pool=args.pool)
+    tb, res = tuned_build(ec, target, EcSpec(level="L4", pool=args.pool), settings=s,
+                          chains=max(1, args.processes), processes=args.processes, seed=0)
     keys = ("temperature", "cooling_rate", "max_iterations", "max_unchanged", "change_threshold", "n_top",
             "reselect_every")
     info = {"target": target, "best_growth": res.best_growth, "reached": res.reached,
@@ -124,11 +124,11 @@ def tuned_build(model, ec, plain_growth: float, config: str, args) -> tuple[obje
 def model_variants(model, sequences: str, organism: str, config: str, args, res: dict) -> dict:
     """Plain GEM, ecGEM (L4) and, unless ``--no-tune``, the tuned ecGEM of one organism; notes go into ``res``."""
     kc, res["kcats"] = kcat_table(model, sequences, organism, args.predict)
-    builds = {"plain": build(model), "ecGEM_L4": build(model, kc, level="L4", pool=args.pool)}
+    builds = {"plain": build(model), "ecGEM_L4": EcSpec(level="L4", pool=args.pool).build(model, kcats=kc)}
     res["kcat_match"] = builds["ecGEM_L4"].kcat_report.summary()[:300]
     if not args.no_tune:
         pg = Problem(builds["plain"].compiled).growth()
-        builds["ecGEM_tuned"], res["tuning"] = tuned_build(model, builds["ecGEM_L4"], pg, config, args)
+        builds["ecGEM_tuned"], res["tuning"] = tune_ecgem(builds["ecGEM_L4"], pg, config, args)
     return builds
 
 

@@ -12,9 +12,9 @@ from kingems_ray.analysis.fva import flux_variability
 from kingems_ray.cli import main
 from kingems_ray.ec.build import build
 from kingems_ray.ec.kcats import match_to_model, read_kcat_table
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import Infeasible, KcatTableError, ModelLoadError
 from kingems_ray.gem.io import load_model
-from kingems_ray.solver.problem import Problem
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pytest
 
 from kingems_ray.analysis.fva import flux_variability
 from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
 from kingems_ray.gem.io import load_model
 from kingems_ray.kcat.build_table import build_kcat_table
-from kingems_ray.solver.problem import Problem
 from kingems_ray.store.cache import CompiledCache, cache_key, load_compiled, model_content_id, save_compiled
 
 

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from kingems_ray.analysis.fva import flux_variability
-from kingems_ray.ec.compile import LEVELS, compile_model, reference_variability, to_irreversible
+from kingems_ray.ec.compile import LEVELS, compile_model
+from kingems_ray.ec.irreversible import reference_variability, to_irreversible
 from kingems_ray.ec.kcats import from_kingems_reference, match_to_model, validate_table
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import KingemsError, ModelLoadError
-from kingems_ray.solver.problem import Problem
 
 
 def toy(rule1: str = "g1", rule2: str = "", reversible: bool = False) -> cobra.Model:

@@ -7,8 +7,8 @@ import pytest
 
 from kingems_ray.community.diets import Diet, apply_diet, check_diet, read_diet, resolve_keys
 from kingems_ray.community.models import exchange_key, load_member
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import KingemsError
-from kingems_ray.solver.problem import Problem
 
 GROWER = "Abiotrophia_defectiva_ATCC_49176"
 NON_GROWER = "Acaricomes_phytoseiuli_DSM_14247"  # no growth on the Western diet

@@ -10,7 +10,7 @@ from kingems_ray.ec.build import build
 from kingems_ray.ec.compile import LEVELS, compile_model
 from kingems_ray.ec.export import export_sbml, to_cobra
 from kingems_ray.ec.kcats import match_to_model, read_kcat_table
-from kingems_ray.solver.problem import Problem
+from kingems_ray.ec.problem import Problem
 
 
 @pytest.fixture(scope="module")

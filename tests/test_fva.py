@@ -10,8 +10,8 @@ from cobra.flux_analysis import flux_variability_analysis
 from kingems_ray.analysis.fva import flux_variability
 from kingems_ray.ec.build import build
 from kingems_ray.ec.compile import compile_model
+from kingems_ray.ec.problem import Problem
 from kingems_ray.gem.io import load_model
-from kingems_ray.solver.problem import Problem
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kingems_ray.ec.compile import raw_dnf
+from kingems_ray.ec.reference import raw_dnf
 from kingems_ray.gem.gpr import clause_kind, is_active, parse_gpr
 
 
@@ -78,8 +78,8 @@ def test_rule_too_large_to_expand_keeps_single_knockouts_exact(monkeypatch):
     import cobra
 
     from kingems_ray.ec.compile import compile_model
+    from kingems_ray.ec.problem import Problem
     from kingems_ray.gem import gpr
-    from kingems_ray.solver.problem import Problem
 
     rule = "e1 and (a or b) and (c or d)"
     assert gpr.single_knockout_genes(rule) == ["e1"]

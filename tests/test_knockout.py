@@ -14,9 +14,9 @@ from cobra.manipulation import remove_genes
 from kingems_ray.analysis.knockout import knockout_screen, knockout_targets
 from kingems_ray.ec.build import build
 from kingems_ray.ec.kcats import read_kcat_table
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import KingemsError
 from kingems_ray.gem.media import carbon_source_medium
-from kingems_ray.solver.problem import Problem
 
 
 def _cobra_growth(model, genes=None) -> pd.Series:
@@ -122,7 +122,7 @@ def test_ec_pricing_option_restored_and_results_independent_of_it(data_dir, monk
     key = "simplex_dual_edge_weight_strategy"
 
     def value():
-        v = p.solver.h.getOptionValue(key)
+        v = p.solver.option_value(key)
         return v[1] if isinstance(v, tuple) else v
 
     before = value()

@@ -9,8 +9,8 @@ from kingems_ray.analysis.maintenance import gam_edit, maintenance_sweep, read_s
 from kingems_ray.cli import main as cli_main
 from kingems_ray.ec.build import build
 from kingems_ray.ec.compile import compile_model
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import KingemsError
-from kingems_ray.solver.problem import Problem
 
 HYD = {"atp_c": -1.0, "h2o_c": -1.0, "adp_c": 1.0, "pi_c": 1.0, "h_c": 1.0}
 

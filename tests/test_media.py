@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import KingemsError
 from kingems_ray.gem.media import (
     apply_medium,
@@ -14,7 +15,6 @@ from kingems_ray.gem.media import (
     read_media,
     write_media,
 )
-from kingems_ray.solver.problem import Problem
 
 
 @pytest.fixture(scope="module")

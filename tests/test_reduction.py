@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from kingems_ray.analysis import fva as F
 from kingems_ray.analysis.reduction import reduce_columns
 from kingems_ray.ec.build import build
-from kingems_ray.solver.problem import Problem
+from kingems_ray.ec.problem import Problem
 
 
 def test_dead_end_and_coupling_on_toy():

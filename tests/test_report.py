@@ -12,9 +12,9 @@ from kingems_ray.analysis.report import knockout_roc, write_report
 from kingems_ray.analysis.tuning import AnnealingSettings, tune_kcats
 from kingems_ray.cli import main as cli_main
 from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import KingemsError
 from kingems_ray.gem.io import load_model
-from kingems_ray.solver.problem import Problem
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from kingems_ray.analysis.tuning import (
 from kingems_ray.cli import main as cli_main
 from kingems_ray.ec.build import build
 from kingems_ray.ec.compile import compile_model
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import KingemsError
-from kingems_ray.solver.problem import Problem
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
 
 from ..ec.compile import CompiledModel
-from ..solver.problem import Problem
+from ..ec.problem import Problem
+from ..parallel import process_map, worker_state
 from .reduction import reduce_columns
 
 _BOUND_TOL = 1e-9
@@ -31,22 +30,21 @@ def fba(problem: Problem) -> tuple[float, str, pd.Series | None]:
 
 
 def _current_bounds(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    lp = problem.solver.h.getLp()
-    return (np.asarray(lp.col_lower_), np.asarray(lp.col_upper_), np.asarray(lp.row_lower_), np.asarray(lp.row_upper_))
+    col_lb, col_ub = problem.solver.col_bounds()
+    row_lb, row_ub = problem.solver.row_bounds()
+    return col_lb, col_ub, row_lb, row_ub
 
 
 def _fva_indices(
     problem: Problem, indices: Sequence[int], optimum: float, fraction: float, reduce: bool = True
 ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """FVA of ``indices`` with solver settings for objective changes, restored afterwards."""
-    h = problem.solver.h
     # Cost changes keep the basis primal feasible (primal simplex); bound perturbation only adds clean-up work.
     problem.solver.set_strategy("primal")
-    h.setOptionValue("primal_simplex_bound_perturbation_multiplier", 0.0)
     try:
-        return _fva_impl(problem, indices, optimum, fraction, reduce)
+        with problem.solver.option("primal_simplex_bound_perturbation_multiplier", 0.0):
+            return _fva_impl(problem, indices, optimum, fraction, reduce)
     finally:
-        h.setOptionValue("primal_simplex_bound_perturbation_multiplier", 1.0)
         problem.solver.set_strategy("dual")
         problem.restore_objective()
 
@@ -69,8 +67,42 @@ def _fva_impl(
     oj = cm.objective_index()
     olb, oub = problem.reaction_bounds(oj)
     target = min(fraction * optimum, optimum)  # never more than the optimum (round-off)
-    n_solves = 0
     with problem.reactions_bounded({oj: (max(olb, target), oub)}):
+        items = _Items.of(problem, indices, reduce)
+        run = _FvaRun(problem, items)
+        res = problem.optimize()
+        run.n_solves += 1
+        if not res.ok:
+            out_status = [res.status] * len(indices)
+            return np.full(len(indices), np.nan), np.full(len(indices), np.nan), out_status, run.n_solves
+        run.record(res.x)
+        # Maxima: non-negative items can be proven 0 in bulk.
+        run.resolve(run.maxs, run.seen_hi, items.hi_eff, items.lo_eff >= 0, maximize=True)
+        # Minima: items now known to be non-positive can be proven 0 in bulk.
+        run.resolve(run.mins, run.seen_lo, items.lo_eff,
+                    (items.hi_eff <= 0) | (np.abs(run.maxs) <= _BOUND_TOL), maximize=False)
+    return (*items.per_reaction(run.mins, run.maxs, run.status), run.n_solves)
+
+
+class _Items:
+    """What is optimised: items ``x[a] - x[b]`` (``b = n_cols``: nothing), each reaction mapped to an item and a
+    ratio (coupled reactions share one), and each item's bounds implied by its own and its coupled columns'."""
+
+    def __init__(self, ia: np.ndarray, ib: np.ndarray, n_cols: int, map_item: np.ndarray, map_ratio: np.ndarray,
+                 lo_eff: np.ndarray, hi_eff: np.ndarray) -> None:
+        self.ia, self.ib, self.n_cols = ia, ib, n_cols
+        self.map_item, self.map_ratio = map_item, map_ratio
+        self.lo_eff, self.hi_eff = lo_eff, hi_eff
+
+    @property
+    def n(self) -> int:
+        """Number of items."""
+        return int(self.ia.size)
+
+    @classmethod
+    def of(cls, problem: Problem, indices: Sequence[int], reduce: bool) -> _Items:
+        """Items of ``indices`` under the problem's current bounds (after structural reduction when ``reduce``)."""
+        cm = problem.cm
         col_lb, col_ub, row_lb, row_ub = _current_bounds(problem)
         n_cols = col_lb.size
         unsplit = cm.rev_col < 0
@@ -80,8 +112,6 @@ def _fva_impl(
             red = reduce_columns(cm.lp.A, row_lb, row_ub, col_lb, col_ub, couplable)
         else:
             red = reduce_columns(cm.lp.A[:0, :], row_lb[:0], row_ub[:0], col_lb, col_ub, couplable)
-
-        # Items to optimise: (plus column, minus column); a reaction maps to an item and a ratio.
         item_of: dict[tuple[int, int], int] = {}
         item_a: list[int] = []
         item_b: list[int] = []
@@ -104,7 +134,6 @@ def _fva_impl(
             map_item[k] = item_of[key]
         ia = np.asarray(item_a, dtype=int)
         ib = np.asarray(item_b, dtype=int)
-        n_items = ia.size
         # Bounds implied for each item: own bounds, tightened by every column coupled to it.
         lb_ext = np.append(col_lb, 0.0)
         ub_ext = np.append(col_ub, 0.0)
@@ -119,119 +148,124 @@ def _fva_impl(
             lo_c, hi_c = (col_lb[c] / q, col_ub[c] / q) if q > 0 else (col_ub[c] / q, col_lb[c] / q)
             lo_eff[t] = max(lo_eff[t], lo_c)
             hi_eff[t] = min(hi_eff[t], hi_c)
+        return cls(ia, ib, n_cols, map_item, map_ratio, lo_eff, hi_eff)
 
-        seen_lo = np.full(n_items, np.inf)
-        seen_hi = np.full(n_items, -np.inf)
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """Every item's value at a column vector."""
+        v = np.append(x, 0.0)
+        return v[self.ia] - v[self.ib]
 
-        def record(x: np.ndarray) -> None:
-            v = np.append(x, 0.0)
-            vals = v[ia] - v[ib]
-            np.minimum(seen_lo, vals, out=seen_lo)
-            np.maximum(seen_hi, vals, out=seen_hi)
+    def objective(self, t: int) -> tuple[list[int], list[float]]:
+        """Columns and coefficients of item ``t``."""
+        if self.ib[t] == self.n_cols:
+            return [int(self.ia[t])], [1.0]
+        return [int(self.ia[t]), int(self.ib[t])], [1.0, -1.0]
 
-        def at(seen: np.ndarray, bound: np.ndarray) -> np.ndarray:
-            return np.isfinite(bound) & (np.abs(seen - bound) <= _BOUND_TOL * np.maximum(1.0, np.abs(bound)))
-
-        res = problem.optimize()
-        n_solves += 1
-        mins = np.full(n_items, np.nan)
-        maxs = np.full(n_items, np.nan)
-        status = ["optimal"] * n_items
-        if not res.ok:
-            out_status = [res.status] * len(indices)
-            return np.full(len(indices), np.nan), np.full(len(indices), np.nan), out_status, n_solves
-        record(res.x)
-
-        def item_objective(t: int) -> tuple[list[int], list[float]]:
-            if ib[t] == n_cols:
-                return [int(ia[t])], [1.0]
-            return [int(ia[t]), int(ib[t])], [1.0, -1.0]
-
-        def bulk_zero(cands: np.ndarray, maximize: bool) -> np.ndarray:
-            """Prove ``max = 0`` (or ``min = 0``) for many sign-definite items with few LPs."""
-            nonlocal n_solves
-            proven = np.zeros(n_items, dtype=bool)
-            cands = cands.copy()
-            for _ in range(30):
-                if not cands.any():
-                    break
-                cols, coefs = [], []
-                for t in np.nonzero(cands)[0]:
-                    c, w = item_objective(int(t))
-                    cols += c
-                    coefs += w
-                problem.solver.set_objective(cols, coefs, maximize=maximize)
-                r = problem.solver.solve()
-                n_solves += 1
-                if not r.ok:
-                    break
-                record(r.x)
-                if abs(r.objective) <= _BOUND_TOL * max(1.0, cands.sum()):
-                    proven |= cands
-                    break
-                v = np.append(r.x, 0.0)
-                vals = v[ia] - v[ib]
-                moved = cands & (np.abs(vals) > _BOUND_TOL)
-                if not moved.any():
-                    break
-                cands &= ~moved
-            return proven
-
-        def solve_one(t: int, maximize: bool) -> float:
-            nonlocal n_solves
-            cols, coefs = item_objective(t)
-            problem.solver.set_objective(cols, coefs, maximize=maximize)
-            r = problem.solver.solve()
-            n_solves += 1
-            if r.ok:
-                record(r.x)
-                return r.objective
-            status[t] = r.status
-            if r.status == "unbounded":
-                return np.inf if maximize else -np.inf
-            return np.nan
-
-        def resolve(out: np.ndarray, seen: np.ndarray, bound: np.ndarray, sign_known: np.ndarray, maximize: bool):
-            """Fill ``out`` with each item's max (or min): bound hits, a bulk proof of zero, then one LP each."""
-            done = at(seen, bound)
-            out[done] = bound[done]
-            near_zero = (seen <= _BOUND_TOL) if maximize else (seen >= -_BOUND_TOL)
-            out[bulk_zero(~done & sign_known & near_zero, maximize)] = 0.0
-            for t in np.flatnonzero(np.isnan(out)):
-                # Solutions met since the first pass may have reached the bound by now.
-                out[t] = bound[t] if at(seen[t : t + 1], bound[t : t + 1])[0] else solve_one(int(t), maximize)
-
-        # Maxima: non-negative items can be proven 0 in bulk.
-        resolve(maxs, seen_hi, hi_eff, lo_eff >= 0, maximize=True)
-        # Minima: items now known to be non-positive can be proven 0 in bulk.
-        resolve(mins, seen_lo, lo_eff, (hi_eff <= 0) | (np.abs(maxs) <= _BOUND_TOL), maximize=False)
-
-    out_min = np.zeros(len(indices))
-    out_max = np.zeros(len(indices))
-    out_status = ["optimal"] * len(indices)
-    for k in range(len(indices)):
-        t = map_item[k]
-        if t < 0:
-            continue  # structurally blocked: exactly zero
-        q = map_ratio[k]
-        lo, hi = (q * mins[t], q * maxs[t]) if q > 0 else (q * maxs[t], q * mins[t])
-        out_min[k], out_max[k], out_status[k] = lo, hi, status[t]
-    # -0.0 and round-off below tolerance read as exact zeros
-    out_min[np.abs(out_min) <= _BOUND_TOL] = 0.0
-    out_max[np.abs(out_max) <= _BOUND_TOL] = 0.0
-    return out_min, out_max, out_status, n_solves
+    def per_reaction(self, mins: np.ndarray, maxs: np.ndarray, status: list[str]
+                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Item results mapped back to the reactions (ratios of coupled reactions applied, blocked ones 0)."""
+        n = self.map_item.size
+        out_min = np.zeros(n)
+        out_max = np.zeros(n)
+        out_status = ["optimal"] * n
+        for k in range(n):
+            t = self.map_item[k]
+            if t < 0:
+                continue  # structurally blocked: exactly zero
+            q = self.map_ratio[k]
+            lo, hi = (q * mins[t], q * maxs[t]) if q > 0 else (q * maxs[t], q * mins[t])
+            out_min[k], out_max[k], out_status[k] = lo, hi, status[t]
+        # -0.0 and round-off below tolerance read as exact zeros
+        out_min[np.abs(out_min) <= _BOUND_TOL] = 0.0
+        out_max[np.abs(out_max) <= _BOUND_TOL] = 0.0
+        return out_min, out_max, out_status
 
 
-_WORKER: dict = {}
+class _FvaRun:
+    """The state of one FVA pass: extremes seen in any solution so far, results, statuses and the LP count."""
+
+    def __init__(self, problem: Problem, items: _Items) -> None:
+        self.problem = problem
+        self.items = items
+        self.seen_lo = np.full(items.n, np.inf)
+        self.seen_hi = np.full(items.n, -np.inf)
+        self.mins = np.full(items.n, np.nan)
+        self.maxs = np.full(items.n, np.nan)
+        self.status = ["optimal"] * items.n
+        self.n_solves = 0
+
+    def record(self, x: np.ndarray) -> None:
+        """Remember the item values of a feasible point."""
+        vals = self.items.values(x)
+        np.minimum(self.seen_lo, vals, out=self.seen_lo)
+        np.maximum(self.seen_hi, vals, out=self.seen_hi)
+
+    @staticmethod
+    def at(seen: np.ndarray, bound: np.ndarray) -> np.ndarray:
+        """Whether a value seen already reaches the bound."""
+        return np.isfinite(bound) & (np.abs(seen - bound) <= _BOUND_TOL * np.maximum(1.0, np.abs(bound)))
+
+    def _solve(self, cols: list[int], coefs: list[float], maximize: bool):
+        self.problem.solver.set_objective(cols, coefs, maximize=maximize)
+        r = self.problem.solver.solve()
+        self.n_solves += 1
+        return r
+
+    def bulk_zero(self, cands: np.ndarray, maximize: bool) -> np.ndarray:
+        """Prove ``max = 0`` (or ``min = 0``) for many sign-definite items with few LPs."""
+        proven = np.zeros(self.items.n, dtype=bool)
+        cands = cands.copy()
+        for _ in range(30):
+            if not cands.any():
+                break
+            cols, coefs = [], []
+            for t in np.nonzero(cands)[0]:
+                c, w = self.items.objective(int(t))
+                cols += c
+                coefs += w
+            r = self._solve(cols, coefs, maximize)
+            if not r.ok:
+                break
+            self.record(r.x)
+            if abs(r.objective) <= _BOUND_TOL * max(1.0, cands.sum()):
+                proven |= cands
+                break
+            moved = cands & (np.abs(self.items.values(r.x)) > _BOUND_TOL)
+            if not moved.any():
+                break
+            cands &= ~moved
+        return proven
+
+    def solve_one(self, t: int, maximize: bool) -> float:
+        """One item's max (or min) by an LP."""
+        r = self._solve(*self.items.objective(t), maximize)
+        if r.ok:
+            self.record(r.x)
+            return r.objective
+        self.status[t] = r.status
+        if r.status == "unbounded":
+            return np.inf if maximize else -np.inf
+        return np.nan
+
+    def resolve(self, out: np.ndarray, seen: np.ndarray, bound: np.ndarray, sign_known: np.ndarray,
+                maximize: bool) -> None:
+        """Fill ``out`` with each item's max (or min): bound hits, a bulk proof of zero, then one LP each."""
+        done = self.at(seen, bound)
+        out[done] = bound[done]
+        near_zero = (seen <= _BOUND_TOL) if maximize else (seen >= -_BOUND_TOL)
+        out[self.bulk_zero(~done & sign_known & near_zero, maximize)] = 0.0
+        for t in np.flatnonzero(np.isnan(out)):
+            # Solutions met since the first pass may have reached the bound by now.
+            out[t] = bound[t] if self.at(seen[t : t + 1], bound[t : t + 1])[0] else self.solve_one(int(t), maximize)
 
 
-def _init_worker(compiled: CompiledModel) -> None:
-    _WORKER["problem"] = Problem(compiled, threads=1)
+def _worker_problem(compiled: CompiledModel) -> Problem:
+    return Problem(compiled, threads=1)
 
 
 def _run_chunk(args: tuple[list[int], float, float]) -> tuple[list[int], np.ndarray, np.ndarray, list[str], int]:
     indices, optimum, fraction = args
-    mins, maxs, status, n = _fva_indices(_WORKER["problem"], indices, optimum, fraction)
+    mins, maxs, status, n = _fva_indices(worker_state(), indices, optimum, fraction)
     return indices, mins, maxs, status, n
 
 
@@ -293,12 +327,11 @@ def flux_variability(
         maxs = np.full(len(indices), np.nan)
         status = [""] * len(indices)
         n = 0
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_worker, initargs=(cm,)) as ex:
-            for idx, mn, mx, st, ns in ex.map(_run_chunk, [(c, optimum, fraction) for c in chunks]):
-                for k, j in enumerate(idx):
-                    mins[pos[j]], maxs[pos[j]], status[pos[j]] = mn[k], mx[k], st[k]
-                n += ns
+        work = [(c, optimum, fraction) for c in chunks]
+        for idx, mn, mx, st, ns in process_map(_run_chunk, work, processes, _worker_problem, (cm,)):
+            for k, j in enumerate(idx):
+                mins[pos[j]], maxs[pos[j]], status[pos[j]] = mn[k], mx[k], st[k]
+            n += ns
     df = pd.DataFrame({"reaction_id": ids, "minimum": mins, "maximum": maxs, "status": status})
     df.attrs.update(growth=optimum, status="optimal", n_solves=n)
     return df

@@ -18,18 +18,17 @@ through another isoenzyme, which the GPR alone does not do: the reaction then ru
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..ec.compile import CompiledModel
+from ..ec.problem import Problem
 from ..errors import KingemsError
 from ..gem.media import Medium, medium_applied
-from ..solver.problem import Problem
+from ..parallel import process_map, worker_state
 
 #: Columns whose wild-type value is within this of zero count as carrying no flux.
 ZERO_TOL = 1e-9
@@ -72,7 +71,7 @@ class KnockoutTarget:
 def knockout_targets(compiled: CompiledModel, genes: Iterable[str] | None = None) -> dict[str, KnockoutTarget]:
     """Evaluate the GPRs once: for each gene, the reactions and LP columns its knockout switches off.
 
-    Equivalent to :meth:`Problem.reactions_of_knockout` per gene, but only visits the reactions that mention the gene.
+    :meth:`CompiledModel.knockout_reactions` and :meth:`CompiledModel.knockout_columns` per gene.
 
     Raises
     ------
@@ -80,28 +79,14 @@ def knockout_targets(compiled: CompiledModel, genes: Iterable[str] | None = None
         When a gene is not in the model (all unknown ids are listed).
     """
     cm = compiled
-    gidx = {g: i for i, g in enumerate(cm.gene_ids)}
+    known = set(cm.gene_ids)
     genes = list(cm.gene_ids) if genes is None else list(genes)
-    unknown = [g for g in genes if g not in gidx]
+    unknown = [g for g in genes if g not in known]
     if unknown:
         more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
         raise KingemsError(f"gene(s) not in model {cm.model_id!r}: {', '.join(map(str, unknown[:5]))}{more}")
-    by_gene: dict[int, list[int]] = {}
-    for j, clauses in enumerate(cm.rxn_clauses):
-        for c in clauses:
-            for g in c:
-                lst = by_gene.setdefault(g, [])
-                if not lst or lst[-1] != j:
-                    lst.append(j)
-    out: dict[str, KnockoutTarget] = {}
-    for g in genes:
-        gi = gidx[g]
-        off = [j for j in by_gene.get(gi, []) if all(gi in c for c in cm.rxn_clauses[j])]
-        cols = [int(cm.fwd_col[j]) for j in off] + [int(cm.rev_col[j]) for j in off if cm.rev_col[j] >= 0]
-        if g in cm.enzyme_col:
-            cols.append(int(cm.enzyme_col[g]))
-        out[g] = KnockoutTarget(reactions=tuple(off), columns=tuple(sorted(set(cols))))
-    return out
+    return {g: KnockoutTarget(reactions=tuple(cm.knockout_reactions([g])), columns=cm.knockout_columns([g]))
+            for g in genes}
 
 
 def _screen_condition(
@@ -119,7 +104,7 @@ def _screen_condition(
     with medium_applied(problem, medium, close_others=close_others), _knockout_pricing(problem):
         # A cold wild-type solve per unit of work: the same vertex whichever process or order solves it, so the
         # no-LP decisions (and the `method` column) do not depend on how the screen was split.
-        lp.h.clearSolver()
+        lp.cold_start()
         lp.set_strategy("dual")
         wt = problem.optimize(need_x=True)
         if not wt.ok:
@@ -132,11 +117,9 @@ def _screen_condition(
         x = wt.x
         # Every knockout LP starts from the wild-type optimal basis: after fixing columns to zero it is still dual
         # feasible, so dual simplex needs few iterations (chaining from the previous knockout's basis needs ~8x more).
-        wt_basis = lp.h.getBasis()
-        # Current bounds of every column, read once: restoring from them avoids a model copy per knockout.
-        cur = lp.h.getLp()
-        col_lb = np.asarray(cur.col_lower_)
-        col_ub = np.asarray(cur.col_upper_)
+        wt_basis = lp.basis()
+        # The state every knockout returns to (only the knocked-out columns differ, so only they are pushed back).
+        wild_type = problem.snapshot()
         cache: dict[frozenset[int], tuple[float, str]] = {}
         for g in genes:
             t = targets[g]
@@ -149,12 +132,12 @@ def _screen_condition(
                 solved, method = False, "same_as_previous"
             else:
                 cols = np.asarray(t.columns, dtype=int)
-                lp.h.setBasis(wt_basis)
+                lp.set_basis(wt_basis)
                 lp.set_col_bounds(cols, np.zeros(cols.size), np.zeros(cols.size))
                 try:
                     res = problem.optimize(need_x=False)
                 finally:
-                    lp.set_col_bounds(cols, col_lb[cols], col_ub[cols])
+                    problem.restore(wild_type)
                 if res.ok:
                     growth, status = float(res.objective), "optimal"
                 elif res.status == "infeasible":
@@ -181,18 +164,15 @@ def _knockout_pricing(problem: Problem) -> contextlib.AbstractContextManager:
 
 
 # -- parallel path (plain multiprocessing; a Ray layer would wrap `_screen_condition` per unit the same way) -----
-_WORKER: dict = {}
-
-
-def _init_worker(compiled: CompiledModel, close_others: bool, shortcuts: bool) -> None:
-    _WORKER["problem"] = Problem(compiled, threads=1)
-    _WORKER["targets"] = knockout_targets(compiled)
-    _WORKER["options"] = {"close_others": close_others, "shortcuts": shortcuts}
+def _worker_setup(compiled: CompiledModel, close_others: bool, shortcuts: bool) -> dict:
+    return {"problem": Problem(compiled, threads=1), "targets": knockout_targets(compiled),
+            "options": {"close_others": close_others, "shortcuts": shortcuts}}
 
 
 def _run_unit(args: tuple[str, Medium | None, list[str]]) -> list[tuple]:
     condition, medium, genes = args
-    return _screen_condition(_WORKER["problem"], condition, medium, genes, _WORKER["targets"], **_WORKER["options"])
+    w = worker_state()
+    return _screen_condition(w["problem"], condition, medium, genes, w["targets"], **w["options"])
 
 
 def _gene_chunks(genes: Sequence[str], targets: Mapping[str, KnockoutTarget], n_chunks: int) -> list[list[str]]:
@@ -268,11 +248,8 @@ def knockout_screen(
         n_chunks = max(1, int(np.ceil(processes * chunks_per_process / max(1, len(conditions)))))
         chunks = _gene_chunks(gene_list, targets, n_chunks)
         units = [(cond, med, ch) for cond, med in conditions.items() for ch in chunks]
-        ctx = mp.get_context("spawn")
-        init = (cm, close_others, shortcuts)
-        with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_worker, initargs=init) as ex:
-            for part in ex.map(_run_unit, units):
-                rows += part
+        for part in process_map(_run_unit, units, processes, _worker_setup, (cm, close_others, shortcuts)):
+            rows += part
     df = pd.DataFrame(rows, columns=COLUMNS)
     order_c = {c: i for i, c in enumerate(conditions)}
     order_g = {g: i for i, g in enumerate(gene_list)}

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..ec.compile import CompiledModel
+from ..ec.problem import Problem
 from ..errors import KingemsError
-from ..solver.problem import Problem
 
 #: Sign of each hydrolysis participant in the biomass reaction (consumed -1, produced +1).
 HYDROLYSIS = {"atp": -1.0, "h2o": -1.0, "adp": 1.0, "pi": 1.0, "h": 1.0}
@@ -188,8 +188,8 @@ def maintenance_sweep(
 def _live_base(edit: GamEdit, problem: Problem) -> GamEdit:
     """The problem's current coefficients of the edit's entries (it may carry earlier edits)."""
     col, sign = edit.cols[0]
-    _, idx, val = problem.solver.h.getColEntries(int(col))
-    live = dict(zip(np.asarray(idx).tolist(), np.asarray(val).tolist()))
+    idx, val = problem.solver.col_entries(int(col))
+    live = dict(zip(idx.tolist(), val.tolist()))
     base = {role: sign * live.get(r, edit.base[role]) for role, r in edit.rows.items()}
     return GamEdit(cols=edit.cols, rows=edit.rows, base=base, basis=edit.basis)
 

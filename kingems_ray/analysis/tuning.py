@@ -7,7 +7,7 @@ The method (kinGEMs, DESIGN.md step 3):
 2. each step perturbs every selected kcat: with probability 0.7 up by ``|N(0, 20 sigma)|``, otherwise down by
    ``|N(0, sigma)|``, clipped to ``[0.01 k0, 100 k0]`` (``k0`` = the kcat before tuning, ``sigma`` = the pair's
    predicted spread ``kcat_std``, or a fallback, see :func:`pair_spreads`);
-3. the new kcats are written into the matrix coefficients of the chain's :class:`~kingems_ray.solver.problem.Problem`
+3. the new kcats are written into the matrix coefficients of the chain's :class:`~kingems_ray.ec.problem.Problem`
    (``set_kcat``: no rebuild), the LP is re-solved from the previous basis, and the move is accepted by the
    Metropolis rule on growth (``exp(delta / T)``); a rejected move writes the previous kcats back, in place;
 4. the temperature falls geometrically; a chain stops at the target growth, below ``min_temperature``, after
@@ -28,9 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing as mp
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -38,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from ..ec.compile import SEC_PER_H, CompiledModel
+from ..ec.problem import Problem, ProblemState
 from ..errors import KingemsError
-from ..solver.problem import Problem
+from ..parallel import process_map, worker_state
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +199,11 @@ class TuneResult:
         return p, tp
 
 
+    def kcat_table(self) -> pd.DataFrame:
+        """The tuned kcat table in the input format (without ``kcat_original`` / ``tuned``), ready to compile."""
+        return self.table.drop(columns=["kcat_original", "tuned"])
+
+
 def trajectory_path(tuned_path: str | Path) -> Path:
     """Where :meth:`TuneResult.write` puts the trajectory of a tuned table."""
     p = Path(tuned_path)
@@ -306,44 +310,6 @@ def select_targets(problem: Problem, n_top: int, x: np.ndarray | None = None) ->
     df["kcat"] = kc[chosen]
     df["enzyme_mass"] = mass[chosen]
     return df
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# problem state that a chain starts from
-# ---------------------------------------------------------------------------------------------------------------------
-@dataclass
-class _StartState:
-    """Edits of a Problem relative to its compiled model (column bounds, pool, kcats): replayed on fresh problems."""
-
-    cols: np.ndarray
-    col_lb: np.ndarray
-    col_ub: np.ndarray
-    pool: float | None
-    kcats: np.ndarray
-
-    @classmethod
-    def of(cls, problem: Problem) -> _StartState:
-        cm = problem.cm
-        n = cm.lp.n_cols
-        lb, ub = problem.solver.col_bounds(np.arange(n))
-        base_lb = np.where(cm.lp.col_lb <= -1e30, -np.inf, cm.lp.col_lb)
-        base_ub = np.where(cm.lp.col_ub >= 1e30, np.inf, cm.lp.col_ub)
-        lb = np.where(lb <= -1e30, -np.inf, lb)
-        ub = np.where(ub >= 1e30, np.inf, ub)
-        diff = np.nonzero((lb != base_lb) | (ub != base_ub))[0]
-        pool = None
-        if cm.pool_row is not None:
-            pool = float(problem.solver.h.getLp().row_upper_[cm.pool_row])
-        return cls(diff, lb[diff], ub[diff], pool, problem.kcats)
-
-    def apply(self, problem: Problem) -> None:
-        if self.cols.size:
-            problem.solver.set_col_bounds(self.cols, self.col_lb, self.col_ub)
-        if self.pool is not None:
-            problem.solver.set_row_bounds(problem.cm.pool_row, -np.inf, self.pool)
-        changed = np.nonzero(self.kcats != problem.kcats)[0]
-        if changed.size:
-            problem.set_kcats(changed, self.kcats[changed])
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -508,22 +474,20 @@ def run_chain(
     }
 
 
-_WORKER: dict = {}
-
-
-def _init_worker(cm: CompiledModel, state: _StartState) -> None:
-    _WORKER["cm"] = cm
-    _WORKER["state"] = state
-
-
-def _fresh_problem(cm: CompiledModel, state: _StartState) -> Problem:
+def _fresh_problem(cm: CompiledModel, state: ProblemState) -> Problem:
+    """A chain's own problem: built from the compiled model, then brought to the caller's start state."""
     p = Problem(cm, threads=1)
-    state.apply(p)
+    p.restore(state)
     return p
 
 
+def _chain_setup(cm: CompiledModel, state: ProblemState) -> tuple[CompiledModel, ProblemState]:
+    return cm, state
+
+
 def _chain_task(spec: _ChainSpec) -> dict:
-    return run_chain(_fresh_problem(_WORKER["cm"], _WORKER["state"]), spec)
+    cm, state = worker_state()
+    return run_chain(_fresh_problem(cm, state), spec)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -635,7 +599,7 @@ def tune_kcats(
         raise KingemsError(
             f"model {cm.model_id!r} has no kcats in its LP (level {cm.level}): compile it at L2..L4 with a kcat table"
         )
-    state = _StartState.of(problem)
+    state = problem.snapshot()  # bounds, pool, kcats and other edits: each chain starts from them
     if conditions:
         # Select targets under the first condition: that is what the fit starts from.
         with problem.reactions_bounded(conditions[0].bounds):
@@ -661,19 +625,14 @@ def tune_kcats(
         for sp in specs:
             results.append(run_chain(_fresh_problem(cm, state), sp, on_step=on_step, progress=progress))
     else:
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(min(processes, chains), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(cm, state)) as ex:
-            futures = [ex.submit(_chain_task, sp) for sp in specs]
-            results = []
-            # Report each chain as it finishes (its rows at once); the result does not depend on the order.
-            for fut in as_completed(futures):
-                r = fut.result()
-                results.append(r)
-                if progress is not None:
-                    for row in r["rows"]:
-                        progress(row)
-            results.sort(key=lambda r: r["chain"])
+        results = []
+        # Report each chain as it finishes (its rows at once); the result does not depend on the order.
+        for r in process_map(_chain_task, specs, min(processes, chains), _chain_setup, (cm, state), ordered=False):
+            results.append(r)
+            if progress is not None:
+                for row in r["rows"]:
+                    progress(row)
+        results.sort(key=lambda r: r["chain"])
     best = max(results, key=lambda r: (r["best_score"], -r["chain"]))
     table = cm.pairs.copy()
     table["kcat_original"] = k_orig
@@ -693,3 +652,28 @@ def tune_kcats(
         settings=s,
         condition_growth=dict(zip(names, map(float, best["best_growths"]))) if names else {},
     )
+
+
+def tuned_build(built, target_growth: float, spec=None, **tune_options) -> tuple[object, TuneResult]:
+    """Tune a built ecGEM's kcats and compile the tuned table with the same settings.
+
+    Parameters
+    ----------
+    built : kingems_ray.ec.build.Built
+        The ecGEM to tune (its compiled model and its cobra model).
+    target_growth : float
+    spec : EcSpec, optional
+        The settings to compile the tuned table with (default: level and pool of ``built``, gecko rows).
+    **tune_options
+        Passed to :func:`tune_kcats` (``settings``, ``chains``, ``processes``, ``seed``, ...).
+
+    Returns
+    -------
+    (Built, TuneResult)
+    """
+    from ..ec.spec import EcSpec
+
+    cm = built.compiled
+    spec = spec or EcSpec(level=cm.level, pool=cm.pool if cm.pool is not None else 0.25)
+    res = tune_kcats(cm, target_growth, **tune_options)
+    return spec.build(built.model, kcats=res.kcat_table()), res

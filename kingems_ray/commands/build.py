@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..ec.build import build
+from ..ec.spec import EcSpec
 from .fva import add_model_arguments
 
 HELP = "build an enzyme-constrained model and write it as SBML"
@@ -21,8 +21,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``build``."""
     from ..ec.export import export_sbml
 
-    b = build(args.model, args.kcats, level=args.level, pool=args.pool, aggregate=args.aggregate,
-              formulation=args.formulation)
+    b = EcSpec.from_args(args).build(args.model)
     if b.kcat_report is not None:
         print(b.kcat_report.summary(), file=sys.stderr)
     growth = export_sbml(b, args.out)

@@ -8,23 +8,12 @@ import time
 from pathlib import Path
 
 from ..analysis.fva import flux_variability, variability_summary
-from ..ec.build import build
+from ..ec.spec import EcSpec, add_model_arguments
 from ..errors import KingemsError
 
 HELP = "flux variability analysis (plain or enzyme-constrained) -> Parquet"
 
-
-def add_model_arguments(p: argparse.ArgumentParser, kcats_required: bool = False) -> None:
-    """Arguments shared by the commands that compile a model."""
-    p.add_argument("model", help="SBML (.xml/.xml.gz), COBRA JSON, or a cobra builtin name (textbook, iJO1366)")
-    p.add_argument("--kcats", required=kcats_required, help="kcat table (CSV/Parquet, see docs); none = plain GEM")
-    p.add_argument("--level", default="L4", choices=["L1", "L2", "L3a", "L3b", "L3c", "L4"], help="ablation level")
-    p.add_argument("--pool", type=float, default=0.25, help="total enzyme pool [g/gDW] (default 0.25)")
-    p.add_argument("--aggregate", default="max", choices=["max", "mean", "min", "first", "geomean", "all"],
-                   help="combine several kcats per reaction/gene/direction (default max; 'all' keeps every "
-                   "substrate's row, as the kinGEMs formulation uses them)")
-    p.add_argument("--formulation", default="gecko", choices=["gecko", "kingems"],
-                   help="enzyme-constraint rows: gecko (default) or exactly as the published kinGEMs pipeline")
+__all__ = ["HELP", "add_arguments", "add_model_arguments", "run"]  # add_model_arguments: other commands import it here
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,8 +62,7 @@ def _net_view(cm, suffix: str = "_reverse"):
 def run(args: argparse.Namespace) -> int:
     """Run ``fva``."""
     t0 = time.perf_counter()
-    b = build(args.model, args.kcats, level=args.level, pool=args.pool, aggregate=args.aggregate,
-              formulation=args.formulation, irreversible=args.reference_fvi)
+    b = EcSpec.from_args(args, irreversible=args.reference_fvi).build(args.model)
     if b.kcat_report is not None:
         print(b.kcat_report.summary(), file=sys.stderr)
     if getattr(args, "samples", 0):
@@ -85,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if df.attrs.get("status") != "optimal":
         raise KingemsError(f"{args.model}: the model is {df.attrs.get('status')} (no FVA possible)")
     if args.reference_fvi:
-        from ..ec.compile import reference_variability
+        from ..ec.irreversible import reference_variability
 
         fvi = reference_variability(df)
         print(f"kinGEMs-style median FVi: {fvi.median():.6g} over {fvi.size} reactions")

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from ..analysis.knockout import knockout_screen
-from ..ec.build import build
+from ..ec.problem import Problem
+from ..ec.spec import EcSpec
 from ..errors import KingemsError
 from ..gem.media import carbon_source_medium, medium_bounds, read_media
-from ..solver.problem import Problem
 from .fva import add_model_arguments
 
 HELP = "single-gene knockout screen over media / carbon sources (plain or enzyme-constrained) -> Parquet"
@@ -57,7 +57,7 @@ def _genes(arg: list[str] | None) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     """Run ``knockout``."""
     t0 = time.perf_counter()
-    b = build(args.model, args.kcats, level=args.level, pool=args.pool, aggregate=args.aggregate)
+    b = EcSpec.from_args(args).build(args.model)
     if b.kcat_report is not None:
         print(b.kcat_report.summary(), file=sys.stderr)
     if args.media and args.carbon_sources:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..analysis.maintenance import closest_point, maintenance_sweep, read_sweep_config
-from ..ec.build import build
+from ..ec.spec import EcSpec
 from ..errors import KingemsError
 from .fva import add_model_arguments
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if not ngam or not gam:
         raise KingemsError("give --ngam and --gam (comma-separated) or a --config with a maintenance_sweep block")
     t0 = time.perf_counter()
-    b = build(args.model, args.kcats, level=args.level, pool=args.pool, aggregate=args.aggregate)
+    b = EcSpec.from_args(args).build(args.model)
     if b.kcat_report is not None:
         print(b.kcat_report.summary(), file=sys.stderr)
     t1 = time.perf_counter()

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from ..analysis.tuning import AnnealingSettings, carbon_source_conditions, read_growth_rates, tune_kcats
-from ..ec.build import build
+from ..ec.problem import Problem
+from ..ec.spec import EcSpec
 from ..errors import KingemsError
-from ..solver.problem import Problem
 from .fva import add_model_arguments
 
 HELP = "tune kcats by simulated annealing (in-place LP edits) -> tuned kcat table + trajectory (Parquet)"
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         settings = AnnealingSettings(**overrides)
     if target is None and not args.conditions:
         raise KingemsError("give --target-growth (or --conditions, or a --config with a biomass_goal)")
-    b = build(args.model, args.kcats, level=args.level, pool=args.pool, aggregate=args.aggregate)
+    b = EcSpec.from_args(args).build(args.model)
     if b.kcat_report is not None:
         print(b.kcat_report.summary(), file=sys.stderr)
     problem = Problem(b.compiled)

@@ -7,7 +7,9 @@ Formulation (as MICOM 0.39 ``Community`` + ``cooperative_tradeoff``; re-implemen
   limited to ``max_exchange`` (100, MICOM's default), the diet bounds the medium exchanges ``EX_m``;
 * community growth ``mu_c = sum_i a_i mu_i``;
 * cooperative trade-off: maximise ``mu_c`` (LP) -> ``mu*``; then with ``f * mu* <= mu_c <= mu*`` minimise
-  ``sum_i mu_i^2`` (QP, HiGHS ``passHessian``). Growth rates of that QP are unique.
+  ``sum_i mu_i^2`` (a QP in the growth rates only, solved exactly by Wolfe's minimum-norm-point algorithm with one
+  LP per step on the same HiGHS instance, see :meth:`Community.cooperative_tradeoff`). Growth rates of that QP are
+  unique.
 
 Enzyme-constrained taxa (compiled at L4) bring their own protein-pool row ``sum_g MW_g E_g <= P`` in per-taxon
 units, which is the pool ``a_i * P`` in community units: each taxon's pool scales with its abundance.
@@ -24,7 +26,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 import pandas as pd
 
@@ -87,14 +88,11 @@ class Community:
         blocks = [make_block(m, coupling=None, exchange_bounds=None, max_import=max_exchange) for m in self.members]
         self.joint: JointLP = assemble(blocks, self.diet, weights=self.abundances.to_numpy())
         self.solver = PersistentLP(self.joint.lp, threads=1, presolve=False)
-        self.h = self.solver.h
         self._n_cols = self.joint.lp.n_cols
         self._bio = [self.joint.growth_cols(i)[0][0] for i in range(len(self.members))]
         # the community-growth row sum_i a_i mu_i (bounds set per trade-off), added once
-        self._growth_row = self.joint.lp.n_rows
         w = self.abundances.to_numpy()
-        self.h.addRow(-highspy.kHighsInf, highspy.kHighsInf, len(self._bio),
-                      np.asarray(self._bio, dtype=np.int32), w.astype(float))
+        self._growth_row = self.solver.add_row(-np.inf, np.inf, self._bio, w.astype(float))
         self._cost = np.asarray(self.joint.lp.cost, float).copy()
 
     @property
@@ -112,8 +110,7 @@ class Community:
     def _set_growth_cost(self, c: np.ndarray, maximize: bool) -> None:
         cost = np.zeros(self._n_cols)
         cost[self._bio] = c
-        self.h.changeColsCost(self._n_cols, np.arange(self._n_cols, dtype=np.int32), cost)
-        self.h.changeObjectiveSense(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize)
+        self.solver.set_costs(cost, maximize=maximize)
 
     def _growths(self, x: np.ndarray) -> np.ndarray:
         return np.array([self.joint.growth(x, i) for i in range(len(self.members))])
@@ -121,7 +118,7 @@ class Community:
     def max_growth(self) -> tuple[str, float, np.ndarray | None]:
         """Maximal community growth (LP)."""
         self._set_growth_cost(self.abundances.to_numpy(), maximize=True)
-        self.h.changeRowBounds(self._growth_row, -highspy.kHighsInf, highspy.kHighsInf)
+        self.solver.set_row_bounds(self._growth_row, -np.inf, np.inf)
         self.solver.set_strategy("dual")
         res = self.solver.solve(need_x=True)
         return res.status, res.objective, res.x
@@ -154,13 +151,13 @@ class Community:
         if gmax <= 1e-9:
             return TradeoffResult("optimal", 0.0, gmax, pd.Series(mu0 * 0.0, index=self.taxa), x,
                                   time.perf_counter() - t0)
-        self.h.changeRowBounds(self._growth_row, fraction * gmax, gmax)
+        self.solver.set_row_bounds(self._growth_row, fraction * gmax, gmax)
         self.solver.set_strategy("primal")
         try:
             mu, xs, status = self._min_norm_point(mu0, x, tol, max_iter)
         finally:
             self.solver.set_strategy("dual")
-            self.h.changeRowBounds(self._growth_row, -highspy.kHighsInf, highspy.kHighsInf)
+            self.solver.set_row_bounds(self._growth_row, -np.inf, np.inf)
         g = pd.Series(mu, index=self.taxa)
         return TradeoffResult(status, float((g * self.abundances).sum()), gmax, g, xs, time.perf_counter() - t0)
 
@@ -273,18 +270,12 @@ class Community:
         """Columns of ``taxon`` disabled by knocking out ``genes`` (GPR evaluation)."""
         i = self._index(taxon)
         cm = self.members[i].compiled
-        gidx = {g: k for k, g in enumerate(cm.gene_ids)}
-        missing = [g for g in genes if g not in gidx]
+        known = set(cm.gene_ids)
+        missing = [g for g in genes if g not in known]
         if missing:
             raise KingemsError(f"genes not in {taxon}: {', '.join(missing[:5])}")
-        ko = {gidx[g] for g in genes}
-        cols = []
-        for j, clauses in enumerate(cm.rxn_clauses):
-            if clauses and all(any(g in ko for g in c) for c in clauses):
-                for c in (cm.fwd_col[j], cm.rev_col[j]):
-                    if c >= 0:
-                        cols.append(self.joint.col_offset[i] + int(c))
-        return cols
+        # Flux columns only (as before the enzyme columns were counted in knockout screens): a member's E_g stays free.
+        return [self.joint.col_offset[i] + c for c in cm.knockout_columns(genes, enzymes=False)]
 
     @contextlib.contextmanager
     def with_gene_knockout(self, taxon: str, genes: list[str]) -> Iterator[list[int]]:

@@ -2,7 +2,7 @@
 
 An analysis is ``fn(target, params) -> dict | DataFrame | (dict, DataFrame)``:
 
-* ``target`` is what its ``needs`` says: a :class:`~kingems_ray.solver.problem.Problem` (``"problem"``, the
+* ``target`` is what its ``needs`` says: a :class:`~kingems_ray.ec.problem.Problem` (``"problem"``, the
   default: the model compiled once, the sweep's medium already applied and restored afterwards), the
   :class:`~kingems_ray.ec.compile.CompiledModel` (``"compiled"``) or a :class:`UnitInput` (``"input"``: the
   model's path and content id, for analyses that read the file themselves, e.g. kcat tables);

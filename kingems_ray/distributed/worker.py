@@ -9,7 +9,7 @@ times); :mod:`kingems_ray.distributed.actors` turns it into Ray actors. A unit a
 2. gets the compiled model from its in-memory LRU, else from the on-disk :class:`CompiledCache`
    (a few ms), else parses and compiles the SBML once and stores it (keyed by content hash + compile
    parameters: ``ec`` settings and the kcat table's content);
-3. keeps one :class:`~kingems_ray.solver.problem.Problem` per (compiled model, medium), the medium applied once
+3. keeps one :class:`~kingems_ray.ec.problem.Problem` per (compiled model, medium), the medium applied once
    when the problem is made, runs the analysis and returns a plain record.
 
 Every exception becomes a failed record carrying the error type and message (never ``None``); ``retryable``
@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from ..ec.compile import CompiledModel
+from ..ec.spec import EcSpec
 from ..errors import KingemsError
 from ..store.cache import CompiledCache, atomic_write_bytes, cache_key, canonical_json, file_sha256, model_content_id
 from . import analyses as registry
@@ -127,11 +128,11 @@ class SolverWorker:
         return out
 
     def compile_params(self, ec: dict[str, Any] | None) -> dict[str, Any]:
-        """The compile parameters that enter the cache key."""
-        if not ec:
+        """The compile parameters that enter the cache key (:meth:`EcSpec.params`: every field, formulation too)."""
+        spec = EcSpec.from_mapping(ec)
+        if spec is None:
             return {"level": "L1"}
-        return {"level": ec.get("level", "L4"), "pool": float(ec.get("pool", 0.25)),
-                "aggregate": ec.get("aggregate", "max"), "kcat_source": self._kcat_source_id(ec)}
+        return spec.params(kcat_id=self._kcat_source_id(ec))
 
     def _load_predictor(self):
         if self.predictor_actors:
@@ -181,10 +182,10 @@ class SolverWorker:
         from ..ec.build import build
 
         m = self._load(model)
-        kcats = self.kcat_table(m, model_key, ec) if ec else None
-        b = build(m, kcats=kcats, level=(ec or {}).get("level", "L4"), pool=float((ec or {}).get("pool", 0.25)),
-                  aggregate=(ec or {}).get("aggregate", "max"))
-        return b.compiled
+        spec = EcSpec.from_mapping(ec)
+        if spec is None:
+            return build(m).compiled
+        return spec.build(m, kcats=self.kcat_table(m, model_key, ec)).compiled
 
     def compiled(self, model: str, model_key: str, ec: dict[str, Any] | None = None) -> tuple[str, CompiledModel, str]:
         """The compiled model (memory, disk cache, or parse+compile) and where it came from."""
@@ -206,7 +207,7 @@ class SolverWorker:
         Problems are kept per (compiled model, medium), with the medium applied once at creation, so a sweep of
         several analyses under one diet sets the bounds once per model.
         """
-        from ..solver.problem import Problem
+        from ..ec.problem import Problem
 
         pkey = key + "|" + canonical_json(medium)
         if pkey in self._problems:

@@ -65,7 +65,7 @@ def build(
         table, report = match_to_model(raw, m, gene_mw=gene_mw, aggregate=aggregate)
         log.info(report.summary())
     if irreversible:
-        from .compile import to_irreversible
+        from .irreversible import to_irreversible
 
         m, table = to_irreversible(m, table)
     cm = compile_model(m, table, level=level if table is not None else "L1", pool=pool, formulation=formulation)

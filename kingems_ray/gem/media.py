@@ -67,7 +67,8 @@ def exchange_orientation(compiled) -> dict[str, float]:
     dict
         Reaction id -> sign of its single metabolite coefficient (``-1.0`` or ``+1.0``).
     """
-    cached = getattr(compiled, "_exchange_orientation", None)
+    memo = getattr(compiled, "memo", None)
+    cached = memo.get("exchange_orientation") if memo is not None else None
     if cached is not None:
         return cached
     A = compiled.lp.A.tocsc()
@@ -83,11 +84,9 @@ def exchange_orientation(compiled) -> dict[str, float]:
         met = rows < n_met
         if int(met.sum()) == 1:
             out[rid] = float(np.sign(vals[met][0]))
-    # CompiledModel is a dataclass without slots: caching on it keeps repeated media cheap.
-    try:
-        compiled._exchange_orientation = out
-    except AttributeError:  # pragma: no cover
-        pass
+    # Kept in the (frozen) compiled model's memo: repeated media stay cheap.
+    if memo is not None:
+        memo["exchange_orientation"] = out
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -97,11 +98,16 @@ def _clean(v: np.ndarray) -> np.ndarray:
 
 
 class PersistentLP:
-    """A long-lived HiGHS instance holding one :class:`LinearProblem`.
+    """A long-lived HiGHS instance holding one :class:`LinearProblem`, edited only through its methods.
+
+    The ``highspy.Highs`` handle is private: every edit goes through this class, which keeps its own view of the
+    current costs, sense and bounds, so that view never goes stale (cost changes are computed against it, bounds
+    are read from it without a ``getLp()`` copy, and :meth:`state` / :meth:`set_state` can snapshot and replay it).
 
     Parameters
     ----------
     lp : LinearProblem
+        The problem as passed (kept as ``self.lp``; rows added later with :meth:`add_row` are not in it).
     threads : int
         HiGHS threads (1 keeps worker processes from oversubscribing cores).
     presolve : bool
@@ -139,18 +145,57 @@ class PersistentLP:
         st = h.passModel(hl)
         if st == highspy.HighsStatus.kError:
             raise SolverError("HiGHS rejected the model (passModel returned an error)")
-        self.h = h
+        self._h = h
+        self._A = A
         self._cost = np.asarray(lp.cost, dtype=float).copy()
         self._maximize = lp.maximize
         self._strategy = None
+        # The wrapper's view of what HiGHS holds (HiGHS stores the cleaned values as given).
+        self._col_lb = _clean(lp.col_lb)
+        self._col_ub = _clean(lp.col_ub)
+        self._row_lb = _clean(lp.row_lb)
+        self._row_ub = _clean(lp.row_ub)
+        self._n_base_rows = A.shape[0]
+        self._coefs: dict[tuple[int, int], float] = {}  # changed matrix entries: (row, col) -> value
+        self._coef_base: dict[tuple[int, int], float] = {}  # their values in the passed matrix
+        self._uid = uuid.uuid4().hex  # unique per instance, across processes too (unlike id())
+        self._coef_version = 0  # bumped on every coefficient change: restoring an unchanged matrix costs nothing
 
-    # -- solving -------------------------------------------------------------------------------------
+    # -- sizes and views -----------------------------------------------------------------------------
+    @property
+    def n_cols(self) -> int:
+        """Number of columns."""
+        return int(self._col_lb.size)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows, including rows added with :meth:`add_row`."""
+        return int(self._row_lb.size)
+
+    @property
+    def costs(self) -> np.ndarray:
+        """The current cost vector (a copy)."""
+        return self._cost.copy()
+
+    @property
+    def maximize(self) -> bool:
+        """Current objective sense."""
+        return self._maximize
+
+    # -- options -------------------------------------------------------------------------------------
     def set_strategy(self, which: str) -> None:
         """Choose the simplex variant: ``"primal"`` suits objective changes, ``"dual"`` suits bound changes."""
         if which == self._strategy:
             return
-        self.h.setOptionValue("simplex_strategy", 4 if which == "primal" else 1)
+        self._h.setOptionValue("simplex_strategy", 4 if which == "primal" else 1)
         self._strategy = which
+
+    def option_value(self, name: str):
+        """The current value of a HiGHS option."""
+        v = self._h.getOptionValue(name)
+        if isinstance(v, tuple):  # some highspy versions return (status, value)
+            v = v[1]
+        return v
 
     @contextlib.contextmanager
     def option(self, name: str, value) -> Iterator[None]:
@@ -159,48 +204,69 @@ class PersistentLP:
         Options that shape the simplex set-up (e.g. ``simplex_dual_edge_weight_strategy``) take effect from the next
         cold start, so the block should enclose it.
         """
-        before = self.h.getOptionValue(name)
-        if isinstance(before, tuple):  # some highspy versions return (status, value)
-            before = before[1]
-        self.h.setOptionValue(name, value)
+        before = self.option_value(name)
+        self._h.setOptionValue(name, value)
         try:
             yield
         finally:
-            self.h.setOptionValue(name, before)
+            self._h.setOptionValue(name, before)
 
+    # -- solving -------------------------------------------------------------------------------------
     def solve(self, need_x: bool = True) -> SolveResult:
         """Run HiGHS from the current basis and return status, objective and (optionally) column values."""
-        self.h.run()
-        status = status_name(self.h.getModelStatus())
+        self._h.run()
+        status = status_name(self._h.getModelStatus())
         if status != "optimal":
             if status == "unknown" or status == "error" or status == "infeasible_or_unbounded":
                 # Without presolve HiGHS can stop undecided after many edits; a cold retry settles it.
-                self.h.clearSolver()
-                self.h.run()
-                status = status_name(self.h.getModelStatus())
+                self._h.clearSolver()
+                self._h.run()
+                status = status_name(self._h.getModelStatus())
             if status != "optimal":
                 return SolveResult(status, float("nan"), None)
-        obj = self.h.getInfo().objective_function_value
-        x = np.asarray(self.h.getSolution().col_value) if need_x else None
+        obj = self._h.getInfo().objective_function_value
+        x = np.asarray(self._h.getSolution().col_value) if need_x else None
         return SolveResult(status, float(obj), x)
+
+    def cold_start(self) -> None:
+        """Forget the basis and factorisation: the next solve starts from scratch (same vertex whoever runs it)."""
+        self._h.clearSolver()
+
+    def basis(self) -> object:
+        """The current basis, an opaque value for :meth:`set_basis`."""
+        return self._h.getBasis()
+
+    def set_basis(self, basis: object) -> None:
+        """Start the next solve from a basis returned by :meth:`basis`."""
+        self._h.setBasis(basis)
 
     # -- edits (all in place) ------------------------------------------------------------------------
     def set_objective(self, cols: Sequence[int], coefs: Sequence[float], maximize: bool | None = None) -> None:
-        """Replace the objective by ``sum(coefs[i] * x[cols[i]])`` (all other costs zero)."""
+        """Replace the objective by ``sum(coefs[i] * x[cols[i]])`` (all other costs zero); only changed costs
+        are pushed to HiGHS."""
         new = np.zeros_like(self._cost)
         new[np.asarray(cols, dtype=int)] = np.asarray(coefs, dtype=float)
         changed = np.nonzero(new != self._cost)[0]
         if changed.size:
-            self.h.changeColsCost(changed.size, changed.astype(np.int32), new[changed])
+            self._h.changeColsCost(changed.size, changed.astype(np.int32), new[changed])
             self._cost = new
-        if maximize is not None and maximize != self._maximize:
-            self.h.changeObjectiveSense(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize)
-            self._maximize = maximize
+        if maximize is not None:
+            self.set_sense(maximize)
+
+    def set_costs(self, cost: Sequence[float], maximize: bool | None = None) -> None:
+        """Replace the whole cost vector; every entry is pushed to HiGHS (see :meth:`set_objective` for sparse)."""
+        new = np.asarray(cost, dtype=float).copy()
+        if new.shape != self._cost.shape:
+            raise SolverError(f"cost vector has {new.size} entries, the LP {self._cost.size} columns")
+        self._h.changeColsCost(new.size, np.arange(new.size, dtype=np.int32), new)
+        self._cost = new
+        if maximize is not None:
+            self.set_sense(maximize)
 
     def set_sense(self, maximize: bool) -> None:
         """Set maximisation (True) or minimisation (False)."""
         if maximize != self._maximize:
-            self.h.changeObjectiveSense(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize)
+            self._h.changeObjectiveSense(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize)
             self._maximize = maximize
 
     def set_col_bounds(self, cols: Sequence[int], lb: Sequence[float], ub: Sequence[float]) -> None:
@@ -208,21 +274,54 @@ class PersistentLP:
         cols = np.asarray(cols, dtype=np.int32)
         if cols.size == 0:
             return
-        self.h.changeColsBounds(cols.size, cols, _clean(np.asarray(lb)), _clean(np.asarray(ub)))
+        lo, hi = _clean(np.asarray(lb)), _clean(np.asarray(ub))
+        self._h.changeColsBounds(cols.size, cols, lo, hi)
+        self._col_lb[cols] = lo
+        self._col_ub[cols] = hi
 
-    def col_bounds(self, cols: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Current bounds of the given columns."""
-        lp = self.h.getLp()
+    def col_bounds(self, cols: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Current bounds of the given columns (all columns when ``None``), as copies."""
+        if cols is None:
+            return self._col_lb.copy(), self._col_ub.copy()
         cols = np.asarray(cols, dtype=int)
-        return np.asarray(lp.col_lower_)[cols], np.asarray(lp.col_upper_)[cols]
+        return self._col_lb[cols], self._col_ub[cols]
 
     def set_row_bounds(self, row: int, lb: float, ub: float) -> None:
         """Change one row's bounds."""
-        self.h.changeRowBounds(int(row), float(_clean(np.array([lb]))[0]), float(_clean(np.array([ub]))[0]))
+        lo, hi = float(_clean(np.array([lb]))[0]), float(_clean(np.array([ub]))[0])
+        self._h.changeRowBounds(int(row), lo, hi)
+        self._row_lb[int(row)] = lo
+        self._row_ub[int(row)] = hi
+
+    def row_bounds(self, rows: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Current bounds of the given rows (all rows when ``None``), as copies."""
+        if rows is None:
+            return self._row_lb.copy(), self._row_ub.copy()
+        rows = np.asarray(rows, dtype=int)
+        return self._row_lb[rows], self._row_ub[rows]
+
+    def add_row(self, lb: float, ub: float, cols: Sequence[int], vals: Sequence[float]) -> int:
+        """Append a row ``lb <= sum(vals[i] * x[cols[i]]) <= ub``; returns its index."""
+        cols = np.asarray(cols, dtype=np.int32)
+        lo, hi = float(_clean(np.array([lb]))[0]), float(_clean(np.array([ub]))[0])
+        self._h.addRow(lo, hi, cols.size, cols, np.asarray(vals, dtype=float))
+        self._row_lb = np.append(self._row_lb, lo)
+        self._row_ub = np.append(self._row_ub, hi)
+        return self.n_rows - 1
 
     def set_coef(self, row: int, col: int, value: float) -> None:
         """Change one matrix coefficient."""
-        self.h.changeCoeff(int(row), int(col), float(value))
+        key = (int(row), int(col))
+        if key not in self._coef_base:
+            self._coef_base[key] = float(self._A[key]) if key[0] < self._n_base_rows else 0.0
+        self._h.changeCoeff(key[0], key[1], float(value))
+        self._coefs[key] = float(value)
+        self._coef_version += 1
+
+    def col_entries(self, col: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices and values of one column of the current matrix."""
+        _, idx, val = self._h.getColEntries(int(col))
+        return np.asarray(idx, dtype=int), np.asarray(val, dtype=float)
 
     @contextlib.contextmanager
     def temporary_col_bounds(self, cols: Sequence[int], lb: Sequence[float], ub: Sequence[float]) -> Iterator[None]:
@@ -234,6 +333,71 @@ class PersistentLP:
             yield
         finally:
             self.set_col_bounds(cols, old_lb, old_ub)
+
+    # -- state ---------------------------------------------------------------------------------------
+    def state(self) -> LPState:
+        """Everything edited since construction (bounds, costs, sense, changed coefficients), frozen."""
+        return LPState(
+            col_lb=_frozen(self._col_lb), col_ub=_frozen(self._col_ub), row_lb=_frozen(self._row_lb),
+            row_ub=_frozen(self._row_ub), cost=_frozen(self._cost), maximize=self._maximize,
+            coefs=tuple(sorted(self._coefs.items())), origin=(self._uid, self._coef_version),
+        )
+
+    def set_state(self, state: LPState) -> None:
+        """Bring the LP back to ``state`` (from :meth:`state` of this LP or of one built from the same data).
+
+        Only what differs is pushed to HiGHS (bounds of changed columns/rows, changed costs and coefficients), so
+        the basis is kept and the next solve warm-starts.
+
+        Raises
+        ------
+        SolverError
+            When the state has another shape (e.g. rows were added since).
+        """
+        if state.col_lb.size != self.n_cols or state.row_lb.size != self.n_rows:
+            raise SolverError("state belongs to an LP of another shape")
+        if state.origin != (self._uid, self._coef_version):
+            self._set_coefs(dict(state.coefs))
+        cols = np.nonzero((self._col_lb != state.col_lb) | (self._col_ub != state.col_ub))[0]
+        self.set_col_bounds(cols, state.col_lb[cols], state.col_ub[cols])
+        for r in np.nonzero((self._row_lb != state.row_lb) | (self._row_ub != state.row_ub))[0]:
+            self.set_row_bounds(int(r), state.row_lb[r], state.row_ub[r])
+        changed = np.nonzero(self._cost != state.cost)[0]
+        if changed.size:
+            self._h.changeColsCost(changed.size, changed.astype(np.int32), np.asarray(state.cost[changed]))
+            self._cost = np.array(state.cost, dtype=float)
+        self.set_sense(state.maximize)
+
+    def _set_coefs(self, want: dict[tuple[int, int], float]) -> None:
+        """Make the changed coefficients exactly ``want`` (others back to the passed matrix)."""
+        for key in sorted(set(self._coefs) - set(want)):
+            self._h.changeCoeff(key[0], key[1], self._coef_base[key])
+            del self._coefs[key]
+        for key, v in sorted(want.items()):
+            if self._coefs.get(key) != v:
+                self.set_coef(key[0], key[1], v)
+        self._coef_version += 1
+
+
+@dataclass(frozen=True, eq=False)
+class LPState:
+    """A snapshot of a :class:`PersistentLP`'s editable data (read-only arrays; see :meth:`PersistentLP.state`)."""
+
+    col_lb: np.ndarray
+    col_ub: np.ndarray
+    row_lb: np.ndarray
+    row_ub: np.ndarray
+    cost: np.ndarray
+    maximize: bool
+    coefs: tuple[tuple[tuple[int, int], float], ...]
+    #: (the LP's serial number, its coefficient version) when taken: lets that LP skip comparing coefficients
+    origin: tuple[str, int] = ("", -1)
+
+
+def _frozen(v: np.ndarray) -> np.ndarray:
+    out = np.array(v, dtype=float, copy=True)
+    out.setflags(write=False)
+    return out
 
 
 def default_threads() -> int:

@@ -23,9 +23,7 @@ kcat table, level or pool gives a new entry, never a stale one. Nothing here imp
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import logging
 import os
 import tempfile
@@ -36,33 +34,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import scipy.sparse as sp
 
-from ..ec.compile import CompiledModel
-from ..solver.highs import LinearProblem
+from ..ec.compiled import FORMAT_VERSION, CompiledModel, compiled_key
+from ..hashing import canonical_json, digest, file_sha256
 
 log = logging.getLogger(__name__)
 
-#: Bumped whenever the layout of CompiledModel or of this file changes (old entries are then ignored).
-FORMAT_VERSION = 1
+__all__ = [
+    "FORMAT_VERSION", "CompiledCache", "ContentCache", "atomic_write_bytes", "cache_key", "canonical_json",
+    "compiled_from_arrays", "compiled_to_arrays", "default_cache_dir", "file_sha256", "load_compiled",
+    "model_content_id", "save_compiled",
+]
 
 _BUILTIN_PREFIX = "builtin:"
 
 
 # -- ids and keys ------------------------------------------------------------------------------------------------------
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            b = fh.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
-
-
 def model_content_id(model: str | Path) -> str:
     """A stable id for a model's content: ``sha256:<hex>`` of the file, or ``builtin:<name>@cobra-<version>``.
 
@@ -81,15 +68,10 @@ def model_content_id(model: str | Path) -> str:
     return "sha256:" + file_sha256(p)
 
 
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys and no whitespace: the same parameters always give the same text."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
 def cache_key(content_id: str, params: dict[str, Any]) -> str:
-    """Key of a compiled entry: hash of the model content id, the compile parameters and the format version."""
-    text = canonical_json({"model": content_id, "params": params, "format": FORMAT_VERSION})
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    """Key of a compiled entry: hash of the model content id, the compile parameters and the format version
+    (:func:`kingems_ray.ec.compiled.compiled_key`)."""
+    return compiled_key(content_id, params)
 
 
 def default_cache_dir() -> Path:
@@ -100,131 +82,14 @@ def default_cache_dir() -> Path:
 
 
 # -- (de)serialisation -------------------------------------------------------------------------------------------------
-def _df_bytes(df: pd.DataFrame | None) -> np.ndarray:
-    if df is None:
-        return np.zeros(0, dtype=np.uint8)
-    table = pa.Table.from_pandas(df, preserve_index=True)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return np.frombuffer(sink.getvalue().to_pybytes(), dtype=np.uint8)
-
-
-def _df_from(arr: np.ndarray) -> pd.DataFrame | None:
-    if arr.size == 0:
-        return None
-    with pa.ipc.open_stream(pa.py_buffer(arr.tobytes())) as reader:
-        return reader.read_pandas()
-
-
-def _strs(values: list[str]) -> np.ndarray:
-    # Fixed-width unicode: no pickle needed; an empty list still needs a dtype.
-    return np.asarray(list(values), dtype=str) if len(values) else np.zeros(0, dtype="<U1")
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    return obj
-
-
 def compiled_to_arrays(cm: CompiledModel) -> dict[str, np.ndarray]:
-    """Every field of a :class:`CompiledModel` as named numpy arrays (see the module docstring)."""
-    A = sp.csc_matrix(cm.lp.A)
-    clause_ptr = [0]
-    gene_ptr = [0]
-    genes: list[int] = []
-    for clauses in cm.rxn_clauses:
-        for c in clauses:
-            genes.extend(int(g) for g in c)
-            gene_ptr.append(len(genes))
-        clause_ptr.append(len(gene_ptr) - 1)
-    meta = {
-        "format": FORMAT_VERSION,
-        "model_id": cm.model_id,
-        "objective_rxn": cm.objective_rxn,
-        "maximize": bool(cm.lp.maximize),
-        "shape": list(A.shape),
-        "enzyme_col": {g: int(c) for g, c in cm.enzyme_col.items()},
-        "pool_row": None if cm.pool_row is None else int(cm.pool_row),
-        "pool": cm.pool,
-        "level": cm.level,
-        "report": _jsonable(cm.report),
-    }
-    return {
-        "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-        "A_data": A.data.astype(float),
-        "A_indices": A.indices.astype(np.int64),
-        "A_indptr": A.indptr.astype(np.int64),
-        "col_lb": np.asarray(cm.lp.col_lb, float),
-        "col_ub": np.asarray(cm.lp.col_ub, float),
-        "row_lb": np.asarray(cm.lp.row_lb, float),
-        "row_ub": np.asarray(cm.lp.row_ub, float),
-        "cost": np.asarray(cm.lp.cost, float),
-        "col_names": _strs(cm.lp.col_names),
-        "row_names": _strs(cm.lp.row_names),
-        "rxn_ids": _strs(cm.rxn_ids),
-        "gene_ids": _strs(cm.gene_ids),
-        "met_ids": _strs(cm.met_ids),
-        "fwd_col": np.asarray(cm.fwd_col, np.int64),
-        "rev_col": np.asarray(cm.rev_col, np.int64),
-        "rxn_lb": np.asarray(cm.rxn_lb, float),
-        "rxn_ub": np.asarray(cm.rxn_ub, float),
-        "clause_ptr": np.asarray(clause_ptr, np.int64),
-        "gene_ptr": np.asarray(gene_ptr, np.int64),
-        "clause_genes": np.asarray(genes, np.int64),
-        "pairs": _df_bytes(cm.pairs),
-        "coef_entries": _df_bytes(cm.coef_entries),
-    }
+    """Every field of a :class:`CompiledModel` as named numpy arrays (:meth:`CompiledModel.to_arrays`)."""
+    return cm.to_arrays()
 
 
 def compiled_from_arrays(z: Any) -> CompiledModel:
-    """Rebuild a :class:`CompiledModel` from :func:`compiled_to_arrays` output (or an open npz)."""
-    meta = json.loads(bytes(z["meta"]).decode())
-    if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"compiled cache format {meta.get('format')} != {FORMAT_VERSION}")
-    A = sp.csc_matrix((z["A_data"], z["A_indices"], z["A_indptr"]), shape=tuple(meta["shape"]))
-    lp = LinearProblem(
-        A=A,
-        col_lb=z["col_lb"].copy(),
-        col_ub=z["col_ub"].copy(),
-        row_lb=z["row_lb"].copy(),
-        row_ub=z["row_ub"].copy(),
-        cost=z["cost"].copy(),
-        col_names=z["col_names"].tolist(),
-        row_names=z["row_names"].tolist(),
-        maximize=bool(meta["maximize"]),
-    )
-    # Python lists first: slicing lists is ~20x faster than building tuples from numpy scalars.
-    cp, gp, cg = z["clause_ptr"].tolist(), z["gene_ptr"].tolist(), z["clause_genes"].tolist()
-    per_clause = [tuple(cg[gp[c] : gp[c + 1]]) for c in range(len(gp) - 1)]
-    clauses = [per_clause[cp[j] : cp[j + 1]] for j in range(len(cp) - 1)]
-    return CompiledModel(
-        lp=lp,
-        model_id=meta["model_id"],
-        rxn_ids=z["rxn_ids"].tolist(),
-        fwd_col=z["fwd_col"].astype(int),
-        rev_col=z["rev_col"].astype(int),
-        rxn_lb=z["rxn_lb"].copy(),
-        rxn_ub=z["rxn_ub"].copy(),
-        objective_rxn=meta["objective_rxn"],
-        gene_ids=z["gene_ids"].tolist(),
-        rxn_clauses=clauses,
-        met_ids=z["met_ids"].tolist(),
-        enzyme_col={g: int(c) for g, c in meta["enzyme_col"].items()},
-        coef_entries=_df_from(z["coef_entries"]),
-        pairs=_df_from(z["pairs"]),
-        pool_row=meta["pool_row"],
-        pool=meta["pool"],
-        level=meta["level"],
-        report=meta["report"],
-    )
+    """Rebuild a :class:`CompiledModel` from :func:`compiled_to_arrays` output (:meth:`CompiledModel.from_arrays`)."""
+    return CompiledModel.from_arrays(z)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -313,3 +178,69 @@ class CompiledCache:
         self.put(key, cm)
         log.debug("compiled %s in %.2f s", key, time.perf_counter() - t0)
         return cm, False
+
+
+# -- any content-keyed artefact ----------------------------------------------------------------------------------------
+class ContentCache:
+    """A folder of content-keyed artefacts: arrays (``.npz``, no pickle) and tables (``.parquet``).
+
+    The key is :func:`kingems_ray.hashing.digest` of whatever identifies the content (ids, parameters, versions):
+    the same inputs always give the same key, changed inputs a new entry, never a stale one. Writes are atomic, so
+    processes and nodes sharing the folder see either nothing or a complete entry.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder (e.g. ``default_cache_dir().parent / "members"``).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @staticmethod
+    def key(identity: Any) -> str:
+        """Key of an artefact identified by ``identity`` (any JSON-able value)."""
+        return digest(identity)
+
+    def path(self, key: str, suffix: str) -> Path:
+        """File of an entry (two-level fan-out)."""
+        return self.root / key[:2] / f"{key}{suffix}"
+
+    def put_arrays(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
+        """Store named arrays (``np.savez``, uncompressed); returns the path."""
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        p = self.path(key, ".npz")
+        atomic_write_bytes(p, buf.getvalue())
+        return p
+
+    def get_arrays(self, key: str) -> dict[str, np.ndarray] | None:
+        """The stored arrays, or ``None`` when absent or unreadable (read without pickle)."""
+        p = self.path(key, ".npz")
+        if not p.exists():
+            return None
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except Exception as exc:  # a truncated/foreign file is a miss, not an error
+            log.warning("ignoring unreadable cache entry %s (%s: %s)", p, type(exc).__name__, exc)
+            return None
+
+    def put_table(self, key: str, df: pd.DataFrame) -> Path:
+        """Store a table as Parquet; returns the path."""
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        p = self.path(key, ".parquet")
+        atomic_write_bytes(p, buf.getvalue())
+        return p
+
+    def get_table(self, key: str) -> pd.DataFrame | None:
+        """The stored table, or ``None`` when absent or unreadable."""
+        p = self.path(key, ".parquet")
+        if not p.exists():
+            return None
+        try:
+            return pd.read_parquet(p)
+        except Exception as exc:
+            log.warning("ignoring unreadable cache entry %s (%s: %s)", p, type(exc).__name__, exc)
+            return None
