@@ -33,8 +33,8 @@ from kingems_ray.analysis.knockout import knockout_screen
 from kingems_ray.analysis.sampled import fva_sample, growth_sample, knockout_sample
 from kingems_ray.analysis.uncertainty import KcatSampler
 from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
 from kingems_ray.paths import data_file, package_data
-from kingems_ray.solver.problem import Problem
 
 
 def _t(fn) -> float:

@@ -9,9 +9,9 @@ from kingems_ray.analysis.tuning import tune_kcats
 from kingems_ray.analysis.tuning_priors import identifiable_pairs, moved_summary, tune_kcats_with_priors
 from kingems_ray.analysis.uncertainty import kcat_spread
 from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import KingemsError
 from kingems_ray.paths import package_data
-from kingems_ray.solver.problem import Problem
 
 
 @pytest.fixture(scope="module")

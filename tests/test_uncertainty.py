@@ -25,9 +25,9 @@ from kingems_ray.analysis.uncertainty import (
     summarise_taxa,
 )
 from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
 from kingems_ray.errors import KingemsError
 from kingems_ray.paths import package_data
-from kingems_ray.solver.problem import Problem
 
 TABLE = "textbook_kcats_predicted.parquet"
 

@@ -9,18 +9,17 @@ Serial and parallel paths give the same tables (each sample is seeded by its ind
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
 
 from ..ec.compile import CompiledModel
+from ..ec.problem import Problem
 from ..errors import KingemsError
 from ..gem.media import Medium
-from ..solver.problem import Problem
+from ..parallel import process_map, worker_state
 from .fva import flux_variability
 from .knockout import knockout_screen
 from .uncertainty import KcatSampler, check_n_samples, kcats_applied
@@ -78,25 +77,27 @@ def run_samples(problem: Problem, sampler: KcatSampler, kind: str, indices: Sequ
     return pd.concat(parts, ignore_index=True)
 
 
-_WORKER: dict = {}
-
-
-def _init_worker(cm: CompiledModel, sampler: KcatSampler) -> None:
-    _WORKER["problem"] = Problem(cm, threads=1)
-    _WORKER["sampler"] = sampler
+def _setup(cm: CompiledModel, sampler: KcatSampler, state) -> tuple[Problem, KcatSampler]:
+    """A worker's one persistent problem (with the caller's edits: medium, pool, ... replayed) and its sampler."""
+    p = Problem(cm, threads=1)
+    if state is not None:
+        p.restore(state)
+    return p, sampler
 
 
 def _run_unit(args: tuple[str, list[int], dict]) -> pd.DataFrame:
     kind, indices, kw = args
-    return run_samples(_WORKER["problem"], _WORKER["sampler"], kind, indices, **kw)
+    problem, sampler = worker_state()
+    return run_samples(problem, sampler, kind, indices, **kw)
 
 
 def map_samples(target: Problem | CompiledModel, sampler: KcatSampler, kind: str, n: int, start: int = 0,
                 processes: int = 1, **kw) -> pd.DataFrame:
     """Samples ``start .. start + n - 1`` of analysis ``kind`` (``fva``, ``knockout``, ``growth``).
 
-    ``processes > 1`` spawns workers that each build one Problem from the compiled model once and take one
-    sample at a time; the table does not depend on ``processes`` (rows sorted by sample).
+    ``processes > 1`` spawns workers (:func:`kingems_ray.parallel.process_map`) that each build one Problem from the
+    compiled model once (a given Problem's edits are replayed from its snapshot) and take one sample at a time; the
+    table does not depend on ``processes`` (rows in sample order).
     """
     n = check_n_samples(n)
     if kind not in _KINDS:
@@ -109,10 +110,9 @@ def map_samples(target: Problem | CompiledModel, sampler: KcatSampler, kind: str
     indices = list(range(int(start), int(start) + n))
     if processes <= 1 or n == 1:
         return run_samples(problem or Problem(cm), sampler, kind, indices, **kw)
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(min(processes, n), mp_context=ctx, initializer=_init_worker,
-                             initargs=(cm, sampler)) as ex:
-        parts = list(ex.map(_run_unit, [(kind, [i], kw) for i in indices]))
+    state = problem.snapshot() if problem is not None else None
+    parts = list(process_map(_run_unit, [(kind, [i], kw) for i in indices], min(processes, n), _setup,
+                             (cm, sampler, state)))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -28,17 +28,16 @@ previous kcats back. :func:`moved_summary` reports how many kcats moved and how 
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..ec.compile import CompiledModel
+from ..ec.problem import Problem
 from ..errors import KingemsError
-from ..solver.problem import Problem
+from ..parallel import process_map, worker_state
 from .tuning import Condition, TuneResult, _evaluate, pair_enzyme_mass
 from .uncertainty import kcat_spread
 
@@ -229,23 +228,20 @@ def _run_chain(problem: Problem, chain: int, seed: np.random.SeedSequence, sigma
             "n_flux_carrying": tdf.attrs.get("n_flux_carrying"), "n_identifiable": tdf.attrs.get("n_identifiable")}
 
 
-_WORKER: dict = {}
-
-
-def _init(cm: CompiledModel, kcats: np.ndarray) -> None:
-    _WORKER["cm"], _WORKER["kcats"] = cm, kcats
-
-
-def _fresh(cm: CompiledModel, kcats: np.ndarray) -> Problem:
+def _fresh(cm: CompiledModel, state) -> Problem:
+    """A chain's own problem: built once from the compiled model, the caller's edits replayed from a snapshot."""
     p = Problem(cm, threads=1)
-    changed = np.flatnonzero(kcats != p.kcats)
-    if changed.size:
-        p.set_kcats(changed, kcats[changed])
+    p.restore(state)
     return p
 
 
+def _setup(cm: CompiledModel, state) -> tuple[CompiledModel, object]:
+    return cm, state
+
+
 def _task(args) -> dict:
-    return _run_chain(_fresh(_WORKER["cm"], _WORKER["kcats"]), *args)
+    cm, state = worker_state()
+    return _run_chain(_fresh(cm, state), *args)
 
 
 def moved_summary(table: pd.DataFrame, sigma: np.ndarray, tol: float = 1e-9) -> dict:
@@ -311,15 +307,13 @@ def tune_kcats_with_priors(
     if cm.pairs is None or len(cm.pairs) == 0 or cm.coef_entries is None or len(cm.coef_entries) == 0:
         raise KingemsError(f"model {cm.model_id!r} has no kcats in its LP: compile it at L2..L4 with a kcat table")
     sigma, src = kcat_spread(cm.pairs, s.fallback_log10_sd, s.spread_scale)
-    start = problem.kcats
+    start = problem.snapshot()
     seeds = np.random.SeedSequence(seed).spawn(chains)
     args = [(i, seeds[i], sigma, s, target_growth, conditions) for i in range(chains)]
     if processes <= 1 or chains == 1:
         results = [_run_chain(_fresh(cm, start), *a) for a in args]
     else:
-        with ProcessPoolExecutor(min(processes, chains), mp_context=mp.get_context("spawn"), initializer=_init,
-                                 initargs=(cm, start)) as ex:
-            results = list(ex.map(_task, args))
+        results = list(process_map(_task, args, min(processes, chains), _setup, (cm, start)))
     pool = [r for r in results if r["reached"]] or results
     best = min(pool, key=lambda r: (r["energy"], r["chain"]))
     table = cm.pairs.copy()
