@@ -97,3 +97,51 @@ def plot_reliability(reliability: pd.DataFrame, path: str | Path, brier: float |
     fig.savefig(p, dpi=120)
     plt.close(fig)
     return p
+
+
+def plot_label_frequencies(summary: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Stacked bars: per pair of organisms, how often each interaction label occurred over kcat samples.
+
+    ``summary`` is :func:`kingems_ray.analysis.uncertainty.summarise_pairs` output.
+    """
+    plt = _plt()
+    s = summary.assign(pair=summary["model_a"].str[:20] + " + " + summary["model_b"].str[:20])
+    wide = s.pivot_table(index="pair", columns="label", values="frequency", fill_value=0.0)
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.35 * len(wide) + 1.5)))
+    left = np.zeros(len(wide))
+    for lab in wide.columns:
+        ax.barh(wide.index, wide[lab], left=left, label=lab)
+        left += wide[lab].to_numpy()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("frequency over kcat samples")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title or "interaction label frequency over kcat samples", fontsize=9)
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    return p
+
+
+def plot_taxon_growth(summary: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Per taxon: the 5-95 % growth band over kcat samples and its median.
+
+    ``summary`` is :func:`kingems_ray.analysis.uncertainty.summarise_taxa` output.
+    """
+    plt = _plt()
+    s = summary.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.5, max(2.5, 0.35 * len(s) + 1.2)))
+    y = np.arange(len(s))
+    ax.hlines(y, s["growth_q05"], s["growth_q95"], color="tab:green", lw=5, alpha=0.6, label="5-95 %")
+    ax.plot(s["growth_q50"], y, "|", color="darkgreen", ms=12, label="median")
+    ax.set_yticks(y)
+    ax.set_yticklabels(s["taxon"].str[:30], fontsize=7)
+    ax.set_xlabel("growth [1/h] (cooperative trade-off)")
+    ax.legend(fontsize=7)
+    ax.set_title(title or "taxon growth over kcat samples", fontsize=9)
+    fig.tight_layout()
+    p = Path(path)
+    fig.savefig(p, dpi=120)
+    plt.close(fig)
+    return p
