@@ -43,6 +43,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/uncertainty_textbook.yaml")
     ap.add_argument("--kill-after", type=int, default=6)
+    ap.add_argument("--serial", action="store_true",
+                    help="run the sweep without Ray (its --serial backend): the same store and unit ids")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     out = Path(args.out) / "sweep"
@@ -50,7 +52,7 @@ def main() -> int:
     ray_tmp = tempfile.mkdtemp(prefix="kru", dir="/tmp")
     env = dict(os.environ, RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0")
     cmd = [sys.executable, "-m", "kingems_ray.cli", "sweep", args.config, "--out", str(out), "--num-cpus", "2",
-           "--no-progress", "--cache-dir", str(Path(args.out) / "cache")]
+           "--no-progress", "--cache-dir", str(Path(args.out) / "cache")] + (["--serial"] if args.serial else [])
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -89,7 +91,7 @@ def main() -> int:
         "samples_per_analysis": {a: len(v) for a, v in per.items()},
         "each_sample_once": all(v == list(range(len(v))) for v in per.values),
         "tables_one_unit_per_sample": all((v == 1).all() for v in table_units.values()),
-        "seconds_to_kill": t_kill,
+        "seconds_to_kill": t_kill, "backend": "serial" if args.serial else "ray",
     }
     print(json.dumps(res, indent=2))
     (Path(args.out) / "kill_resume.json").write_text(json.dumps(res, indent=2, default=str))
