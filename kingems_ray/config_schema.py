@@ -225,6 +225,7 @@ def _analysis(item: Any, where: str) -> None:
     params_schema = ANALYSIS_PARAMS.get(name) if isinstance(name, str) else None
     sch = Schema(where, {
         "name": Field((str,), nullable=False), "label": STR, "pairs": Field((str,), choices=("all",)),
+        "samples": Field((int,), lo=1),  # kcat samples: one unit per sample index (analysis.uncertainty)
         "ec": Field((bool, dict), sub=EC), "medium": Field((str, dict), sub=MEDIUM),
         "params": Field((dict,), sub=params_schema or Schema("params", {}, open_keys=True)),
     }, required=("name",))

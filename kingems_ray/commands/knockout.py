@@ -32,6 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--genes", nargs="+", help="genes to knock out (default: all); a single @FILE reads one per line")
     p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--out", required=True, help="output Parquet file")
+    from .sampling import add_sampling_arguments
+
+    add_sampling_arguments(p)
+    p.add_argument("--truth", default=None,
+                   help="with --samples: score p(lethal) against a truth set (evaluate's names or a CSV) and plot it "
+                   "against measured fitness")
 
 
 def _genes(arg: list[str] | None) -> list[str] | None:
@@ -73,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         _, rep = medium_bounds(problem, med)
         if rep.unknown:
             print(f"condition {cond}: {rep.summary()}", file=sys.stderr)
+    if getattr(args, "samples", 0):
+        return _run_samples(b, problem, conditions, args)
     t1 = time.perf_counter()
     df = knockout_screen(problem if args.processes <= 1 else b.compiled, conditions, genes=_genes(args.genes),
                          processes=args.processes)
@@ -87,4 +95,56 @@ def run(args: argparse.Namespace) -> int:
           f"compile {t1 - t0:.2f} s, screen {t2 - t1:.2f} s -> {out}")
     for cond, sub in df.groupby("condition", sort=False):
         print(f"  {cond}: wild-type growth {sub['wild_type_growth'].iloc[0]:.6g} 1/h")
+    return 0
+
+
+def _run_samples(b, problem, conditions, args: argparse.Namespace) -> int:
+    """``knockout --samples N``: the point screen, N sampled screens, p(lethal) and growth quantiles per gene."""
+    import json
+
+    from ..analysis.knockout import knockout_screen
+    from ..analysis.sampled import sampled_knockouts
+    from ..analysis.uncertainty import lethality_calibration, summarise_knockouts
+    from ..analysis.uncertainty_plots import plot_lethality_vs_fitness, plot_reliability
+    from .sampling import sampler_from_args, side_paths, write_spread
+
+    sampler = sampler_from_args(b.compiled, args)
+    genes = _genes(args.genes)
+    target = problem if args.processes <= 1 else b.compiled
+    t1 = time.perf_counter()
+    point = knockout_screen(target, conditions, genes=genes, processes=args.processes)
+    t2 = time.perf_counter()
+    per = sampled_knockouts(target, sampler, args.samples, conditions, genes=genes, processes=args.processes)
+    t3 = time.perf_counter()
+    summary = summarise_knockouts(per, point)
+    summary["spread"] = sampler.label()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = side_paths(out)
+    summary.to_parquet(out, index=False)
+    per.to_parquet(paths["samples"], index=False)
+    extra = {"point_seconds": t2 - t1, "samples_seconds": t3 - t2}
+    uncertain = int(((summary["p_lethal"] > 0) & (summary["p_lethal"] < 1)).sum())
+    print(f"spread: {sampler.label()}")
+    print(f"point screen {t2 - t1:.2f} s; {args.samples} sampled screens {t3 - t2:.2f} s "
+          f"({(t3 - t2) / args.samples:.2f} s per sample); {len(summary)} knockouts, "
+          f"{uncertain} with 0 < p(lethal) < 1, {int((summary['p_lethal'] == 1).sum())} lethal in every sample "
+          f"-> {out}, {paths['samples'].name}")
+    if args.truth:
+        from ..analysis.validation_data import join_knockouts, parse_condition_map, read_truth
+
+        truth = read_truth(args.truth, b.model)
+        joined = join_knockouts(summary, truth, parse_condition_map(None, truth))
+        cal = lethality_calibration(joined)
+        rel = cal.pop("reliability")
+        extra["calibration"] = {**cal, "reliability": rel.to_dict(orient="records")}
+        paths["calibration"].write_text(json.dumps(extra["calibration"], indent=2, default=str))
+        if "fitness" in joined:
+            plot_lethality_vs_fitness(joined, paths["figure"], title=f"{b.compiled.model_id}: p(lethal) over "
+                                      f"{args.samples} kcat samples vs measured fitness")
+        plot_reliability(rel, paths["figure"].with_name(paths["figure"].stem + "_reliability.png"), cal["brier"])
+        print(f"against {args.truth} ({cal['n']} points, {cal['n_lethal']} lethal): Brier {cal['brier']:.4f} "
+              f"(point call {cal.get('brier_point', float('nan')):.4f}), ROC-AUC of p(lethal) "
+              f"{cal['roc_auc_p_lethal']:.4f}")
+    write_spread(paths["spread"], sampler, extra)
     return 0

@@ -326,6 +326,94 @@ def cohort_sample(inp: UnitInput, params: dict[str, Any]) -> Result:
     return row, tables
 
 
+# -- kcat samples (kingems_ray.analysis.uncertainty): one unit per sample index ---------------------------------------
+# A config entry with ``samples: N`` becomes N units whose params carry ``sample: i`` (part of the unit id), so a
+# killed sweep resumes without repeating or losing a sample. The sample's kcats are written into the worker's
+# persistent problem and written back afterwards (never a recompile); ``sample_seed`` and the spread options
+# (``spread_scale``, ``fallback_log10_sd``, ``fallback_grouping``) are ordinary params.
+_SAMPLERS: dict = {}
+_SAMPLER_KEYS = ("spread_scale", "fallback_log10_sd", "fallback_grouping")
+
+
+def _sampler(compiled, params: dict[str, Any], offset: int = 0):
+    """The worker's sampler of a compiled model (seed ``sample_seed + offset``), built once and kept (8 at most)."""
+    from ..analysis.uncertainty import KcatSampler
+
+    if "sample" not in params:
+        raise KingemsError("a sampled analysis needs params.sample (use 'samples: N' in the sweep config)")
+    kw = {k: params[k] for k in _SAMPLER_KEYS if params.get(k) is not None}
+    seed = int(params.get("sample_seed", 0)) + offset
+    key = (id(compiled), seed, tuple(sorted(kw.items())))
+    if key not in _SAMPLERS:
+        if compiled.pairs is None or len(compiled.pairs) == 0:
+            raise KingemsError("a sampled analysis needs an ecGEM with kcats (set 'ec' for it)")
+        while len(_SAMPLERS) >= 8:
+            _SAMPLERS.pop(next(iter(_SAMPLERS)))
+        _SAMPLERS[key] = KcatSampler.from_pairs(compiled.pairs, seed=seed, **kw)
+    return _SAMPLERS[key]
+
+
+def _sample_row(sampler, params: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    return {"sample": int(params["sample"]), "sample_seed": sampler.seed, "spread": sampler.label(), **extra}
+
+
+@register("growth_sample")
+def growth_sample(problem, params: dict[str, Any]) -> dict[str, Any]:
+    """Growth with the kcats of sample ``params.sample`` (in place, restored)."""
+    from ..analysis.sampled import growth_sample as run
+
+    s = _sampler(problem.cm, params)
+    df = run(problem, s.sample(int(params["sample"])))
+    return _sample_row(s, params, {"growth": float(df["growth"].iloc[0]), "solve_status": df["status"].iloc[0]})
+
+
+@register("fva_sample", defaults={"fraction": 0.9})
+def fva_sample(problem, params: dict[str, Any]) -> Result:
+    """FVA at ``fraction`` of optimal growth with the kcats of sample ``params.sample``; the table per reaction."""
+    from ..analysis.fva import variability_summary
+    from ..analysis.sampled import fva_sample as run
+
+    s = _sampler(problem.cm, params)
+    df = run(problem, s.sample(int(params["sample"])), float(params.get("fraction", 0.9)), params.get("reactions"))
+    row = _sample_row(s, params, {"growth": df.attrs.get("growth"), "n_solves": df.attrs.get("n_solves")})
+    row.update(variability_summary(df))
+    return row, df.assign(sample=int(params["sample"]))
+
+
+@register("knockout_sample", requires="kingems_ray.analysis.knockout")
+def knockout_sample(problem, params: dict[str, Any]) -> Result:
+    """Single-gene knockouts with the kcats of sample ``params.sample``: lethal count and the table."""
+    from ..analysis.sampled import knockout_sample as run
+
+    s = _sampler(problem.cm, params)
+    df = run(problem, s.sample(int(params["sample"])), None, params.get("genes"))
+    thr = float(params.get("growth_threshold", 1e-3))
+    row = _sample_row(s, params, {"wild_type_growth": float(df["wild_type_growth"].iloc[0]) if len(df) else np.nan,
+                                  "n_genes": len(df), "n_lethal": int((df["growth"].fillna(0.0) <= thr).sum()),
+                                  "n_lp": int(df["solved"].sum())})
+    return row, df.assign(sample=int(params["sample"]))
+
+
+@register("pairwise_sample", needs="input", requires="kingems_ray.community.sampled")
+def pairwise_sample(inp: UnitInput, params: dict[str, Any]) -> Result:
+    """The pairwise protocol with sample ``params.sample`` of both partners' kcats (``ec`` required)."""
+    mod = _require("kingems_ray.community.sampled", "pairwise_sample")
+    w = inp.worker
+    ec = params.get("ec")
+    if not params.get("partner") or not ec:
+        raise KingemsError("analysis 'pairwise_sample' needs params.partner and ec settings (ecGEM partners)")
+    partner = str(params["partner"])
+    _, cma, _ = w.compiled(inp.model, inp.model_key, ec)
+    _, cmb, _ = w.compiled(partner, params.get("partner_key") or w.content_id(partner), ec)
+    kw = {k: params[k] for k in ("coupling", "min_growth", "sig") if k in params}
+    # Partners are sampled independently: seeds sample_seed and sample_seed + 1.
+    smp = [_sampler(cm, params, k) if cm.pairs is not None and len(cm.pairs) else None
+           for k, cm in enumerate((cma, cmb))]
+    df = mod.sampled_pairs(cma, cmb, params.get("diet", "western"), 1, samplers=smp, start=int(params["sample"]),
+                           **kw)
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in df.iloc[0].items()}
+
+
 def split_result(res: Result) -> tuple[dict[str, Any], pd.DataFrame | dict[str, pd.DataFrame] | None]:
     """Normalise an analysis result to ``(row dict, detail table(s) or None)``.
 

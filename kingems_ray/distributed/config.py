@@ -24,6 +24,10 @@ Format::
       - name: knockout
         label: knockout_ec                # optional label stored with the rows
         ec: true                          # true: the ``ec`` block; a mapping overrides keys of it
+      - name: knockout_sample             # kcat uncertainty: one unit per sample (index in the unit id)
+        ec: true
+        samples: 64
+        params: {sample_seed: 0}
     run: {retries: 2, max_in_flight_per_worker: 2, workers: null, cache_dir: null}
     predictor: {actors: 1}                # predictor actors for ``kcats: predicted`` (0: load in each worker)
 
@@ -254,6 +258,12 @@ def load_config(path: str | Path | dict, models_pattern: str | None = None) -> S
                 a["params"][k] = _path_or_builtin(v, base)
             elif isinstance(v, list):
                 a["params"][k] = [_path_or_builtin(str(x), base) for x in v]
+        if "samples" in a:
+            from ..analysis.uncertainty import check_n_samples
+
+            a["samples"] = check_n_samples(a["samples"])
+            if "sample" in a["params"]:
+                raise KingemsError(f"analysis {a['name']}: give 'samples: N', not params.sample")
         if a.get("pairs") not in (None, "all"):
             raise KingemsError(f"analysis {a['name']}: 'pairs' can only be 'all'")
         if "medium" in a:
@@ -329,8 +339,9 @@ def plan_units(cfg: SweepConfig) -> list[Unit]:
                     ident = _identity({**a["params"], "partner": key_of[partner], "ec": a["ec"]}, ids)
                     if a.get("label"):
                         ident["label"] = a["label"]
-                    units.append(Unit(unit_id(key_of[m], a["name"], ident), _for_workers(m), key_of[m], a["name"],
-                                      params, label=a.get("label") or a["name"]))
+                    for s_params, s_ident in _per_sample(a, params, ident):
+                        units.append(Unit(unit_id(key_of[m], a["name"], s_ident), _for_workers(m), key_of[m],
+                                          a["name"], s_params, label=a.get("label") or a["name"]))
     for m in cfg.models:
         for a in cfg.analyses:
             if a.get("pairs") == "all":
@@ -351,6 +362,18 @@ def plan_units(cfg: SweepConfig) -> list[Unit]:
             ident = _identity({**a["params"], "ec": a["ec"], "medium": med}, ids)
             if a.get("label"):  # two analyses that differ only in their label are two units (and two rows)
                 ident["label"] = a["label"]
-            uid = unit_id(key_of[m], a["name"], ident)
-            units.append(Unit(uid, _for_workers(m), key_of[m], a["name"], params, label=a.get("label") or a["name"]))
+            for s_params, s_ident in _per_sample(a, params, ident):
+                uid = unit_id(key_of[m], a["name"], s_ident)
+                units.append(Unit(uid, _for_workers(m), key_of[m], a["name"], s_params,
+                                  label=a.get("label") or a["name"]))
     return units
+
+
+def _per_sample(a: dict[str, Any], params: dict[str, Any], ident: dict[str, Any]):
+    """One (params, identity) per kcat sample of an analysis with ``samples: N`` (the index enters the unit id),
+    else the unit itself."""
+    if not a.get("samples"):
+        yield params, ident
+        return
+    for i in range(int(a["samples"])):
+        yield {**params, "sample": i}, {**ident, "sample": i}

@@ -1,0 +1,594 @@
+"""kcat uncertainty carried through the analyses: seeded kcat ensembles and their summaries.
+
+A kcat table gives every (reaction, gene, direction) pair a point value and, usually, a spread. This module draws
+``N`` kcat vectors from those spreads and summarises what an analysis repeated on each vector gives: per-reaction
+quantiles of FVA bounds, per-gene probabilities of lethality, per-pair interaction-label frequencies, per-taxon
+growth quantiles. The analyses themselves live in :mod:`.fva`, :mod:`.knockout` and :mod:`kingems_ray.community`;
+:mod:`.sampled` runs them on one persistent problem per worker, each vector applied as in-place coefficient edits.
+Nothing here imports Ray.
+
+The error model
+---------------
+Each pair's kcat is log-normal around its table value (the table value is the median)::
+
+    log10 k_s = log10 k_0 + sigma_p * z_g(p),      z ~ N(0, 1), one z per group g
+
+**Spread** ``sigma_p`` [log10 units], per pair, first match wins (recorded per pair in ``spread_source``):
+
+1. ``log10_kcat_std``: the table's log10 spread (the predictor's ensemble spread in log10 units, or a calibrated
+   one where a table carries it);
+2. ``kcat_std`` (1/s), converted to log10 units. Fallback rows
+   (:data:`FALLBACK_SOURCES`) were built by the delta method ``kcat_std = kcat ln(10) sd``
+   (:mod:`kingems_ray.kcat.fallback`), so that is inverted exactly: ``sd = kcat_std / (kcat ln 10)``. Every other
+   row (predictions, tables) is read as the standard deviation of a log-normal whose median is ``kcat``:
+   ``(s/k)^2 = (u - 1) u`` with ``u = exp(sigma_ln^2)``, which stays sane for spreads of several orders of magnitude
+   where the delta method does not;
+3. ``fallback``: ``fallback_log10_sd`` (default :data:`kingems_ray.kcat.fallback.DEFAULT_LOG10_SD`, one order of
+   magnitude: what the fallback database assumes for a single value). A table with no spread at all raises
+   unless ``fallback_log10_sd`` is given explicitly.
+
+``spread_scale`` multiplies every spread (the CPI-Pred ensemble spread is about 3-4x smaller than its test error,
+docs/kcat_predictor.md: a scale is how to widen it deliberately; 1 by default).
+
+**Correlation** (``group`` per pair): one standard-normal draw per group, shared by every pair in it.
+
+* A fallback row (:data:`FALLBACK_SOURCES`: database values, EC-class medians, the global median) is an estimate
+  by a rule, not by the pair: with ``fallback_grouping="source"`` (default) every pair filled by one rule shares
+  one draw (the rule's bias moves them together: all ``global_median`` pairs are one number and move as one);
+  ``"value"`` groups only pairs that got the same value from the same rule.
+* Any other row (prediction, curated table) is one estimate per distinct ``(source, kcat, kcat_std)``: a
+  prediction reused by several reactions (the same enzyme on the same substrate in two compartments or
+  directions) gives bit-identical values, so those pairs share one draw; distinct estimates are independent.
+
+Sample ``i`` of seed ``s`` draws from ``numpy.random.SeedSequence(s, spawn_key=(i,))``: it does not depend on how
+many samples are drawn, on their order, or on which worker draws it (a sweep unit carries only ``(s, i)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import KingemsError
+from ..kcat.fallback import DEFAULT_LOG10_SD
+from .metrics import GROWTH_THRESHOLD, roc_auc
+
+#: ``source`` values of rows filled by a fallback rule (kingems_ray.kcat.fallback), not estimated per pair.
+FALLBACK_SOURCES = frozenset({"database_substrate", "database_ec", "ec_class_median", "global_median"})
+#: Quantiles every summary reports.
+QUANTILES = (0.05, 0.5, 0.95)
+#: Fluxes with magnitude at most this count as zero (blocked), as in :mod:`.fva`.
+ZERO_TOL = 1e-9
+_LN10 = math.log(10.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# spreads and groups
+# ---------------------------------------------------------------------------------------------------------------------
+def _lognormal_log10_sd(k: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """log10 sd of a log-normal with median ``k`` and standard deviation ``s``."""
+    r2 = (s / k) ** 2
+    u = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * r2))
+    return np.sqrt(np.log(u)) / _LN10
+
+
+def kcat_spread(
+    pairs: pd.DataFrame, fallback_log10_sd: float | None = None, spread_scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spread of every pair's log10 kcat, and where it came from.
+
+    Parameters
+    ----------
+    pairs : DataFrame
+        A kcat table (``kcat`` and at least one of ``log10_kcat_std``, ``kcat_std``; ``source`` optional).
+    fallback_log10_sd : float, optional
+        Spread of pairs without one. Default :data:`DEFAULT_LOG10_SD`, but only when some pair has a spread: a
+        table without any spread raises unless this is given.
+    spread_scale : float
+        Multiplies every spread.
+
+    Returns
+    -------
+    (log10_sd, spread_source)
+        Arrays with one value per row: the spread [log10 units] and ``"log10_kcat_std"``, ``"kcat_std"`` or
+        ``"fallback"``.
+
+    Raises
+    ------
+    KingemsError
+        No ``kcat`` column, kcats not finite and > 0, no spread anywhere without an explicit fallback, or a
+        fallback / scale that is not > 0.
+    """
+    if "kcat" not in pairs:
+        raise KingemsError("kcat table has no 'kcat' column")
+    k = pd.to_numeric(pairs["kcat"], errors="coerce").to_numpy(float)
+    if len(k) == 0:
+        raise KingemsError("kcat table is empty: nothing to sample")
+    if not (np.isfinite(k) & (k > 0)).all():
+        raise KingemsError("every kcat must be finite and > 0 to sample around it")
+    if not spread_scale > 0:
+        raise KingemsError(f"spread_scale must be > 0, got {spread_scale}")
+    n = len(k)
+    out = np.full(n, np.nan)
+    src = np.full(n, "fallback", dtype=object)
+    if "log10_kcat_std" in pairs:
+        ls = pd.to_numeric(pairs["log10_kcat_std"], errors="coerce").to_numpy(float)
+        ok = np.isfinite(ls) & (ls > 0)
+        out[ok], src[ok] = ls[ok], "log10_kcat_std"
+    if "kcat_std" in pairs:
+        s = pd.to_numeric(pairs["kcat_std"], errors="coerce").to_numpy(float)
+        ok = np.isnan(out) & np.isfinite(s) & (s > 0)
+        source = pairs["source"].astype(str).to_numpy() if "source" in pairs else np.full(n, "")
+        delta = np.isin(source, list(FALLBACK_SOURCES))
+        conv = np.where(delta, s / (k * _LN10), _lognormal_log10_sd(k, s))
+        out[ok], src[ok] = conv[ok], "kcat_std"
+    missing = np.isnan(out)
+    if missing.all() and fallback_log10_sd is None:
+        raise KingemsError(
+            "the kcat table has no spread (no finite, positive 'log10_kcat_std' or 'kcat_std'): give "
+            "fallback_log10_sd (--fallback-log10-sd) to assume one for every pair"
+        )
+    fb = DEFAULT_LOG10_SD if fallback_log10_sd is None else float(fallback_log10_sd)
+    if missing.any() and not fb > 0:
+        raise KingemsError(f"fallback_log10_sd must be > 0, got {fb}")
+    out[missing] = fb
+    return out * float(spread_scale), src
+
+
+def kcat_groups(pairs: pd.DataFrame, fallback_grouping: str = "source") -> tuple[np.ndarray, list[tuple]]:
+    """Which pairs share one draw (see the module docstring).
+
+    Returns
+    -------
+    (group, keys)
+        ``group[i]`` indexes ``keys``; keys are sorted, so group numbers do not depend on row order.
+    """
+    if fallback_grouping not in ("source", "value"):
+        raise KingemsError(f"fallback_grouping must be 'source' or 'value', got {fallback_grouping!r}")
+    n = len(pairs)
+    source = pairs["source"].astype(str).to_numpy() if "source" in pairs else np.full(n, "table")
+    k = pd.to_numeric(pairs["kcat"], errors="coerce").to_numpy(float)
+    s = (pd.to_numeric(pairs["kcat_std"], errors="coerce").to_numpy(float) if "kcat_std" in pairs
+         else np.full(n, np.nan))
+    keys = []
+    for src, kk, ss in zip(source, k, s):
+        if src in FALLBACK_SOURCES and fallback_grouping == "source":
+            keys.append((src, "", ""))
+        else:  # repr keeps bit-identical floats identical, and NaN comparable
+            keys.append((src, repr(float(kk)), repr(float(ss))))
+    uniq = sorted(set(keys))
+    pos = {key: i for i, key in enumerate(uniq)}
+    return np.fromiter((pos[key] for key in keys), dtype=np.int64, count=n), uniq
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the sampler
+# ---------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KcatSampler:
+    """Seeded draws of kcat vectors for the pairs of one table (one row per pair, in table order).
+
+    Build it with :meth:`from_pairs`; ``sample(i)`` is a vector [1/s] aligned with the table rows.
+
+    Attributes
+    ----------
+    kcat : ndarray
+        The point values (the medians).
+    log10_sd : ndarray
+        Spread per pair [log10 units], after ``spread_scale``.
+    spread_source : ndarray of str
+        ``log10_kcat_std``, ``kcat_std`` or ``fallback`` per pair.
+    group : ndarray of int
+        Draw shared by each pair (index into ``group_keys``).
+    group_keys : tuple
+    seed : int
+    fallback_log10_sd, spread_scale : float
+    fallback_grouping : str
+    """
+
+    kcat: np.ndarray
+    log10_sd: np.ndarray
+    spread_source: np.ndarray
+    group: np.ndarray
+    group_keys: tuple
+    seed: int = 0
+    fallback_log10_sd: float = DEFAULT_LOG10_SD
+    spread_scale: float = 1.0
+    fallback_grouping: str = "source"
+
+    @classmethod
+    def from_pairs(
+        cls,
+        pairs: pd.DataFrame,
+        seed: int = 0,
+        fallback_log10_sd: float | None = None,
+        spread_scale: float = 1.0,
+        fallback_grouping: str = "source",
+    ) -> KcatSampler:
+        """A sampler for a kcat table (e.g. ``compiled.pairs``); see :func:`kcat_spread` for the arguments.
+
+        Raises
+        ------
+        KingemsError
+            Bad table or arguments (see :func:`kcat_spread`), or a negative seed.
+        """
+        if int(seed) < 0:
+            raise KingemsError(f"seed must be >= 0, got {seed}")
+        sd, src = kcat_spread(pairs, fallback_log10_sd, spread_scale)
+        group, keys = kcat_groups(pairs, fallback_grouping)
+        fb = DEFAULT_LOG10_SD if fallback_log10_sd is None else float(fallback_log10_sd)
+        return cls(pd.to_numeric(pairs["kcat"]).to_numpy(float).copy(), sd, src, group, tuple(keys), int(seed), fb,
+                   float(spread_scale), fallback_grouping)
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of pairs."""
+        return len(self.kcat)
+
+    @property
+    def n_groups(self) -> int:
+        """Number of independent draws per vector."""
+        return len(self.group_keys)
+
+    def z(self, i: int) -> np.ndarray:
+        """The standard-normal draw of every group for sample ``i``."""
+        if int(i) < 0:
+            raise KingemsError(f"sample index must be >= 0, got {i}")
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(int(i),)))
+        return rng.standard_normal(self.n_groups)
+
+    def sample(self, i: int) -> np.ndarray:
+        """kcat vector [1/s] of sample ``i``."""
+        return self.kcat * 10.0 ** (self.log10_sd * self.z(i)[self.group])
+
+    def samples(self, n: int, start: int = 0) -> np.ndarray:
+        """Samples ``start .. start + n - 1`` as an ``(n, n_pairs)`` array.
+
+        Raises
+        ------
+        KingemsError
+            ``n < 1``.
+        """
+        check_n_samples(n)
+        return np.vstack([self.sample(start + i) for i in range(int(n))])
+
+    def describe(self) -> dict:
+        """What was assumed: counts per spread source, groups, seed, fallback and scale (stored with every output)."""
+        src = pd.Series(self.spread_source).value_counts().to_dict()
+        return {
+            "n_pairs": self.n_pairs,
+            "n_groups": self.n_groups,
+            "seed": self.seed,
+            "spread_log10_kcat_std": int(src.get("log10_kcat_std", 0)),
+            "spread_kcat_std": int(src.get("kcat_std", 0)),
+            "spread_fallback": int(src.get("fallback", 0)),
+            "fallback_log10_sd": self.fallback_log10_sd,
+            "spread_scale": self.spread_scale,
+            "fallback_grouping": self.fallback_grouping,
+            "median_log10_sd": float(np.median(self.log10_sd)),
+        }
+
+    def label(self) -> str:
+        """One-line description of the spread used (a column of every sampled output)."""
+        d = self.describe()
+        return (f"log10_kcat_std:{d['spread_log10_kcat_std']} kcat_std:{d['spread_kcat_std']} "
+                f"fallback({d['fallback_log10_sd']:g}):{d['spread_fallback']} scale:{d['spread_scale']:g} "
+                f"groups:{d['n_groups']}({d['fallback_grouping']}) seed:{d['seed']}")
+
+
+def check_n_samples(n: int) -> int:
+    """``n`` as an int, or a clear error when it is not a positive number of samples."""
+    try:
+        n_int = int(n)
+    except (TypeError, ValueError):
+        raise KingemsError(f"number of samples must be an integer >= 1, got {n!r}") from None
+    if n_int != n or n_int < 1:
+        raise KingemsError(f"number of samples must be an integer >= 1, got {n!r}")
+    return n_int
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# applying a vector in place
+# ---------------------------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def kcats_applied(problem, kcats: np.ndarray) -> Iterator[np.ndarray]:
+    """Write a kcat vector into the problem's matrix coefficients for a ``with`` block, then write the previous
+    values back (in place both ways: no rebuild). Yields the indices of the pairs that changed.
+
+    Works on any problem with ``kcats`` / ``set_kcats``; where the problem keeps an edit log
+    (``snapshot()`` / ``restore(snapshot)``), that restores it instead.
+    """
+    before = problem.kcats
+    kcats = np.asarray(kcats, dtype=float)
+    if kcats.shape != before.shape:
+        raise KingemsError(f"kcat vector has {kcats.size} values, the problem has {before.size} pairs")
+    changed = np.nonzero(kcats != before)[0]
+    snap = problem.snapshot() if hasattr(problem, "snapshot") and hasattr(problem, "restore") else None
+    try:
+        if changed.size:
+            problem.set_kcats(changed, kcats[changed])
+        yield changed
+    finally:
+        if snap is not None:
+            problem.restore(snap)
+        elif changed.size:
+            problem.set_kcats(changed, before[changed])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# summaries
+# ---------------------------------------------------------------------------------------------------------------------
+def _quantile_columns(g, col: str, prefix: str) -> pd.DataFrame:
+    q = g[col].quantile(list(QUANTILES)).unstack()
+    q.columns = [f"{prefix}_q{int(round(100 * c)):02d}" for c in q.columns]
+    return q
+
+
+def summarise_fva(per_sample: pd.DataFrame, point: pd.DataFrame | None = None, tol: float = 1e-6) -> pd.DataFrame:
+    """Per-reaction quantiles of FVA bounds over samples, blocked frequency, and whether kcats move the range.
+
+    Parameters
+    ----------
+    per_sample : DataFrame
+        ``sample, reaction_id, minimum, maximum`` (one FVA per sample).
+    point : DataFrame, optional
+        The point model's FVA (``reaction_id, minimum, maximum``), reported beside the quantiles.
+    tol : float
+        A bound that moves by more than ``tol * max(1, |bound|)`` between samples depends on the kcats.
+
+    Returns
+    -------
+    DataFrame
+        One row per reaction: ``min_q05, min_q50, min_q95, max_q05, max_q50, max_q95``, ``range_q05/q50/q95``
+        (``max - min``), ``band_width`` (the larger of the 5-95 % spreads of the two bounds), ``envelope_width``
+        (``max_q95 - min_q05``), ``blocked_frequency`` (share of samples with both bounds 0), ``kcat_dependent``,
+        ``n_samples``, ``n_failed`` (samples whose FVA had no optimum), and ``point_minimum`` / ``point_maximum``.
+    """
+    need = {"sample", "reaction_id", "minimum", "maximum"}
+    if not need <= set(per_sample.columns):
+        raise KingemsError(f"per-sample FVA needs columns {sorted(need)}")
+    df = per_sample.assign(range=per_sample["maximum"] - per_sample["minimum"])
+    ok = df.dropna(subset=["minimum", "maximum"])
+    g = ok.groupby("reaction_id", sort=False)
+    out = pd.concat([_quantile_columns(g, "minimum", "min"), _quantile_columns(g, "maximum", "max"),
+                     _quantile_columns(g, "range", "range")], axis=1)
+    out["band_width"] = np.maximum(out["max_q95"] - out["max_q05"], out["min_q95"] - out["min_q05"])
+    out["envelope_width"] = out["max_q95"] - out["min_q05"]
+    blocked = (ok["minimum"].abs() <= ZERO_TOL) & (ok["maximum"].abs() <= ZERO_TOL)
+    out["blocked_frequency"] = blocked.groupby(ok["reaction_id"], sort=False).mean()
+    spread_lo = g["minimum"].max() - g["minimum"].min()
+    spread_hi = g["maximum"].max() - g["maximum"].min()
+    scale_lo = np.maximum(1.0, g["minimum"].apply(lambda s: s.abs().max()))
+    scale_hi = np.maximum(1.0, g["maximum"].apply(lambda s: s.abs().max()))
+    out["kcat_dependent"] = (spread_lo > tol * scale_lo) | (spread_hi > tol * scale_hi)
+    out["n_samples"] = g.size()
+    order = pd.unique(per_sample["reaction_id"])
+    out = out.reindex(order)
+    n_total = per_sample.groupby("reaction_id", sort=False)["sample"].nunique().reindex(order)
+    out["n_failed"] = (n_total - out["n_samples"].fillna(0)).astype(int)
+    out["n_samples"] = out["n_samples"].fillna(0).astype(int)
+    out["kcat_dependent"] = out["kcat_dependent"].fillna(False).astype(bool)
+    if point is not None:
+        p = point.set_index("reaction_id")
+        out["point_minimum"] = p["minimum"].reindex(out.index)
+        out["point_maximum"] = p["maximum"].reindex(out.index)
+    return out.rename_axis("reaction_id").reset_index()
+
+
+def fva_interval_summary(summary: pd.DataFrame) -> dict:
+    """Headline figures of :func:`summarise_fva`: median 90 % band width, how many reactions depend on kcats."""
+    dep = summary["kcat_dependent"].astype(bool)
+    return {
+        "n_reactions": int(len(summary)),
+        "n_kcat_dependent": int(dep.sum()),
+        "fraction_kcat_dependent": float(dep.mean()) if len(summary) else float("nan"),
+        "median_band_width": float(summary["band_width"].median()),
+        "median_band_width_dependent": float(summary.loc[dep, "band_width"].median()) if dep.any() else 0.0,
+        "median_range_q50": float(summary["range_q50"].median()),
+        "n_sometimes_blocked": int(((summary["blocked_frequency"] > 0) & (summary["blocked_frequency"] < 1)).sum()),
+    }
+
+
+def summarise_knockouts(
+    per_sample: pd.DataFrame, point: pd.DataFrame | None = None, threshold: float = GROWTH_THRESHOLD
+) -> pd.DataFrame:
+    """Per (gene, condition): probability of lethality and growth quantiles over samples.
+
+    Parameters
+    ----------
+    per_sample : DataFrame
+        ``sample, gene_id, condition, growth`` (and optionally ``relative_growth``).
+    point : DataFrame, optional
+        The point model's screen (``gene_id, condition, growth``): ``point_growth`` and ``point_lethal``.
+    threshold : float
+        Growth [1/h] at or below which a knockout is lethal (the metrics' ``GROWTH_THRESHOLD``: predicted grows
+        when growth > 0.001).
+
+    Returns
+    -------
+    DataFrame
+        ``gene_id, condition, p_lethal, growth_mean, growth_q05, growth_q50, growth_q95`` (plus
+        ``relative_growth_q05/q50/q95`` when given), ``n_samples``, ``point_growth``, ``point_lethal``.
+        A missing growth (NaN: the LP ended undecided) counts as lethal, as the metrics count it as 0.
+    """
+    need = {"sample", "gene_id", "condition", "growth"}
+    if not need <= set(per_sample.columns):
+        raise KingemsError(f"per-sample knockouts need columns {sorted(need)}")
+    df = per_sample.assign(_lethal=~(per_sample["growth"].fillna(0.0) > threshold))
+    g = df.groupby(["gene_id", "condition"], sort=False)
+    out = pd.DataFrame({"p_lethal": g["_lethal"].mean(), "growth_mean": g["growth"].mean()})
+    out = out.join(_quantile_columns(g, "growth", "growth"))
+    if "relative_growth" in df:
+        out = out.join(_quantile_columns(g, "relative_growth", "relative_growth"))
+    out["n_samples"] = g.size()
+    out = out.reset_index()
+    if point is not None:
+        p = point.set_index(["gene_id", "condition"])["growth"]
+        out["point_growth"] = p.reindex(pd.MultiIndex.from_frame(out[["gene_id", "condition"]])).to_numpy()
+        out["point_lethal"] = ~(out["point_growth"].fillna(0.0) > threshold)
+    return out
+
+
+def summarise_pairs(per_sample: pd.DataFrame) -> pd.DataFrame:
+    """Per pair of organisms: how often each interaction label occurs over samples, and growth quantiles.
+
+    Parameters
+    ----------
+    per_sample : DataFrame
+        Rows of :func:`kingems_ray.community.pairwise.run_pair` with a ``sample`` column.
+
+    Returns
+    -------
+    DataFrame
+        ``model_a, model_b, label, frequency, n_samples, modal`` (the most frequent label of the pair), one row per
+        label seen, plus ``growth_a_paired_q05/q50/q95`` and ``growth_b_paired_q05/q50/q95`` per pair.
+    """
+    need = {"sample", "model_a", "model_b", "interaction"}
+    if not need <= set(per_sample.columns):
+        raise KingemsError(f"per-sample pairs need columns {sorted(need)}")
+    keys = ["model_a", "model_b"]
+    freq = (per_sample.groupby(keys, sort=False)["interaction"].value_counts(normalize=True)
+            .rename("frequency").reset_index().rename(columns={"interaction": "label"}))
+    n = per_sample.groupby(keys, sort=False)["sample"].nunique().rename("n_samples")
+    freq = freq.merge(n.reset_index(), on=keys)
+    top = freq.sort_values(["frequency", "label"], ascending=[False, True]).drop_duplicates(keys)
+    freq = freq.merge(top[[*keys, "label"]].rename(columns={"label": "modal"}), on=keys)
+    g = per_sample.groupby(keys, sort=False)
+    q = pd.concat([_quantile_columns(g, c, c) for c in ("growth_a_paired", "growth_b_paired") if c in per_sample],
+                  axis=1)
+    if len(q.columns):
+        freq = freq.merge(q.reset_index(), on=keys, how="left")
+    return freq
+
+
+def summarise_taxa(per_sample: pd.DataFrame) -> pd.DataFrame:
+    """Per taxon: growth quantiles over samples (community cooperative trade-off growth).
+
+    Parameters
+    ----------
+    per_sample : DataFrame
+        ``sample, taxon, growth`` (and optionally ``perturbation``: grouped by it too).
+
+    Returns
+    -------
+    DataFrame
+        ``taxon, growth_mean, growth_q05, growth_q50, growth_q95, p_no_growth, n_samples``.
+    """
+    need = {"sample", "taxon", "growth"}
+    if not need <= set(per_sample.columns):
+        raise KingemsError(f"per-sample community growth needs columns {sorted(need)}")
+    keys = [c for c in ("perturbation", "taxon") if c in per_sample]
+    g = per_sample.groupby(keys, sort=False)
+    out = pd.DataFrame({"growth_mean": g["growth"].mean()}).join(_quantile_columns(g, "growth", "growth"))
+    out["p_no_growth"] = g["growth"].apply(lambda s: float((~(s.fillna(0.0) > GROWTH_THRESHOLD)).mean()))
+    out["n_samples"] = g.size()
+    return out.reset_index()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# calibration of p(lethal)
+# ---------------------------------------------------------------------------------------------------------------------
+def _prob_and_outcome(p: Sequence[float], y: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(p, dtype=float)
+    y = np.asarray(y, dtype=bool)
+    if p.shape != y.shape:
+        raise KingemsError(f"{p.size} probabilities but {y.size} outcomes")
+    if p.size == 0:
+        raise KingemsError("no points to score")
+    if not (np.isfinite(p) & (p >= 0) & (p <= 1)).all():
+        raise KingemsError("probabilities must lie in [0, 1]")
+    return p, y
+
+
+def brier_score(p: Sequence[float], y: Sequence[bool]) -> float:
+    """Mean squared difference between the predicted probability and the 0/1 outcome (lower is better)."""
+    p, y = _prob_and_outcome(p, y)
+    return float(np.mean((p - y) ** 2))
+
+
+def reliability_curve(p: Sequence[float], y: Sequence[bool], n_bins: int = 10) -> pd.DataFrame:
+    """Observed frequency against predicted probability in equal-width bins (empty bins omitted).
+
+    Returns
+    -------
+    DataFrame
+        ``bin, lower, upper, n, mean_predicted, observed_frequency``. The last bin includes 1.
+    """
+    p, y = _prob_and_outcome(p, y)
+    if n_bins < 1:
+        raise KingemsError(f"n_bins must be >= 1, got {n_bins}")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    b = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, n_bins - 1)
+    rows = []
+    for i in range(n_bins):
+        m = b == i
+        if m.any():
+            rows.append((i, edges[i], edges[i + 1], int(m.sum()), float(p[m].mean()), float(y[m].mean())))
+    return pd.DataFrame(rows, columns=["bin", "lower", "upper", "n", "mean_predicted", "observed_frequency"])
+
+
+def lethality_calibration(joined: pd.DataFrame, n_bins: int = 10) -> dict:
+    """Brier score, reliability curve and ROC-AUC of ``p_lethal`` against measured lethality.
+
+    Parameters
+    ----------
+    joined : DataFrame
+        :func:`summarise_knockouts` output joined with a truth table: ``p_lethal`` and ``grows`` (measured; rows
+        without a measurement are dropped). ``point_lethal`` adds the point model's Brier score (its 0/1 call as
+        a probability).
+
+    Returns
+    -------
+    dict
+        ``n, n_lethal, brier, brier_point, brier_base_rate`` (a constant forecast of the observed lethal rate),
+        ``roc_auc_p_lethal`` (how well ``p_lethal`` ranks lethal above viable knockouts; ties count half, scores
+        rounded as the knockout metrics round them), ``reliability`` (DataFrame).
+    """
+    if not {"p_lethal", "grows"} <= set(joined.columns):
+        raise KingemsError("calibration needs columns p_lethal and grows (join the summary with a truth table)")
+    d = joined.dropna(subset=["grows"])
+    y_lethal = ~d["grows"].astype(bool).to_numpy()
+    p = d["p_lethal"].to_numpy(float)
+    base = float(y_lethal.mean())
+    out = {
+        "n": int(len(d)),
+        "n_lethal": int(y_lethal.sum()),
+        "brier": brier_score(p, y_lethal),
+        "brier_base_rate": brier_score(np.full(len(d), base), y_lethal),
+        "roc_auc_p_lethal": roc_auc(y_lethal, np.round(p, 9)),
+        "reliability": reliability_curve(p, y_lethal, n_bins),
+    }
+    if "point_lethal" in d:
+        out["brier_point"] = brier_score(d["point_lethal"].astype(float).to_numpy(), y_lethal)
+    return out
+
+
+def probability_scores(summary: pd.DataFrame, tie_break: str | None = "growth_q50") -> pd.DataFrame:
+    """The sampled knockouts as a table :func:`~kingems_ray.analysis.metrics.compare_knockout_scores` can rank.
+
+    ``compare_knockout_scores`` ranks a ``growth`` column with *grows* as the positive class; here that column is
+    ``1 - p_lethal`` (the probability that the knockout grows), with ties within one probability broken by a
+    second column scaled below the probability step (default: the median sampled growth) when ``tie_break`` is
+    given. ``tie_break=None`` ranks by the probability alone.
+
+    Returns
+    -------
+    DataFrame
+        ``gene_id, condition, growth`` (the score) plus the summary's other columns.
+    """
+    out = summary.copy()
+    score = 1.0 - out["p_lethal"].to_numpy(float)
+    if tie_break is not None:
+        t = out[tie_break].fillna(0.0).to_numpy(float)
+        span = float(np.nanmax(np.abs(t))) if len(t) else 0.0
+        n = int(out["n_samples"].max()) if "n_samples" in out and len(out) else 1
+        # Below half of one probability step (1/n), so the tie-break never reorders two probabilities.
+        if span > 0:
+            score = score + t / span * 0.5 / max(n, 1) * 0.999
+    out["growth"] = score
+    return out

@@ -1,0 +1,51 @@
+"""``--samples N`` for the analysis commands: kcat ensembles (kingems_ray.analysis.uncertainty) from the CLI.
+
+Every sampled command writes the per-sample table next to its output (``<out stem>_samples.parquet``), the
+summary as its output, a figure (``<out stem>.png``) and the spread it assumed (``<out stem>_spread.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..analysis.uncertainty import KcatSampler, check_n_samples
+
+
+def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+    """``--samples`` and the spread options."""
+    g = p.add_argument_group("kcat uncertainty (--samples N: repeat the analysis over N sampled kcat vectors)")
+    g.add_argument("--samples", type=int, default=0,
+                   help="number of kcat vectors drawn from the table's spread (0: the point model only)")
+    g.add_argument("--sample-seed", type=int, default=0, help="seed of the kcat samples (default 0)")
+    g.add_argument("--spread-scale", type=float, default=1.0, help="multiply every log10 spread (default 1)")
+    g.add_argument("--fallback-log10-sd", type=float, default=None,
+                   help="log10 spread of pairs without one (default 1.0; required when the table has no spread)")
+    g.add_argument("--fallback-grouping", default="source", choices=["source", "value"],
+                   help="fallback-filled pairs share one draw per rule (source, default) or per value")
+
+
+def sampler_from_args(compiled, args: argparse.Namespace) -> KcatSampler:
+    """The sampler the arguments describe, for the compiled model's pairs (clear error without kcats)."""
+    from ..errors import KingemsError
+
+    check_n_samples(args.samples)
+    if compiled.pairs is None or len(compiled.pairs) == 0:
+        raise KingemsError("--samples needs an ecGEM with kcats (--kcats TABLE, level L2..L4)")
+    return KcatSampler.from_pairs(compiled.pairs, seed=args.sample_seed, fallback_log10_sd=args.fallback_log10_sd,
+                                  spread_scale=args.spread_scale, fallback_grouping=args.fallback_grouping)
+
+
+def side_paths(out: str | Path) -> dict[str, Path]:
+    """Where the per-sample table, the figure and the spread description go, beside ``out``."""
+    o = Path(out)
+    stem = o.with_suffix("") if o.suffix == ".parquet" else o
+    return {"samples": Path(f"{stem}_samples.parquet"), "figure": Path(f"{stem}.png"),
+            "spread": Path(f"{stem}_spread.json"), "calibration": Path(f"{stem}_calibration.json")}
+
+
+def write_spread(path: Path, sampler: KcatSampler, extra: dict | None = None) -> None:
+    """The sampler's description (spread sources, groups, seed) as JSON."""
+    path.write_text(json.dumps({**sampler.describe(), "label": sampler.label(), **(extra or {})}, indent=2,
+                               default=str))

@@ -1,0 +1,142 @@
+"""Cost of one kcat sample next to the point analysis it repeats and to recompiling the model per sample.
+
+    PYTHONPATH=. .venv/bin/python scripts/bench_uncertainty.py [--model textbook|iML1515] [--kcats TABLE]
+        [--samples 4] [--pair-samples 4] [--no-pair] [--out bench.json]
+
+For FVA (90 % of optimum), a knockout screen (the model's medium, all genes) and growth, in one run:
+
+* ``point``: the analysis on the persistent problem with the table's kcats (median of ``--samples`` repeats;
+  for growth a cold solve, since re-solving an unchanged optimal LP costs nothing);
+* ``sample``: the same analysis after writing a sampled kcat vector into the matrix in place and writing it back
+  afterwards (:func:`kingems_ray.analysis.sampled.fva_sample` etc.), median over samples;
+* ``recompile``: what a rebuild per sample costs: matching the sampled table, compiling the ecGEM, a new HiGHS
+  problem, then the analysis (median over samples).
+
+And for an AGORA pair (two ecGEMs with fallback kcats, Western diet): the protocol per sample on three persistent
+joint LPs (:func:`kingems_ray.community.sampled.sampled_pairs`) against ``run_pair`` on freshly assembled LPs with
+the point kcats (what a point pair costs), and against recompiling both members from SBML per sample.
+
+Printed ratios: ``sample / point`` (goal <= 1: a sample costs no more than the point analysis) and
+``recompile / sample``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+from kingems_ray.analysis.fva import flux_variability
+from kingems_ray.analysis.knockout import knockout_screen
+from kingems_ray.analysis.sampled import fva_sample, growth_sample, knockout_sample
+from kingems_ray.analysis.uncertainty import KcatSampler
+from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
+from kingems_ray.paths import data_file, package_data
+
+
+def _t(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_model(model, kcats, n: int) -> dict:
+    b = build(model, kcats, level="L4", pool=0.25)
+    cm = b.compiled
+    s = KcatSampler.from_pairs(cm.pairs, seed=0)
+    p = Problem(cm)
+    p.growth()
+    out: dict = {"model": cm.model_id, "n_pairs": len(cm.pairs), "n_samples": n, "sampler": s.label()}
+    point_runs = {
+        # one growth solve from scratch (a warm re-solve of an unchanged LP would be a no-op)
+        "growth": lambda: (p.solver.cold_start(), p.growth()),
+        "fva": lambda: flux_variability(p, fraction=0.9),
+        "knockout": lambda: knockout_screen(p, None),
+    }
+    sample_runs = {
+        "growth": lambda k: growth_sample(p, k),
+        "fva": lambda k: fva_sample(p, k, 0.9),
+        "knockout": lambda k: knockout_sample(p, k),
+    }
+
+    def recompiled(kind, k):
+        def run():
+            q = Problem(build(b.model, cm.pairs.assign(kcat=k), level="L4", pool=0.25).compiled)
+            if kind == "growth":
+                q.growth()
+            elif kind == "fva":
+                flux_variability(q, fraction=0.9)
+            else:
+                knockout_screen(q, None)
+        return run
+
+    for kind in ("growth", "fva", "knockout"):
+        pt = statistics.median(_t(point_runs[kind]) for _ in range(n))
+        sm = statistics.median(_t(lambda i=i, f=sample_runs[kind]: f(s.sample(i))) for i in range(n))
+        rc = statistics.median(_t(recompiled(kind, s.sample(i))) for i in range(min(n, 3)))
+        out[kind] = {"point_s": pt, "sample_s": sm, "recompile_s": rc, "sample_over_point": sm / pt,
+                     "recompile_over_sample": rc / sm}
+        print(f"{cm.model_id} {kind:9s}: point {pt * 1e3:9.1f} ms | sample (in place) {sm * 1e3:9.1f} ms | "
+              f"recompile per sample {rc * 1e3:9.1f} ms || sample/point {sm / pt:5.2f}, recompile/sample "
+              f"{rc / sm:6.1f}", flush=True)
+    return out
+
+
+def bench_pair(n: int) -> dict:
+    from kingems_ray.community.ec import load_ec_member
+    from kingems_ray.community.models import load_member
+    from kingems_ray.community.pairwise import run_pair
+    from kingems_ray.community.sampled import sampled_pairs
+
+    paths = [data_file("agora", "models", f"{m}.xml.gz")
+             for m in ("Abiotrophia_defectiva_ATCC_49176", "Acetivibrio_ethanolgignens_ACET_33324")]
+    mems = [load_ec_member(p, cache_dir="") for p in paths]
+    samplers = [KcatSampler.from_pairs(m.compiled.pairs, seed=i) for i, m in enumerate(mems)]
+    sampled_pairs(mems[0], mems[1], "western", 1, samplers=samplers)  # warm: blocks built once per process
+    pt = statistics.median(_t(lambda: run_pair(mems[0], mems[1], "western")) for _ in range(n))
+    t = time.perf_counter()
+    df = sampled_pairs(mems[0], mems[1], "western", n, samplers=samplers)
+    sm = (time.perf_counter() - t) / n
+
+    def recompile(i):
+        ref = [load_member(p, cache_dir="", kcats=m.compiled.pairs.assign(kcat=s.sample(i)), level="L4")
+               for p, m, s in zip(paths, mems, samplers)]
+        run_pair(ref[0], ref[1], "western")
+
+    rc = statistics.median(_t(lambda i=i: recompile(i)) for i in range(min(n, 2)))
+    print(f"AGORA pair (ecGEM, fallback kcats): point run_pair {pt * 1e3:9.1f} ms | sample (in place, 3 LPs) "
+          f"{sm * 1e3:9.1f} ms | recompile both members {rc * 1e3:9.1f} ms || sample/point {sm / pt:5.2f}, "
+          f"recompile/sample {rc / sm:6.1f}; labels {df['interaction'].value_counts().to_dict()}", flush=True)
+    return {"point_s": pt, "sample_s": sm, "recompile_s": rc, "sample_over_point": sm / pt,
+            "recompile_over_sample": rc / sm}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="textbook")
+    ap.add_argument("--kcats", default=None, help="default: the shipped textbook predictions")
+    ap.add_argument("--samples", type=int, default=4)
+    ap.add_argument("--pair-samples", type=int, default=4)
+    ap.add_argument("--no-pair", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    res = {"load_at_start": os.getloadavg()}
+    print(f"load average at start: {res['load_at_start']}", flush=True)
+    kc = args.kcats or package_data("kcat_default", "textbook_kcats_predicted.parquet")
+    model = data_file("bigg", "iML1515.xml.gz") if args.model == "iML1515" else args.model
+    res["model"] = bench_model(model, kc, args.samples)
+    if not args.no_pair:
+        res["pair"] = bench_pair(args.pair_samples)
+    res["load_at_end"] = os.getloadavg()
+    print(f"load average at end: {res['load_at_end']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

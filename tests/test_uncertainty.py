@@ -1,0 +1,293 @@
+"""kcat ensembles: seeded grouped sampling, in-place application against recompiled models, summaries, calibration."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kingems_ray.analysis.fva import flux_variability
+from kingems_ray.analysis.knockout import knockout_screen
+from kingems_ray.analysis.sampled import sampled_fva, sampled_growth, sampled_knockouts
+from kingems_ray.analysis.uncertainty import (
+    KcatSampler,
+    brier_score,
+    kcat_spread,
+    kcats_applied,
+    lethality_calibration,
+    probability_scores,
+    reliability_curve,
+    summarise_fva,
+    summarise_knockouts,
+    summarise_pairs,
+    summarise_taxa,
+)
+from kingems_ray.ec.build import build
+from kingems_ray.ec.problem import Problem
+from kingems_ray.errors import KingemsError
+from kingems_ray.paths import package_data
+
+TABLE = "textbook_kcats_predicted.parquet"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return build("textbook", package_data("kcat_default", TABLE), level="L4", pool=0.25)
+
+
+def _table() -> pd.DataFrame:
+    return pd.DataFrame({
+        "reaction_id": ["R1", "R2", "R3", "R4", "R5", "R6", "R7"],
+        "gene_id": ["g1", "g1", "g2", "g3", "g4", "g5", "g6"],
+        "direction": ["forward"] * 7,
+        # R1/R2: one prediction reused (bit-identical); R3: another; R4/R5: global median; R6: EC-class median.
+        "kcat": [12.5, 12.5, 3.0, 10.0, 10.0, 7.0, 4.0],
+        "kcat_std": [2.0, 2.0, 1.5, 10.0 * math.log(10), 10.0 * math.log(10), 7.0 * math.log(10) * 0.5, np.nan],
+        "source": ["prediction", "prediction", "prediction", "global_median", "global_median", "ec_class_median",
+                   "prediction"],
+    })
+
+
+def test_sampling_is_seeded_and_independent_of_n():
+    t = _table()
+    a = KcatSampler.from_pairs(t, seed=3).samples(5)
+    b = KcatSampler.from_pairs(t, seed=3).samples(8)
+    c = KcatSampler.from_pairs(t, seed=4).samples(5)
+    assert np.array_equal(a, b[:5])  # sample i does not depend on how many are drawn
+    assert np.array_equal(KcatSampler.from_pairs(t, seed=3).sample(6), b[6])
+    assert not np.allclose(a, c)
+    # row order does not change what a pair gets
+    perm = [6, 2, 0, 5, 3, 1, 4]
+    d = KcatSampler.from_pairs(t.iloc[perm].reset_index(drop=True), seed=3).samples(5)
+    assert np.allclose(d, a[:, perm])
+
+
+def test_grouping_shared_pairs_and_fallback_sources_move_together():
+    t = _table()
+    s = KcatSampler.from_pairs(t, seed=0)
+    x = s.samples(200)
+    assert np.array_equal(x[:, 0], x[:, 1])  # one prediction used by two reactions: identical in every vector
+    assert np.array_equal(x[:, 3], x[:, 4])  # one fallback source: one draw
+    # independent estimates are uncorrelated, different groups differ
+    assert not np.allclose(x[:, 0], x[:, 2])
+    assert abs(np.corrcoef(np.log(x[:, 0]), np.log(x[:, 2]))[0, 1]) < 0.3
+    # source grouping: every pair of one fallback rule shares a draw even with different values
+    t2 = t.copy()
+    t2.loc[4, ["kcat", "kcat_std"]] = [20.0, 20.0 * math.log(10)]
+    s2 = KcatSampler.from_pairs(t2, seed=0)
+    z = np.log10(s2.samples(20)[:, [3, 4]] / t2.loc[[3, 4], "kcat"].to_numpy())
+    assert np.allclose(z[:, 0], z[:, 1])
+    s3 = KcatSampler.from_pairs(t2, seed=0, fallback_grouping="value")
+    z3 = np.log10(s3.samples(20)[:, [3, 4]] / t2.loc[[3, 4], "kcat"].to_numpy())
+    assert not np.allclose(z3[:, 0], z3[:, 1])
+
+
+def test_spread_sources_are_recorded_and_converted():
+    t = _table()
+    sd, src = kcat_spread(t)
+    assert list(src) == ["kcat_std"] * 6 + ["fallback"]
+    assert sd[3] == pytest.approx(1.0)  # delta-method fallback rows inverted exactly
+    assert sd[5] == pytest.approx(0.5)
+    assert sd[6] == pytest.approx(1.0)  # documented fallback: one order of magnitude
+    # predictions: log-normal with median k and sd s -> small spreads agree with the delta method
+    assert sd[0] == pytest.approx(2.0 / (12.5 * math.log(10)), rel=0.05)
+    t["log10_kcat_std"] = [0.3, 0.3, np.nan, np.nan, np.nan, np.nan, 0.2]
+    sd2, src2 = kcat_spread(t, spread_scale=2.0)
+    assert src2[0] == "log10_kcat_std" and src2[6] == "log10_kcat_std" and src2[2] == "kcat_std"
+    assert sd2[0] == pytest.approx(0.6) and sd2[6] == pytest.approx(0.4)
+    # empirical spread of the draws matches
+    s = KcatSampler.from_pairs(t, seed=1)
+    x = np.log10(s.samples(2000)[:, 0] / 12.5)
+    assert np.std(x) == pytest.approx(0.3, rel=0.08)
+    assert "log10_kcat_std:3" in s.label()
+
+
+def test_bad_input_gives_clear_errors():
+    t = _table()
+    s = KcatSampler.from_pairs(t)
+    for n in (0, -1, 1.5, "x"):
+        with pytest.raises(KingemsError, match="number of samples"):
+            s.samples(n)
+    with pytest.raises(KingemsError, match="no spread"):
+        KcatSampler.from_pairs(t.drop(columns=["kcat_std"]))
+    with pytest.raises(KingemsError, match="no spread"):
+        KcatSampler.from_pairs(t.assign(kcat_std=np.nan))
+    ok = KcatSampler.from_pairs(t.drop(columns=["kcat_std"]), fallback_log10_sd=0.5)
+    assert (ok.log10_sd == 0.5).all()
+    with pytest.raises(KingemsError, match="'kcat'"):
+        KcatSampler.from_pairs(t.drop(columns=["kcat"]))
+    with pytest.raises(KingemsError, match="finite and > 0"):
+        KcatSampler.from_pairs(t.assign(kcat=0.0))
+    with pytest.raises(KingemsError, match="spread_scale"):
+        KcatSampler.from_pairs(t, spread_scale=0)
+    with pytest.raises(KingemsError, match="fallback_grouping"):
+        KcatSampler.from_pairs(t, fallback_grouping="x")
+
+
+def test_in_place_sample_equals_recompiled_model(demo):
+    """Golden: FVA and growth of a sample applied in place equal a model compiled from scratch with those kcats."""
+    cm = demo.compiled
+    s = KcatSampler.from_pairs(cm.pairs, seed=0)
+    p = Problem(cm)
+    point = p.growth()
+    fva = sampled_fva(p, s, 3, fraction=0.9)
+    growth = sampled_growth(p, s, 3)
+    for i in range(3):
+        table = cm.pairs.assign(kcat=s.sample(i))
+        ref_cm = build(demo.model, table, level="L4", pool=0.25).compiled
+        g_ref = Problem(ref_cm).growth()
+        assert growth.loc[growth["sample"] == i, "growth"].iloc[0] == pytest.approx(g_ref, rel=1e-7, abs=1e-9)
+        if g_ref > 0:
+            ref = flux_variability(ref_cm, fraction=0.9).set_index("reaction_id")
+            got = fva[fva["sample"] == i].set_index("reaction_id")
+            assert np.allclose(got["minimum"], ref.loc[got.index, "minimum"], atol=1e-6)
+            assert np.allclose(got["maximum"], ref.loc[got.index, "maximum"], atol=1e-6)
+    # the problem is left exactly as it was
+    assert np.array_equal(p.kcats, cm.pairs["kcat"].to_numpy(float))
+    assert p.growth() == pytest.approx(point, rel=1e-9)
+
+
+def test_kcats_applied_restores_and_checks_length(demo):
+    p = Problem(demo.compiled)
+    k0 = p.kcats
+    with kcats_applied(p, k0 * 2):
+        assert np.allclose(p.kcats, k0 * 2)
+    assert np.array_equal(p.kcats, k0)
+    with pytest.raises(KingemsError, match="pairs"):
+        with kcats_applied(p, k0[:-1]):
+            pass
+
+
+def test_identical_samples_give_the_point_model(demo):
+    """With zero spread every sample is the point model: p(lethal) is the point call, quantiles the point growth."""
+    cm = demo.compiled
+    s = KcatSampler.from_pairs(cm.pairs.assign(kcat_std=np.nan), fallback_log10_sd=1e-300)
+    assert np.array_equal(s.sample(0), cm.pairs["kcat"].to_numpy(float))
+    genes = list(cm.gene_ids[:40])
+    per = sampled_knockouts(cm, s, 3, genes=genes)
+    point = knockout_screen(Problem(cm), None, genes=genes)
+    summ = summarise_knockouts(per, point)
+    assert set(summ["p_lethal"]) <= {0.0, 1.0}
+    assert (summ["p_lethal"].astype(bool) == summ["point_lethal"]).all()
+    assert np.allclose(summ["growth_q05"], summ["point_growth"], rtol=1e-7, atol=1e-10)
+    assert np.allclose(summ["growth_q95"], summ["point_growth"], rtol=1e-7, atol=1e-10)
+
+
+def test_parallel_samples_equal_serial(demo):
+    cm = demo.compiled
+    s = KcatSampler.from_pairs(cm.pairs, seed=5)
+    ser = sampled_growth(cm, s, 4, processes=1)
+    par = sampled_growth(cm, s, 4, processes=2)
+    assert np.allclose(ser["growth"], par["growth"], rtol=1e-9)
+
+
+def test_summaries():
+    per = pd.DataFrame({
+        "sample": [0, 0, 1, 1, 2, 2],
+        "reaction_id": ["A", "B"] * 3,
+        "minimum": [0.0, -1.0, 0.0, -2.0, 0.0, -3.0],
+        "maximum": [0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+    })
+    s = summarise_fva(per).set_index("reaction_id")
+    assert s.loc["A", "blocked_frequency"] == 1.0 and not s.loc["A", "kcat_dependent"]
+    assert s.loc["B", "kcat_dependent"] and s.loc["B", "min_q50"] == -2.0
+    assert s.loc["B", "band_width"] == pytest.approx(-1.1 - (-2.9))
+    ko = pd.DataFrame({"sample": [0, 1, 2, 3], "gene_id": "g", "condition": "c", "growth": [0.0, 0.5, np.nan, 0.2]})
+    k = summarise_knockouts(ko)
+    assert k["p_lethal"].iloc[0] == 0.5  # NaN counts as no growth
+    pairs = pd.DataFrame({"sample": [0, 1, 2], "model_a": "a", "model_b": "b",
+                          "interaction": ["Mutualism", "Mutualism", "Neutralism"],
+                          "growth_a_paired": [0.1, 0.2, 0.3], "growth_b_paired": [0.1, 0.1, 0.1]})
+    ps = summarise_pairs(pairs).set_index("label")
+    assert ps.loc["Mutualism", "frequency"] == pytest.approx(2 / 3) and (ps["modal"] == "Mutualism").all()
+    taxa = summarise_taxa(pd.DataFrame({"sample": [0, 1], "taxon": "t", "growth": [0.0, 1.0]}))
+    assert taxa["p_no_growth"].iloc[0] == 0.5
+
+
+def test_calibration_metrics_against_sklearn():
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    p = rng.random(500)
+    y = rng.random(500) < p
+    assert brier_score(p, y) == pytest.approx(sk.brier_score_loss(y, p))
+    rel = reliability_curve(p, y, n_bins=5)
+    from sklearn.calibration import calibration_curve
+
+    frac, mean = calibration_curve(y, p, n_bins=5)
+    assert np.allclose(rel["observed_frequency"], frac) and np.allclose(rel["mean_predicted"], mean)
+    joined = pd.DataFrame({"p_lethal": p, "grows": ~y, "point_lethal": p > 0.5})
+    cal = lethality_calibration(joined)
+    assert cal["roc_auc_p_lethal"] == pytest.approx(sk.roc_auc_score(y, p))
+    assert cal["brier_point"] == pytest.approx(sk.brier_score_loss(y, (p > 0.5).astype(float)))
+    with pytest.raises(KingemsError, match=r"\[0, 1\]"):
+        brier_score([1.5], [True])
+
+
+def test_probability_scores_keep_probability_order():
+    summ = pd.DataFrame({"gene_id": list("abcd"), "condition": "c", "p_lethal": [0.0, 0.0, 0.5, 1.0],
+                         "growth_q50": [0.9, 0.1, 0.8, 0.0], "n_samples": 2})
+    sc = probability_scores(summ)["growth"].to_numpy()
+    assert sc[0] > sc[1] > sc[2] > sc[3]
+
+
+def test_sweep_sample_units_are_unique_and_resumable(tmp_path):
+    """``samples: N`` plans one unit per sample index (ids unique, stable across plans); the serial backend runs
+    them on one persistent problem and gives the same growth as the in-process sampler."""
+    from kingems_ray.distributed.config import load_config, plan_units
+    from kingems_ray.distributed.scheduler import run_units
+    from kingems_ray.store.results import ResultStore
+
+    table = str(package_data("kcat_default", TABLE))
+    cfg = {"name": "samples", "models": {"list": ["textbook"]}, "ec": {"kcats": table, "level": "L4", "pool": 0.25},
+           "analyses": [{"name": "growth_sample", "ec": True, "samples": 4, "params": {"sample_seed": 2}},
+                        {"name": "fba", "ec": True}],
+           "run": {"cache_dir": str(tmp_path / "cache")}}
+    units = plan_units(load_config(cfg))
+    sampled = [u for u in units if u.analysis == "growth_sample"]
+    assert len(sampled) == 4 and len({u.unit_id for u in units}) == len(units)
+    assert sorted(u.params["sample"] for u in sampled) == [0, 1, 2, 3]
+    assert [u.unit_id for u in plan_units(load_config(cfg))] == [u.unit_id for u in units]
+    with pytest.raises(KingemsError, match="number of samples"):
+        load_config({**cfg, "analyses": [{"name": "growth_sample", "ec": True, "samples": 0}]})
+    store = ResultStore(tmp_path / "out")
+    run_units(units[:2], store, backend="serial", progress=False, cache_dir=str(tmp_path / "cache"))
+    stats = run_units(units, store, backend="serial", progress=False, cache_dir=str(tmp_path / "cache"))
+    assert stats.as_dict()["n_skipped"] == 2  # the first two were done: not run again
+    res = store.read()
+    got = res[res["analysis"] == "growth_sample"]
+    assert sorted(got["sample"]) == [0, 1, 2, 3]
+    b = build("textbook", table, level="L4", pool=0.25)
+    ref = sampled_growth(b.compiled, KcatSampler.from_pairs(b.compiled.pairs, seed=2), 4)
+    assert np.allclose(got.sort_values("sample")["growth"].to_numpy(float), ref["growth"].to_numpy(), rtol=1e-7)
+
+
+@pytest.mark.slow
+def test_sampled_pair_and_community_equal_recompiled_members(data_dir, tmp_path):
+    """Golden: a sample written into the joint LPs in place equals members compiled from scratch with those kcats."""
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.ec import load_ec_member
+    from kingems_ray.community.models import load_member
+    from kingems_ray.community.pairwise import run_pair
+    from kingems_ray.community.sampled import sampled_community, sampled_pairs
+
+    paths = [data_dir / "agora" / "models" / f"{m}.xml.gz"
+             for m in ("Abiotrophia_defectiva_ATCC_49176", "Acetivibrio_ethanolgignens_ACET_33324")]
+    mems = [load_ec_member(p, cache_dir=tmp_path) for p in paths]
+    samplers = [KcatSampler.from_pairs(m.compiled.pairs, seed=7 + i) for i, m in enumerate(mems)]
+    pairs = sampled_pairs(mems[0], mems[1], "western", 1, samplers=samplers, start=1)
+    com = sampled_community(mems, 1, diet="western", samplers=samplers, start=1)
+    for i in (1,):
+        ref = [load_member(p, cache_dir="", kcats=m.compiled.pairs.assign(kcat=s.sample(i)), level="L4")
+               for p, m, s in zip(paths, mems, samplers)]
+        r = run_pair(ref[0], ref[1], "western")
+        got = pairs[pairs["sample"] == i].iloc[0]
+        for k in ("growth_a_alone", "growth_b_alone", "growth_a_paired", "growth_b_paired"):
+            assert got[k] == pytest.approx(r[k], rel=1e-6, abs=1e-8), k
+        assert got["interaction"] == r["interaction"]
+        tr = Community(ref, diet="western").cooperative_tradeoff(0.5)
+        g = com[com["sample"] == i].set_index("taxon")["growth"]
+        assert np.allclose(g.to_numpy(), tr.growth.reindex(g.index).to_numpy(), rtol=1e-5, atol=1e-7)
+    assert summarise_pairs(pairs)["frequency"].sum() == pytest.approx(1.0)
+    assert len(summarise_taxa(com)) == 2
