@@ -209,3 +209,12 @@ def test_solver_is_a_leaf_and_no_import_cycles():
         if "kingems_ray.ec" in text:
             assert path.name == "problem.py" and "__getattr__" in text
     assert ast.parse((PKG / "solver" / "highs.py").read_text())  # parses
+
+
+def test_cli_flag_names_match_the_compiler():
+    """``ec.options`` (light, for ``--help``) names exactly the levels and formulations the compiler knows."""
+    from kingems_ray.ec.compile import FORMULATIONS, LEVELS
+    from kingems_ray.ec.options import FORMULATION_NAMES, LEVEL_NAMES
+
+    assert tuple(LEVELS) == LEVEL_NAMES
+    assert tuple(FORMULATIONS) == FORMULATION_NAMES

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..ec.spec import EcSpec
-from .fva import add_model_arguments
+from ..ec.options import add_model_arguments
 
 HELP = "build an enzyme-constrained model and write it as SBML"
 
@@ -20,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``build``."""
     from ..ec.export import export_sbml
+    from ..ec.spec import EcSpec
 
     b = EcSpec.from_args(args).build(args.model)
     if b.kcat_report is not None:

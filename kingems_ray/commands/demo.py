@@ -103,11 +103,11 @@ def find_sequences(explicit: str | None = None) -> Path:
 def _preflight(checkpoint: Path, sequences: Path | None) -> None:
     """Read the checkpoint and the given sequences once, so that a damaged file is one error line, not a failed
     Ray stage minutes later."""
-    from ..kcat.model import load_checkpoint
+    from ..kcat.model import load_any_checkpoint
     from ..kcat.pairs import read_sequences
 
     try:
-        load_checkpoint(checkpoint, device="cpu")
+        load_any_checkpoint(checkpoint)
     except KingemsError:
         raise
     except Exception as exc:  # torch raises several types for a file that is not a checkpoint

@@ -7,12 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from ..ec.spec import EcSpec, add_model_arguments
+from ..ec.options import add_model_arguments
 from ..errors import KingemsError
 
 HELP = "flux variability analysis (plain or enzyme-constrained) -> Parquet"
 
-__all__ = ["HELP", "add_arguments", "add_model_arguments", "run"]  # add_model_arguments: other commands import it here
+__all__ = ["HELP", "add_arguments", "add_model_arguments", "run"]  # add_model_arguments: kept importable from here
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,6 +82,8 @@ def compiled_model(args: argparse.Namespace):
         The model and where it came from (``"cache"`` or ``"compiled"``).
     """
     import os
+
+    from ..ec.spec import EcSpec
 
     spec = EcSpec.from_args(args, irreversible=args.reference_fvi)
 

@@ -15,9 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..ec.spec import EcSpec
+from ..ec.options import add_model_arguments
 from ..errors import KingemsError
-from .fva import add_model_arguments
 
 HELP = "single-gene knockout screen over media / carbon sources (plain or enzyme-constrained) -> Parquet"
 
@@ -58,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from ..gem.media import carbon_source_medium, medium_bounds, read_media
 
     t0 = time.perf_counter()
+    from ..ec.spec import EcSpec
+
     b = EcSpec.from_args(args).build(args.model)
     if b.kcat_report is not None:
         print(b.kcat_report.summary(), file=sys.stderr)

@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..ec.spec import EcSpec
+from ..ec.options import add_model_arguments
 from ..errors import KingemsError
-from .fva import add_model_arguments
 
 HELP = "maintenance-energy sweep: growth over an NGAM (ATPM bound) x GAM (biomass ATP) grid -> Parquet"
 
@@ -50,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if not ngam or not gam:
         raise KingemsError("give --ngam and --gam (comma-separated) or a --config with a maintenance_sweep block")
     t0 = time.perf_counter()
+    from ..ec.spec import EcSpec
+
     b = EcSpec.from_args(args).build(args.model)
     if b.kcat_report is not None:
         print(b.kcat_report.summary(), file=sys.stderr)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..analysis.uncertainty import KcatSampler, check_n_samples
+if TYPE_CHECKING:  # the sampler pulls in pandas: only when --samples is used, never for --help
+    from ..analysis.uncertainty import KcatSampler
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +30,7 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
 
 def sampler_from_args(compiled, args: argparse.Namespace) -> KcatSampler:
     """The sampler the arguments describe, for the compiled model's pairs (clear error without kcats)."""
+    from ..analysis.uncertainty import KcatSampler, check_n_samples
     from ..errors import KingemsError
 
     check_n_samples(args.samples)

@@ -6,9 +6,8 @@ import argparse
 import sys
 import time
 
-from ..ec.spec import EcSpec
+from ..ec.options import add_model_arguments
 from ..errors import KingemsError
-from .fva import add_model_arguments
 
 HELP = "tune kcats by simulated annealing (in-place LP edits) -> tuned kcat table + trajectory (Parquet)"
 
@@ -61,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         settings = AnnealingSettings(**overrides)
     if target is None and not args.conditions:
         raise KingemsError("give --target-growth (or --conditions, or a --config with a biomass_goal)")
+    from ..ec.spec import EcSpec
+
     b = EcSpec.from_args(args).build(args.model)
     if b.kcat_report is not None:
         print(b.kcat_report.summary(), file=sys.stderr)

@@ -23,8 +23,10 @@ from ..errors import KingemsError
 from ..hashing import file_sha256
 from .compile import FORMULATIONS, LEVELS
 from .compiled import compiled_key
+from .options import AGGREGATES, add_model_arguments
 
-AGGREGATES = ("max", "mean", "min", "first", "geomean", "all")
+__all__ = ["AGGREGATES", "KCAT_SOURCES", "EcSpec", "add_model_arguments"]
+
 #: kcat sources a sweep resolves itself (not files)
 KCAT_SOURCES = ("fallback", "predicted")
 
@@ -138,16 +140,3 @@ class EcSpec:
             raise KingemsError(f"kcat source {table!r} must be resolved to a table first (give kcats=...)")
         return build(model, table, level=self.level, pool=self.pool, aggregate=self.aggregate, gene_mw=gene_mw,
                      formulation=self.formulation, irreversible=self.irreversible)
-
-
-def add_model_arguments(p: argparse.ArgumentParser, kcats_required: bool = False) -> None:
-    """The flags every command that compiles a model takes (read back with :meth:`EcSpec.from_args`)."""
-    p.add_argument("model", help="SBML (.xml/.xml.gz), COBRA JSON, or a cobra builtin name (textbook, iJO1366)")
-    p.add_argument("--kcats", required=kcats_required, help="kcat table (CSV/Parquet, see docs); none = plain GEM")
-    p.add_argument("--level", default="L4", choices=list(LEVELS), help="ablation level")
-    p.add_argument("--pool", type=float, default=0.25, help="total enzyme pool [g/gDW] (default 0.25)")
-    p.add_argument("--aggregate", default="max", choices=list(AGGREGATES),
-                   help="combine several kcats per reaction/gene/direction (default max; 'all' keeps every "
-                   "substrate's row, as the kinGEMs formulation uses them)")
-    p.add_argument("--formulation", default="gecko", choices=list(FORMULATIONS),
-                   help="enzyme-constraint rows: gecko (default) or exactly as the published kinGEMs pipeline")
