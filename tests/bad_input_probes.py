@@ -386,6 +386,16 @@ PROBES: list[Probe] = [
     Probe("demo-checkpoint-garbage", lambda fx: ["demo", "--checkpoint", fx["garbage_parquet"], "--no-progress",
                                                  "--out", fx.new("demo")]),
     Probe("demo-out-readonly", lambda fx: ["demo", "--no-progress", "--out", _ro(fx, "demo")]),
+    # kcat-corpus: a source name that does not exist, a data folder without the kcat sources
+    Probe("kcat-corpus-unknown-source", lambda fx: ["kcat-corpus", "--sources", "nosuch", "--out",
+                                                    fx.new("c.parquet")], needle="unknown kcat source"),
+    Probe("kcat-corpus-no-data", lambda fx: ["kcat-corpus", "--data-root", str(fx.root), "--out",
+                                             fx.new("c.parquet")]),
+    # cohort: a taxonomy table that is garbage or empty (the whole cohort is bad input, not one sample)
+    Probe("cohort-taxonomy-garbage", lambda fx: ["cohort", fx["garbage_csv"], "--models", str(fx.root), "--out",
+                                                 fx.new("cohort"), "--serial", "--no-report"], needle="taxonomy"),
+    Probe("cohort-taxonomy-empty", lambda fx: ["cohort", fx["empty_csv"], "--models", str(fx.root), "--out",
+                                               fx.new("cohort"), "--serial", "--no-report"]),
 ]
 
 

@@ -505,6 +505,11 @@ def build_corpus(root: str | Path | None = None, external: str = DEFAULT_EXTERNA
     """
     root = _root(root)
     want = set(sources or SOURCE_PRIORITY)
+    unknown = sorted(want - set(SOURCE_PRIORITY))
+    if unknown:
+        from ..errors import KingemsError
+
+        raise KingemsError(f"unknown kcat source(s) {', '.join(unknown)}; choose from {', '.join(SOURCE_PRIORITY)}")
     mets = _Metabolites(root)
     loaders = {
         "kcatnet": lambda: load_kcatnet_raw(root),
