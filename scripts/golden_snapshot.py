@@ -58,11 +58,13 @@ def growth_table(model, kcats, levels) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="textbook only")
+    ap.add_argument("--textbook-kcats", default=str(TEXTBOOK_KCATS),
+                    help="textbook kcat table (default: the shipped one; give an older table to compare code alone)")
     ap.add_argument("--out", help="write the JSON here (stdout may carry HiGHS' banner)")
     args = ap.parse_args()
     res: dict = {}
     tb = load_model("textbook")
-    kc = pd.read_parquet(TEXTBOOK_KCATS)
+    kc = pd.read_parquet(args.textbook_kcats)
     res["textbook_growth"] = growth_table(tb, kc, list(LEVELS))
     # kinGEMs rows do not grow at L3c/L4 with this table: its figures are taken at L3b.
     for form, lv in (("gecko", "L4"), ("kingems", "L3b")):

@@ -330,3 +330,17 @@ def test_fast_sbml_reader_refuses_duplicate_reaction_ids(tmp_path):
     assert len(read_sbml_light(p).reactions) == 95
     with pytest.raises(ModelLoadError, match="duplicate reaction id"):
         read_sbml_light(dup)
+
+
+def test_sweep_diet_matching_no_exchange_is_a_failed_row(tmp_path, capsys):
+    """A diet whose ids all miss the model would give 'optimal, growth 0': in a sweep it is a failed row instead."""
+    diet = tmp_path / "d.tsv"
+    diet.write_text("reaction\tflux\nEX_nothing_here(e)\t1.0\nEX_nor_this(e)\t2.0\n")
+    cfg = {"models": ["textbook"], "medium": {"diet": str(diet)}, "analyses": ["fba"]}
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    rc, _, _ = _cli(capsys, ["sweep", p, "--serial", "--no-progress", "--out", tmp_path / "sw"])
+    assert rc == 0
+    df = read_results(tmp_path / "sw")
+    assert list(df["status"]) == ["failed"]
+    assert "matches an exchange" in df["error_message"].iloc[0]

@@ -139,7 +139,8 @@ def read_taxonomy(table: str | Path | pd.DataFrame, rank: str | None = None) -> 
     df["sample_id"] = df["sample_id"].astype(str)
     df["id"] = df["id"].astype(str)
     df["abundance"] = pd.to_numeric(df["abundance"], errors="coerce").fillna(0.0).clip(lower=0.0)
-    if df.empty or not (df["abundance"] > 0).any():  # one sample at 0 is reported per sample; a whole table is bad input
+    # One sample at 0 is reported per sample; a whole table without abundances is bad input.
+    if df.empty or not (df["abundance"] > 0).any():
         src = "the taxonomy table" if isinstance(table, pd.DataFrame) else str(table)
         raise KingemsError(f"{src}: no taxon has a numeric abundance > 0 (expected a MICOM long table with sample_id, "
                            "id, abundance, or a wide samples x taxa table of numbers)")

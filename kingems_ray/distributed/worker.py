@@ -235,7 +235,10 @@ class SolverWorker:
             if k not in self._media:
                 d = spec["diet"]
                 self._media[k] = diets.read_diet(resolve_model_path(d, self.base_dir) if os.sep in str(d) else d)
-            diets.apply_diet(problem, member_from_compiled(problem.cm), self._media[k])
+            rep = diets.apply_diet(problem, member_from_compiled(problem.cm), self._media[k])
+            if rep.n_components and not rep.n_matched:  # growth 0 on a diet that matched nothing is no answer
+                raise KingemsError(f"diet {spec['diet']!r}: none of its {rep.n_components} components matches an "
+                                   f"exchange of {problem.cm.model_id!r}; check the id namespace (AGORA / BiGG)")
             return
         from ..gem.media import apply_medium
 
