@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..ec.compiled import FORMAT_VERSION, CompiledModel, compiled_key
+from ..ec.compiled import FORMAT_VERSION, CompiledModel, _jsonable, compiled_key
 from ..hashing import canonical_json, digest, file_sha256
 
 log = logging.getLogger(__name__)
@@ -257,19 +257,6 @@ class ContentCache:
 # -- entries with extra data (community members) -----------------------------------------------------------------------
 #: npz member holding an entry's extra JSON (absent from plain entries).
 _EXTRA = "extra"
-
-
-def _jsonable(obj: Any) -> Any:
-    """``obj`` with numpy scalars made plain Python, for JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    return obj
 
 
 def save_compiled_entry(cm: CompiledModel, path: str | Path, extra: dict[str, Any]) -> None:
