@@ -105,8 +105,25 @@ class Normaliser:
                    float(d["y_mean"]), float(d["y_std"]))
 
 
+class _OnDevice:
+    """``to(device)`` and ``device`` for an ensemble of ``members`` (both ensemble kinds share them)."""
+
+    members: list[nn.Module]
+
+    def to(self, device: torch.device | str):
+        """Move all members to ``device``; returns the ensemble."""
+        for m in self.members:
+            m.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Where the members' weights are."""
+        return next(self.members[0].parameters()).device
+
+
 @dataclass
-class Ensemble:
+class Ensemble(_OnDevice):
     """Several :class:`CPINet` members sharing one normaliser and featuriser configuration.
 
     Attributes
@@ -127,16 +144,6 @@ class Ensemble:
     protein_featuriser: dict[str, Any]
     substrate_featuriser: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
-
-    def to(self, device: torch.device | str) -> Ensemble:
-        """Move all members to ``device``."""
-        for m in self.members:
-            m.to(device)
-        return self
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.members[0].parameters()).device
 
     @torch.no_grad()
     def predict_members(self, prot: np.ndarray, sub: np.ndarray, batch_size: int = 4096) -> np.ndarray:
@@ -361,7 +368,7 @@ class ECVocab:
 
 
 @dataclass
-class RxnEnsemble:
+class RxnEnsemble(_OnDevice):
     """Members of :class:`RxnKcatNet` sharing a normaliser, EC vocabulary, featurisers and calibration.
 
     Attributes
@@ -386,16 +393,6 @@ class RxnEnsemble:
     substrate_featuriser: dict[str, Any]
     calibration: dict[str, dict[str, float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
-
-    def to(self, device: torch.device | str) -> RxnEnsemble:
-        """Move all members to ``device``."""
-        for m in self.members:
-            m.to(device)
-        return self
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.members[0].parameters()).device
 
     def tensors(self, rf: Any, idx: np.ndarray | None = None, drop_protein: bool = False) -> dict[str, np.ndarray]:
         """Normalised numpy inputs of :class:`~kingems_ray.kcat.features.RowFeatures` rows."""
