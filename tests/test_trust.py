@@ -317,8 +317,8 @@ def test_lock_names_this_host(tmp_path):
 
 
 def test_fast_sbml_reader_refuses_duplicate_reaction_ids(tmp_path):
-    from kingems_ray.community.sbml_fast import read_sbml_light
     from kingems_ray.errors import ModelLoadError
+    from kingems_ray.gem.sbml_fast import read_sbml_light
 
     p = tmp_path / "m.xml"
     cobra.io.write_sbml_model(cobra.io.load_model("textbook"), str(p))

@@ -88,7 +88,7 @@ def compiled_model(args: argparse.Namespace):
     spec = EcSpec.from_args(args, irreversible=args.reference_fvi)
 
     def fresh():
-        b = spec.build(args.model)  # imports cobra: only when the model must be parsed
+        b = spec.build(args.model, light=True)  # cobra only for kcats / non-fbc files
         if b.kcat_report is not None:
             print(b.kcat_report.summary(), file=sys.stderr)
         return b.compiled

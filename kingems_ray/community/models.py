@@ -22,6 +22,7 @@ import numpy as np
 from ..ec.compile import CompiledModel, compile_model
 from ..errors import KingemsError, ModelLoadError
 from ..gem.io import load_model
+from ..gem.sbml_fast import read_sbml_light
 from ..store.cache import (
     CompiledCache,
     cache_key,
@@ -31,7 +32,6 @@ from ..store.cache import (
     put_entry,
     table_sha256,
 )
-from .sbml_fast import read_sbml_light
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +309,7 @@ def load_member(
         Names the kcat source of a callable ``kcats`` in the cache key (change it when the kcats change); a
         table is keyed by its content.
     fast : bool
-        Read plain SBML with :func:`~kingems_ray.community.sbml_fast.read_sbml_light` (10x faster than cobrapy,
+        Read plain SBML with :func:`~kingems_ray.gem.sbml_fast.read_sbml_light` (10x faster than cobrapy,
         same compiled result); cobrapy is used for kcats and when the fast reader fails.
 
     Raises

@@ -428,7 +428,7 @@ def join_light_models(models: list, model_id: str):
     ``coefficient / n`` (shared objective ids use the joined model's copy, as MICOM does). The member biomass
     reactions stay in the model with objective 0.
     """
-    from .sbml_fast import LightModel, _Gene, _Met, _Rxn
+    from ..gem.sbml_fast import LightModel, _Gene, _Met, _Rxn
 
     n = len(models)
     joined = LightModel(id=model_id)
@@ -463,8 +463,8 @@ def join_light_models(models: list, model_id: str):
 def build_pooled(files: list[str], name: str):
     """Read (fast SBML reader) and join several model files; returns the compiled plain model."""
     from ..ec.compile import compile_model
+    from ..gem.sbml_fast import read_sbml_light
     from .models import strip_complex_gprs
-    from .sbml_fast import read_sbml_light
 
     models = [read_sbml_light(f) for f in files]
     joined = join_light_models(models, name)

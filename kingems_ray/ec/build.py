@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cobra
 import pandas as pd
 
-from ..gem.io import load_model
+from ..gem.io import load_model, load_model_fast
 from .compile import CompiledModel, compile_model
 from .kcats import KcatReport, match_to_model, read_kcat_table
+
+if TYPE_CHECKING:  # cobra is imported only where a model is read through it
+    import cobra
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ def build(
     gene_mw: dict[str, float] | None = None,
     formulation: str = "gecko",
     irreversible: bool = False,
+    light: bool = False,
 ) -> Built:
     """Load a model and a kcat table and compile them at an ablation level.
 
@@ -56,8 +60,17 @@ def build(
     irreversible : bool
         Split every reversible reaction into ``R`` / ``R_reverse`` first, as the kinGEMs reference does (needed
         for its "FVi" variability metric).
+    light : bool
+        For a plain compile from a file or builtin name, read SBML with the streaming reader instead of cobra
+        (:func:`~kingems_ray.gem.io.load_model_fast`); :attr:`Built.model` is then a light model, not a
+        ``cobra.Model``. Ignored when kcats are given or ``irreversible`` is set (those need cobra objects).
     """
-    m = model if isinstance(model, cobra.Model) else load_model(model)
+    if not isinstance(model, (str, Path)):
+        m = model
+    elif light and kcats is None and not irreversible:
+        m = load_model_fast(model)
+    else:
+        m = load_model(model)
     table = None
     report = None
     if kcats is not None:

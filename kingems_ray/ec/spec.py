@@ -118,7 +118,7 @@ class EcSpec:
         return compiled_key(model_content_id, self.params(kcat_id))
 
     # -- building ------------------------------------------------------------------------------------------------
-    def build(self, model, kcats=None, gene_mw: dict[str, float] | None = None):
+    def build(self, model, kcats=None, gene_mw: dict[str, float] | None = None, light: bool = False):
         """Load (if needed) and compile ``model`` with these settings.
 
         Parameters
@@ -128,6 +128,8 @@ class EcSpec:
             A table to use instead of :attr:`kcats` (e.g. a tuned table); needed when :attr:`kcats` is a source
             name.
         gene_mw : dict, optional
+        light : bool
+            Read a plain model with the streaming SBML reader (see :func:`kingems_ray.ec.build.build`).
 
         Returns
         -------
@@ -139,4 +141,4 @@ class EcSpec:
         if isinstance(table, str) and table in KCAT_SOURCES:
             raise KingemsError(f"kcat source {table!r} must be resolved to a table first (give kcats=...)")
         return build(model, table, level=self.level, pool=self.pool, aggregate=self.aggregate, gene_mw=gene_mw,
-                     formulation=self.formulation, irreversible=self.irreversible)
+                     formulation=self.formulation, irreversible=self.irreversible, light=light)
