@@ -238,3 +238,33 @@ def test_corpus_slice_schema_dedup_provenance():
         assert not free.duplicated(["ec", "smiles", "organism"]).any()
     assert (corpus.log10_kcat_std[corpus.n_measurements == 1] == 0).all()
     assert (corpus[corpus.source == "wholecell"].organism == "Escherichia coli").all()
+
+
+def test_retrieval_features_never_see_their_own_label():
+    from kingems_ray.kcat.retrieval import KEYS, WIDTH, RetrievalIndex, row_keys
+
+    lv = [["1", "1.1", "1.1.1", "1.1.1.1"], ["1", "1.1", "1.1.1", "1.1.1.1"], ["2", "2.7", "2.7.1", ""]]
+    keys = row_keys(["MKV", "MKV", ""], ["CCO", "CCO", "CC(=O)O"], lv, ["Escherichia coli K-12", "", None],
+                    ["", "CCO>>CC=O", None])
+    assert keys.shape == (3, len(KEYS)) and (keys[2, KEYS.index("seq")] == 0) and keys[2, KEYS.index("ec4")] == 0
+    idx = RetrievalIndex.fit(keys[:2], np.array([1.0, 3.0]))
+    f = idx.lookup(keys)
+    j = WIDTH * KEYS.index("ec_sub")
+    assert f[0, j] == 1 and f[0, j + 1] == pytest.approx(0.0) and f[0, j + 2] == pytest.approx(np.log(3))
+    assert not f[2].any()  # nothing shared with the indexed rows
+    assert not RetrievalIndex.drop_sequence(f)[:, : WIDTH].any()
+    # Out of fold: a row alone in its key gets "not found", never its own label.
+    solo = row_keys(["MAAA", "MCCC"], ["C", "N"], [["", "", "", ""]] * 2, ["", ""], ["", ""])
+    assert not RetrievalIndex.out_of_fold(solo, np.array([5.0, -5.0]), n_folds=2, seed=1).any()
+    back = RetrievalIndex.from_state(idx.to_state())
+    np.testing.assert_array_equal(back.lookup(keys), f)
+
+
+def test_retrieval_block_is_used_and_shipped(small_rxn, tmp_path):
+    df, ens, _ = small_rxn
+    assert "ret" in ens.hparams["dims"] and ens.retrieval is not None
+    loaded = load_any_checkpoint(save_rxn_checkpoint(ens, tmp_path / "r.pt", half=False))
+    assert loaded.retrieval is not None
+    a = KcatPredictor(loaded, device="cpu").predict_rows(df)
+    b = KcatPredictor(ens, device="cpu").predict_rows(df)
+    np.testing.assert_allclose(a.log10_kcat_mean, b.log10_kcat_mean, atol=1e-6)

@@ -603,6 +603,11 @@ class RowFeatures:
         ``"ok"`` or why the row cannot be predicted.
     warnings : numpy.ndarray
         ``";"``-joined inputs that were present but unusable (``""`` when none).
+    keys : numpy.ndarray, optional
+        Hashed retrieval keys per row (:func:`kingems_ray.kcat.retrieval.row_keys`).
+    ret : numpy.ndarray, optional
+        Retrieval features set by the trainer (out-of-fold); ``None`` means "look them up in the checkpoint's
+        index".
     """
 
     prot: np.ndarray
@@ -617,6 +622,8 @@ class RowFeatures:
     ec: list[list[str]]
     status: np.ndarray
     warnings: np.ndarray
+    keys: np.ndarray | None = None
+    ret: np.ndarray | None = None
 
     def take(self, idx: np.ndarray) -> RowFeatures:
         """Rows ``idx`` (integer or boolean index)."""
@@ -625,7 +632,9 @@ class RowFeatures:
             idx = np.flatnonzero(idx)
         return RowFeatures(*(getattr(self, f)[idx] for f in ("prot", "sub", "rxn", "org", "cof", "has_prot",
                                                              "has_sub", "has_rxn", "has_org")),
-                           [self.ec[i] for i in idx], self.status[idx], self.warnings[idx])
+                           [self.ec[i] for i in idx], self.status[idx], self.warnings[idx],
+                           None if self.keys is None else self.keys[idx],
+                           None if self.ret is None else self.ret[idx])
 
 
 def _col(rows: Any, name: str, n: int) -> list:
@@ -762,4 +771,12 @@ def featurise_rows(rows: Any, protein_featuriser: Featuriser, substrate_featuris
             has_org[i] = True
     status = np.where(has_sub | has_ec, OK, "no_substrate_or_reaction").astype(object)
     warnings = np.array([";".join(dict.fromkeys(w)) for w in warn], dtype=object)
-    return RowFeatures(prot, sub, rxn, org, cof, has_prot, has_sub, has_rxn, has_org, ec_out, status, warnings)
+    # Retrieval keys: the cleaned sequence, the substrate actually used (canonical SMILES), EC levels, organism.
+    from .retrieval import row_keys
+
+    canon = {t: (Chem.MolToSmiles(mol_of(t)) if t and mol_of(t) is not None else "") for t in usmi}
+    clean = {q: (clean_sequence(q)[0] if q else "") for q in useq}
+    keys = row_keys([clean[q] if h else "" for q, h in zip(seq_keys, has_prot)],
+                    [canon[t] if h else "" for t, h in zip(sub_text, has_sub)], ec_out, orgs, rxns)
+    return RowFeatures(prot, sub, rxn, org, cof, has_prot, has_sub, has_rxn, has_org, ec_out, status, warnings,
+                       keys)

@@ -256,6 +256,14 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None) 
 
 CHECKPOINT_FORMAT_V2 = "kingems-ray/kcat-rxn-ensemble"
 DENSE_BLOCKS = ("prot", "sub", "rxn", "org")
+#: Optional blocks, used when the checkpoint's ``dims`` names them: ``ret`` = retrieval features
+#: (:mod:`kingems_ray.kcat.retrieval`).
+OPTIONAL_BLOCKS = ("ret",)
+
+
+def dense_blocks(dims: dict[str, int]) -> tuple[str, ...]:
+    """The dense blocks of a network with input widths ``dims`` (the four always, then optional ones present)."""
+    return DENSE_BLOCKS + tuple(b for b in OPTIONAL_BLOCKS if b in dims)
 
 
 class RxnKcatNet(nn.Module):
@@ -281,25 +289,26 @@ class RxnKcatNet(nn.Module):
     def __init__(self, dims: dict[str, int], ec_vocab: list[int], proj_dim: int = 96, hidden_dim: int = 256,
                  ec_dim: int = 48, dropout: float = 0.1, input_dropout: float = 0.05) -> None:
         super().__init__()
+        self.blocks = dense_blocks(dims)
         self.proj = nn.ModuleDict({b: nn.Sequential(nn.Dropout(input_dropout), *_mlp_block(dims[b], proj_dim, dropout))
-                                   for b in DENSE_BLOCKS})
-        self.absent = nn.ParameterDict({b: nn.Parameter(torch.zeros(proj_dim)) for b in DENSE_BLOCKS})
+                                   for b in self.blocks})
+        self.absent = nn.ParameterDict({b: nn.Parameter(torch.zeros(proj_dim)) for b in self.blocks})
         self.ec_emb = nn.ModuleList([nn.Embedding(v + 1, ec_dim) for v in ec_vocab])
         self.ec_proj = nn.Sequential(*_mlp_block(ec_dim, proj_dim, dropout))
-        n_in = 5 * proj_dim + dims["cof"] + 2 * proj_dim
+        n_in = (len(self.blocks) + 1) * proj_dim + dims["cof"] + 2 * proj_dim
         self.head = nn.Sequential(*_mlp_block(n_in, hidden_dim, dropout), *_mlp_block(hidden_dim, hidden_dim // 2,
                                                                                    dropout),
                                   nn.Linear(hidden_dim // 2, 1))
 
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
         h = {}
-        for b in DENSE_BLOCKS:
+        for b in self.blocks:
             m = x["has_" + b].unsqueeze(1)
             h[b] = torch.where(m, self.proj[b](x[b]), self.absent[b].expand(len(m), -1))
         e = sum(emb(x["ec"][:, i]) for i, emb in enumerate(self.ec_emb))
         e = self.ec_proj(e)
-        z = torch.cat([h["prot"], h["sub"], h["rxn"], h["org"], e, x["cof"], h["prot"] * h["sub"], h["prot"] * e],
-                      dim=1)
+        z = torch.cat([h["prot"], h["sub"], h["rxn"], h["org"], e, *[h[b] for b in self.blocks[4:]], x["cof"],
+                       h["prot"] * h["sub"], h["prot"] * e], dim=1)
         return self.head(z).squeeze(1)
 
 
@@ -393,13 +402,31 @@ class RxnEnsemble(_OnDevice):
     substrate_featuriser: dict[str, Any]
     calibration: dict[str, dict[str, float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    retrieval: Any = None  # kingems_ray.kcat.retrieval.RetrievalIndex when the net has a "ret" block
+
+    def retrieval_features(self, rf: Any, idx: np.ndarray) -> np.ndarray:
+        """Raw retrieval features of rows ``idx``: the trainer's out-of-fold ones, else the checkpoint's index."""
+        if rf.ret is not None:
+            return rf.ret[idx]
+        if self.retrieval is None or rf.keys is None:
+            raise ValueError("this checkpoint needs retrieval features: rows without keys or a checkpoint "
+                             "without its retrieval index")
+        return self.retrieval.lookup(rf.keys[idx])
 
     def tensors(self, rf: Any, idx: np.ndarray | None = None, drop_protein: bool = False) -> dict[str, np.ndarray]:
         """Normalised numpy inputs of :class:`~kingems_ray.kcat.features.RowFeatures` rows."""
+        from .retrieval import RetrievalIndex
+
         if idx is None:
             idx = np.arange(len(rf.status))
         x: dict[str, np.ndarray] = {}
-        for b in DENSE_BLOCKS:
+        for b in dense_blocks(self.hparams["dims"]):
+            if b == "ret":
+                raw = self.retrieval_features(rf, idx)
+                raw = RetrievalIndex.drop_sequence(raw) if drop_protein else raw
+                x[b] = self.normaliser.transform(b, raw)
+                x["has_" + b] = raw.any(axis=1)
+                continue
             x[b] = self.normaliser.transform(b, getattr(rf, b)[idx])
             x["has_" + b] = getattr(rf, "has_" + b)[idx].copy()
         if drop_protein:
@@ -452,6 +479,8 @@ def save_rxn_checkpoint(ens: RxnEnsemble, path: str | Path, half: bool = True) -
         "members": [{k: conv(v) for k, v in m.state_dict().items()} for m in ens.members],
         "info": ens.info,
     }
+    if ens.retrieval is not None:
+        ckpt["retrieval"] = ens.retrieval.to_state()
     torch.save(ckpt, path)
     return path
 
@@ -485,6 +514,11 @@ def load_any_checkpoint(path: str | Path) -> Ensemble | RxnEnsemble:
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
         net.eval()
         members.append(net)
+    retrieval = None
+    if "retrieval" in ckpt:
+        from .retrieval import RetrievalIndex
+
+        retrieval = RetrievalIndex.from_state(ckpt["retrieval"])
     return RxnEnsemble(members, RowNormaliser.from_dict(ckpt["normaliser"]), vocab, ckpt["hparams"],
                        ckpt["protein_featuriser"], ckpt["substrate_featuriser"],
-                       {k: dict(v) for k, v in ckpt.get("calibration", {}).items()}, ckpt.get("info", {}))
+                       {k: dict(v) for k, v in ckpt.get("calibration", {}).items()}, ckpt.get("info", {}), retrieval)

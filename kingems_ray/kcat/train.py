@@ -479,6 +479,9 @@ class RxnTrainConfig:
     calib_frac: float = 0.1
     max_member_seconds: float = 110.0
     seed: int = 0
+    # 1: add the retrieval block (kcats of corpus rows sharing a key, out-of-fold while training; see
+    # kingems_ray.kcat.retrieval); 0: the network alone.
+    retrieval: int = 1
 
 
 def _augment(xb: dict[str, torch.Tensor], cfg: RxnTrainConfig, gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -489,6 +492,10 @@ def _augment(xb: dict[str, torch.Tensor], cfg: RxnTrainConfig, gen: torch.Genera
                  ("sub", cfg.p_drop_sub)):
         if p > 0:
             xb["has_" + b] = xb["has_" + b] & (torch.rand(n, generator=gen) >= p)
+    if "ret_noseq" in xb:
+        # A row whose protein block was dropped also loses its sequence retrieval key (the sequence-free mode).
+        lost = (~xb["has_prot"]).unsqueeze(1)
+        xb["ret"] = torch.where(lost, xb["ret_noseq"], xb["ret"])
     if cfg.p_trunc_ec > 0:
         trunc = torch.rand(n, generator=gen) < cfg.p_trunc_ec
         keep = torch.randint(0, 4, (n,), generator=gen)
@@ -504,6 +511,8 @@ def _rxn_val_loss(net: torch.nn.Module, x: dict[str, torch.Tensor], y: torch.Ten
         xb = {k: v[va] for k, v in x.items()}
         full = torch.nn.functional.mse_loss(net(xb), y[va])
         xb["has_prot"] = torch.zeros_like(xb["has_prot"])
+        if "ret_noseq" in xb:
+            xb["ret"] = xb["ret_noseq"]
         free = torch.nn.functional.mse_loss(net(xb), y[va])
     return float(0.5 * (full + free))
 
@@ -629,18 +638,31 @@ def train_rxn_ensemble(rf: Any, y: np.ndarray, fold_groups: np.ndarray, calib_ma
     """
     from .datasets import assign_group_folds
     from .model import DENSE_BLOCKS, ECVocab, RowNormaliser, RxnEnsemble
+    from .retrieval import RetrievalIndex
 
     fit_rows = np.flatnonzero(~calib_mask)
     vocab = ECVocab.fit([rf.ec[i] for i in fit_rows])
-    norm = RowNormaliser.fit({b: getattr(rf, b)[fit_rows] for b in DENSE_BLOCKS},
-                             {b: getattr(rf, "has_" + b)[fit_rows] for b in DENSE_BLOCKS}, y[fit_rows])
+    blocks = {b: getattr(rf, b)[fit_rows] for b in DENSE_BLOCKS}
+    masks = {b: getattr(rf, "has_" + b)[fit_rows] for b in DENSE_BLOCKS}
     dims = {b: int(getattr(rf, b).shape[1]) for b in DENSE_BLOCKS}
+    retrieval = None
+    if cfg.retrieval:
+        # Out-of-fold features for every training row (calibration rows included), an index of all of them
+        # for prediction: no row ever sees its own label.
+        rf = rf.take(np.arange(len(rf.status)))
+        rf.ret = RetrievalIndex.out_of_fold(rf.keys, y, seed=cfg.seed)
+        retrieval = RetrievalIndex.fit(rf.keys, y)
+        blocks["ret"], masks["ret"] = rf.ret[fit_rows], rf.ret[fit_rows].any(axis=1)
+        dims["ret"] = int(rf.ret.shape[1])
+    norm = RowNormaliser.fit(blocks, masks, y[fit_rows])
     dims["cof"] = int(rf.cof.shape[1])
     hp = {"dims": dims, "rxn_bits": cfg.rxn_bits, "org_bins": cfg.org_bins, **asdict(cfg)}
-    ens = RxnEnsemble([], norm, vocab, hp, protein_featuriser, substrate_featuriser)
+    ens = RxnEnsemble([], norm, vocab, hp, protein_featuriser, substrate_featuriser, retrieval=retrieval)
     net_kwargs = {"dims": dims, "ec_vocab": vocab.sizes(), "proj_dim": cfg.proj_dim, "hidden_dim": cfg.hidden_dim,
                   "ec_dim": cfg.ec_dim, "dropout": cfg.dropout, "input_dropout": cfg.input_dropout}
     x_np = ens.tensors(rf)
+    if cfg.retrieval:
+        x_np["ret_noseq"] = norm.transform("ret", RetrievalIndex.drop_sequence(rf.ret))
     x = {k: torch.from_numpy(v) for k, v in x_np.items()}
     yz = torch.from_numpy(((y - norm.y_mean) / norm.y_std).astype(np.float32))
     if cfg.n_members > 1:
