@@ -115,8 +115,8 @@ def make_fixtures(root: Path) -> Fixtures:
     f["nonutf8"].write_bytes(b"not a model")
     # the iYO844-style model: ATP maintenance fixed above what the enzyme pool allows
     atpm = model.copy()
-    atpm.reactions.ATPM.lower_bound = atpm.reactions.ATPM.upper_bound = 30.0
-    f["atpm"] = root / "atpm30.xml"
+    atpm.reactions.ATPM.lower_bound = atpm.reactions.ATPM.upper_bound = 60.0
+    f["atpm"] = root / "atpm60.xml"
     cobra.io.write_sbml_model(atpm, str(f["atpm"]))
     # kcat tables
     f["kcats"] = package_data("kcat_default", "textbook_kcats_predicted.parquet")

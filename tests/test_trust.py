@@ -39,11 +39,11 @@ def _cli(capsys, argv):
 # -- the wild type -------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def atpm_model(tmp_path_factory):
-    """iYO844-style: ATP maintenance fixed at 30 mmol/gDW/h, more than the 0.25 g/gDW enzyme pool allows at L4
+    """iYO844-style: ATP maintenance fixed at 60 mmol/gDW/h, more than the 0.25 g/gDW enzyme pool allows at L4
     (the plain model and the ecGEM with ATPM free both grow)."""
     m = cobra.io.load_model("textbook")
-    m.reactions.ATPM.lower_bound = m.reactions.ATPM.upper_bound = 30.0
-    p = tmp_path_factory.mktemp("atpm") / "atpm30.xml"
+    m.reactions.ATPM.lower_bound = m.reactions.ATPM.upper_bound = 60.0
+    p = tmp_path_factory.mktemp("atpm") / "atpm60.xml"
     cobra.io.write_sbml_model(m, str(p))
     return p
 
@@ -53,7 +53,7 @@ def test_infeasible_wild_type_is_an_error_with_cause_and_hint(atpm_model, tmp_pa
     rc, _, err = _cli(capsys, ["knockout", atpm_model, "--kcats", KCATS, "--out", out])
     assert rc == 2 and not out.exists()
     line = err[-1]
-    assert "wild type is infeasible" in line and "ATPM >= 30" in line and "pool of 0.25" in line
+    assert "wild type is infeasible" in line and "ATPM >= 60" in line and "pool of 0.25" in line
     assert "--pool" in line and "tune" in line  # the hint
     # the same model and kcats solve without the pool-limited maintenance (the cause is the diagnosed one)
     from kingems_ray.ec.build import build
