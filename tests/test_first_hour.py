@@ -372,3 +372,17 @@ def test_light_loading_falls_back_to_cobra_where_it_cannot_read(tmp_path):
     # no fbc bounds: the streaming reader refuses it, cobra reads it (with its default bounds)
     old.write_text(old.read_text().replace("fbc:lowerFluxBound", "fbc:lowerFluxBoundX"))
     assert isinstance(load_model_fast(old), cobra.Model)
+
+
+def test_streaming_reader_on_agora_gives_cobras_compiled_model(data_dir):
+    """AGORA SBML (plain sweeps compile it without cobra): same LP, same model id (cobra keeps ``M_``)."""
+    import numpy as np
+
+    from kingems_ray.ec.build import build
+
+    path = sorted((data_dir / "agora" / "models").glob("*.xml.gz"))[0]
+    light, ref = build(path, light=True), build(path)
+    assert light.compiled.model_id == ref.compiled.model_id
+    a, b = light.compiled.to_arrays(), ref.compiled.to_arrays()
+    for k in b:
+        assert np.array_equal(a[k], b[k]), k

@@ -179,10 +179,14 @@ class SolverWorker:
     def _compile(self, model: str, model_key: str, ec: dict[str, Any] | None) -> CompiledModel:
         from ..ec.build import build
 
-        m = self._load(model)
         spec = EcSpec.from_mapping(ec)
         if spec is None:
-            return build(m).compiled
+            # A plain compile needs no cobra objects: the streaming SBML reader is ~5x faster than cobra's.
+            from ..gem.io import load_model_fast
+
+            self.n_parsed += 1
+            return build(load_model_fast(resolve_model_path(model, self.base_dir))).compiled
+        m = self._load(model)
         return spec.build(m, kcats=self.kcat_table(m, model_key, ec)).compiled
 
     def compiled(self, model: str, model_key: str, ec: dict[str, Any] | None = None) -> tuple[str, CompiledModel, str]:

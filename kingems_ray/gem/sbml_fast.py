@@ -57,6 +57,8 @@ class LightModel:
     metabolites: list[_Met] = field(default_factory=list)
     reactions: list[_Rxn] = field(default_factory=list)
     genes: list[_Gene] = field(default_factory=list)
+    #: the model's SBML id as written (cobrapy keeps it undecoded, e.g. AGORA's ``M_<name>``)
+    sbml_id: str = ""
 
 
 def _gpr(elem, gene_id) -> str:
@@ -102,6 +104,7 @@ def read_sbml_light(path: str | Path) -> LightModel:
                 if event == "start":
                     if tag == S + "model":
                         model.id = _decode(el.get("id", p.name), "M_")
+                        model.sbml_id = el.get("id", p.name)
                     continue
                 if tag == S + "species":
                     mid = _decode(el.get("id"), "M_")
