@@ -84,3 +84,63 @@ def test_fast_community_equals_full_lp(ec_sets):
     np.testing.assert_allclose(fast["growth"]["growth"], slow["growth"]["growth"], atol=1e-6)
     np.testing.assert_allclose(fast["perturbations"]["growth_perturbed"], slow["perturbations"]["growth_perturbed"],
                                atol=1e-6)
+
+
+# -- toy models, no reference data: hand-computed growth (see tests/test_compile.py), full vs reduced blocks ---------
+def _toy(rule1: str, rule2: str):
+    """EX_A (uptake <= 10) -> A --R1--> B --R2--> C --BIO-->."""
+    import cobra
+
+    m = cobra.Model("toy")
+    a, b, c = (cobra.Metabolite(x, compartment="c") for x in "ABC")
+    rxns = []
+    for rid, lo, mets in (("EX_A", -10, {a: -1}), ("R1", 0, {a: -1, b: 1}), ("R2", 0, {b: -1, c: 1}),
+                          ("BIO", 0, {c: -1})):
+        r = cobra.Reaction(rid, lower_bound=lo, upper_bound=0 if rid == "EX_A" else 1000)
+        r.add_metabolites(mets)
+        rxns.append(r)
+    m.add_reactions(rxns)
+    m.reactions.R1.gene_reaction_rule = rule1
+    m.reactions.R2.gene_reaction_rule = rule2
+    m.objective = "BIO"
+    return m
+
+
+def _toy_member(rule1: str, rule2: str, level: str):
+    import pandas as pd
+
+    from kingems_ray.community.models import member_from_compiled
+    from kingems_ray.ec.compile import compile_model
+
+    rows = [("R1", "g1", "both", 1.0, np.nan, 36000.0, "t"), ("R1", "g2", "both", 3.0, np.nan, 54000.0, "t"),
+            ("R2", "g1", "both", 2.0, np.nan, 36000.0, "t")]
+    t = pd.DataFrame(rows, columns=["reaction_id", "gene_id", "direction", "kcat", "kcat_std", "mw", "source"])
+    return member_from_compiled(compile_model(_toy(rule1, rule2), t, level=level, pool=0.01))
+
+
+@pytest.mark.parametrize("rule1,rule2,level,expected", [
+    ("g1", "", "L4", 1.0),                 # single enzyme: v <= 3600 * 0.01/36
+    ("g1 or g2", "", "L4", 2.0),           # isoenzymes: the cheaper clause takes the pool
+    ("g1 and g2", "", "L4", 2 / 3),        # complex: both subunits paid for
+    ("g1", "g1", "L4", 2 / 3),             # promiscuous g1 shared by R1 and R2
+    ("g1", "g1", "L2", 1.0),               # per-reaction rows, E_g in two rows: kept, pool stays in the LP
+    ("g1 or g2", "", "L3a", 2.0),
+])
+def test_reduced_toy_blocks_keep_growth(rule1, rule2, level, expected):
+    from kingems_ray.community.joint import assemble
+    from kingems_ray.community.pairwise import _solve_joint
+
+    mem = _toy_member(rule1, rule2, level)
+    got = []
+    for reduce in (False, True):
+        blk = make_block(mem, coupling=None, reduce_enzymes=reduce, lazy_pool=reduce)
+        joint = assemble([blk], None)
+        status, obj, x = _solve_joint(joint)
+        assert status == "optimal"
+        got.append(joint.growth(x, 0))
+    # gecko L4 / L3a: every enzyme column projected out and the pool held out; L2 (an enzyme in two capacity rows)
+    # keeps its enzyme columns and the pool row
+    reduced = blk.col_index is not None and (blk.col_index[list(mem.compiled.enzyme_col.values())] < 0).all()
+    assert reduced == (level != "L2") and len(blk.lazy_rows) == (level != "L2")
+    assert got[0] == pytest.approx(expected, rel=1e-9)
+    assert got[1] == pytest.approx(expected, rel=1e-9)
