@@ -70,10 +70,14 @@ class Community:
         Medium (uptake limits on the shared exchanges); everything open at 1000 when omitted.
     max_exchange : float
         Import limit of each taxon's own exchanges (MICOM: 100).
+    reduce_enzymes : bool
+        ecGEM taxa: project their enzyme and isoenzyme-clause columns out of the LP
+        (:func:`~kingems_ray.community.joint.make_block`): the same growth, ~3x faster. Off where kcat entries are
+        edited in place (:mod:`~kingems_ray.community.sampled`) or enzyme levels are read.
     """
 
     def __init__(self, members, abundances=None, diet: Diet | str | None = None,
-                 max_exchange: float = MAX_EXCHANGE) -> None:
+                 max_exchange: float = MAX_EXCHANGE, reduce_enzymes: bool = False) -> None:
         self.members = [m if isinstance(m, Member) else member_from_compiled(m) for m in members]
         names = [m.name for m in self.members]
         if len(set(names)) != len(names):
@@ -85,7 +89,8 @@ class Community:
             raise KingemsError("abundances must be one positive number per taxon")
         self.abundances = pd.Series(ab / ab.sum(), index=names)
         self.diet = read_diet(diet) if diet is not None else None
-        blocks = [make_block(m, coupling=None, exchange_bounds=None, max_import=max_exchange) for m in self.members]
+        blocks = [make_block(m, coupling=None, exchange_bounds=None, max_import=max_exchange,
+                             reduce_enzymes=reduce_enzymes) for m in self.members]
         self.joint: JointLP = assemble(blocks, self.diet, weights=self.abundances.to_numpy())
         self.solver = PersistentLP(self.joint.lp, threads=1, presolve=False)
         self._n_cols = self.joint.lp.n_cols
@@ -275,7 +280,8 @@ class Community:
         if missing:
             raise KingemsError(f"genes not in {taxon}: {', '.join(missing[:5])}")
         # Flux columns only (as before the enzyme columns were counted in knockout screens): a member's E_g stays free.
-        return [self.joint.col_offset[i] + c for c in cm.knockout_columns(genes, enzymes=False)]
+        local = self.joint.blocks[i].local_cols(list(cm.knockout_columns(genes, enzymes=False)))
+        return [self.joint.col_offset[i] + int(c) for c in local]
 
     @contextlib.contextmanager
     def with_gene_knockout(self, taxon: str, genes: list[str]) -> Iterator[list[int]]:
@@ -302,6 +308,7 @@ def run_community(
     tradeoff: float = 0.5,
     perturbations: list[dict] | None = None,
     max_exchange: float = MAX_EXCHANGE,
+    reduce_enzymes: bool = True,
 ) -> dict:
     """Cooperative trade-off of a community plus optional perturbations.
 
@@ -315,6 +322,8 @@ def run_community(
     perturbations : list of dict, optional
         Each ``{"kind": "remove_taxon", "taxon": T}``, ``{"kind": "diet", "diet": D}`` or
         ``{"kind": "gene_knockout", "taxon": T, "genes": [...]}``.
+    reduce_enzymes : bool
+        ecGEM taxa in the reduced form (see :class:`Community`); same growth, faster.
 
     Returns
     -------
@@ -324,7 +333,7 @@ def run_community(
         ``perturbation_cross_feeding`` (DataFrame), ``seconds``.
     """
     t0 = time.perf_counter()
-    com = Community(members, abundances, diet, max_exchange=max_exchange)
+    com = Community(members, abundances, diet, max_exchange=max_exchange, reduce_enzymes=reduce_enzymes)
     base = com.cooperative_tradeoff(tradeoff)
     growth = pd.DataFrame({"taxon": com.taxa, "abundance": com.abundances.to_numpy(),
                            "growth": base.growth.to_numpy()})
