@@ -343,3 +343,28 @@ def test_calibrated_log10_spread_travels_from_predictor_to_sampler():
     # without the log10 column the spread would come from kcat_std read as a log-normal sd: much narrower
     old = KcatSampler.from_pairs(pairs.drop(columns=["log10_kcat_std", "spread_kind"]), seed=0)
     assert np.all(old.log10_sd[p] < 0.7)
+
+
+def test_sampled_knockout_shortcuts_are_exact(demo):
+    """The relaxation and warm-start shortcuts change which rows need an LP, never the growth (vs the slow path)."""
+    from cobra.flux_analysis import single_gene_deletion
+
+    from kingems_ray.analysis.sampled import relaxed_zero_growth
+
+    cm = demo.compiled
+    # golden: the pool-free ecGEM's zero-growth knockouts are the plain model's (cobrapy) lethal genes
+    zero = relaxed_zero_growth(Problem(cm))["model"]
+    sgd = single_gene_deletion(demo.model)
+    plain_zero = {next(iter(ids)) for ids, g in zip(sgd["ids"], sgd["growth"]) if not (g > 1e-9)}
+    assert zero == plain_zero and len(zero) >= 5
+    s = KcatSampler.from_pairs(cm.pairs, seed=2)
+    fast = sampled_knockouts(cm, s, 4)
+    slow = sampled_knockouts(cm, s, 4, shortcuts=False)
+    assert list(fast["gene_id"]) == list(slow["gene_id"]) and list(fast["sample"]) == list(slow["sample"])
+    assert np.allclose(fast["growth"], slow["growth"], rtol=1e-7, atol=1e-9)
+    ok = ~fast["method"].str.startswith("wild_type_")
+    assert (fast.loc[ok, "method"] == "zero_in_relaxation").sum() == len(zero) * fast.loc[ok, "sample"].nunique()
+    assert fast["solved"].sum() < slow["solved"].sum()
+    # a parallel run takes the same shortcuts in its workers and gives the same table
+    par = sampled_knockouts(cm, s, 4, processes=2)
+    assert np.allclose(par["growth"], fast["growth"], rtol=1e-7, atol=1e-9)
