@@ -365,6 +365,11 @@ def test_sampled_knockout_shortcuts_are_exact(demo):
     ok = ~fast["method"].str.startswith("wild_type_")
     assert (fast.loc[ok, "method"] == "zero_in_relaxation").sum() == len(zero) * fast.loc[ok, "sample"].nunique()
     assert fast["solved"].sum() < slow["solved"].sum()
+    # the optional warm start from the point basis gives the same growth too
+    from kingems_ray.analysis.sampled import knockout_sample
+
+    warm = knockout_sample(Problem(cm), s.sample(1), warm_start=True)
+    assert np.allclose(warm["growth"], slow.loc[slow["sample"] == 1, "growth"], rtol=1e-7, atol=1e-9)
     # a parallel run takes the same shortcuts in its workers and gives the same table
     par = sampled_knockouts(cm, s, 4, processes=2)
     assert np.allclose(par["growth"], fast["growth"], rtol=1e-7, atol=1e-9)
