@@ -50,6 +50,8 @@ def main() -> int:
     ap.add_argument("--reselect-every", type=int, default=0, help="annealing: re-rank pairs (0: reference rule)")
     ap.add_argument("--n-move", type=int, default=None,
                     help="priors: pairs moved per step (0: all tuned pairs; default: as many as the fit term pays for)")
+    ap.add_argument("--priors-reselect-every", type=int, default=10,
+                    help="priors: re-measure sensitivities every N steps (each costs one LP per flux-carrying pair)")
     ap.add_argument("--truth", default="glc-essential", choices=["glc-essential", "keio-glucose", "none"])
     ap.add_argument("--processes", type=int, default=1, help="knockout screen processes")
     ap.add_argument("--out", default=None)
@@ -95,7 +97,8 @@ def main() -> int:
                                  settings=AnnealingSettings(reselect_every=args.reselect_every))
             else:
                 res = tune_kcats_with_priors(cm, args.target, seed=seed, n_top=args.n_top,
-                                             max_iterations=args.iterations, n_move=args.n_move)
+                                             max_iterations=args.iterations, n_move=args.n_move,
+                                             reselect_every=args.priors_reselect_every)
             dt = time.perf_counter() - t
             mv = moved_summary(res.table, sigma)
             table = res.table.drop(columns=[c for c in extra_cols if c in res.table])
