@@ -50,7 +50,8 @@ def _t(fn) -> float:
     return time.perf_counter() - t
 
 
-def bench_model(model, kcats, n: int, spread_scale: float = 1.0) -> dict:
+def bench_model(model, kcats, n: int, spread_scale: float = 1.0,
+                kinds: tuple[str, ...] = ("growth", "fva", "knockout")) -> dict:
     b = build(model, kcats, level="L4", pool=0.25)
     cm = b.compiled
     s = KcatSampler.from_pairs(cm.pairs, seed=0, spread_scale=spread_scale)
@@ -85,7 +86,7 @@ def bench_model(model, kcats, n: int, spread_scale: float = 1.0) -> dict:
                 knockout_screen(q, None)
         return run
 
-    for kind in ("growth", "fva", "knockout"):
+    for kind in kinds:
         pt = statistics.median(_t(point_runs[kind]) for _ in range(n))
         sm = statistics.median(_t(lambda i=i, f=sample_runs[kind]: f(s.sample(i))) for i in range(n))
         rc = statistics.median(_t(recompiled(kind, s.sample(i))) for i in range(min(n, 3)))
@@ -134,13 +135,14 @@ def main() -> int:
     ap.add_argument("--pair-samples", type=int, default=4)
     ap.add_argument("--no-pair", action="store_true")
     ap.add_argument("--spread-scale", type=float, default=1.0)
+    ap.add_argument("--kinds", default="growth,fva,knockout", help="analyses to time (comma list)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     res = {"load_at_start": os.getloadavg()}
     print(f"load average at start: {res['load_at_start']}", flush=True)
     kc = args.kcats or package_data("kcat_default", "textbook_kcats_predicted.parquet")
     model = data_file("bigg", "iML1515.xml.gz") if args.model == "iML1515" else args.model
-    res["model"] = bench_model(model, kc, args.samples, args.spread_scale)
+    res["model"] = bench_model(model, kc, args.samples, args.spread_scale, tuple(args.kinds.split(",")))
     if not args.no_pair:
         res["pair"] = bench_pair(args.pair_samples)
     res["load_at_end"] = os.getloadavg()
