@@ -83,7 +83,7 @@ def bench_model(model, kcats, n: int, spread_scale: float = 1.0,
             elif kind == "fva":
                 flux_variability(q, fraction=0.9)
             else:
-                knockout_screen(q, None)
+                knockout_screen(q, None, check_wild_type=False)  # a sample may not feed the wild type
         return run
 
     for kind in kinds:
