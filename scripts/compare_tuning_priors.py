@@ -48,6 +48,10 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=150)
     ap.add_argument("--n-top", type=int, default=20)
     ap.add_argument("--reselect-every", type=int, default=0, help="annealing: re-rank pairs (0: reference rule)")
+    ap.add_argument("--n-move", type=int, default=None,
+                    help="priors: pairs moved per step (0: all tuned pairs; default: as many as the fit term pays for)")
+    ap.add_argument("--priors-reselect-every", type=int, default=10,
+                    help="priors: re-measure sensitivities every N steps (each costs one LP per flux-carrying pair)")
     ap.add_argument("--truth", default="glc-essential", choices=["glc-essential", "keio-glucose", "none"])
     ap.add_argument("--processes", type=int, default=1, help="knockout screen processes")
     ap.add_argument("--out", default=None)
@@ -57,8 +61,10 @@ def main() -> int:
     kc = args.kcats or package_data("kcat_default", "textbook_kcats_predicted.parquet")
     b = build(model, kc, level="L4", pool=0.25)
     cm = b.compiled
-    sigma, _ = kcat_spread(cm.pairs)
+    sigma, src = kcat_spread(cm.pairs)
     g0 = Problem(cm).growth()
+    print(f"prior spread: median {float(pd.Series(sigma).median()):.3f} log10; sources "
+          f"{pd.Series(src).value_counts().to_dict()}", flush=True)
     if args.truth == "glc-essential":
         truth = essentiality_truth([g.id for g in b.model.genes], ecoli_glucose_essential(), "glucose")
     elif args.truth == "keio-glucose":
@@ -91,7 +97,8 @@ def main() -> int:
                                  settings=AnnealingSettings(reselect_every=args.reselect_every))
             else:
                 res = tune_kcats_with_priors(cm, args.target, seed=seed, n_top=args.n_top,
-                                             max_iterations=args.iterations)
+                                             max_iterations=args.iterations, n_move=args.n_move,
+                                             reselect_every=args.priors_reselect_every)
             dt = time.perf_counter() - t
             mv = moved_summary(res.table, sigma)
             table = res.table.drop(columns=[c for c in extra_cols if c in res.table])

@@ -80,6 +80,11 @@ def main(argv=None) -> int:
     info: dict = {"sampler": sampler.describe(), "spread": sampler.label(), "samples": args.samples,
                   "build_seconds": time.perf_counter() - t0}
     print(f"built in {info['build_seconds']:.1f} s; {sampler.label()}", flush=True)
+    if not info["sampler"]["log10_kcat_std_calibrated"]:
+        # An old table (no log10_kcat_std column) falls back to kcat_std read as a log-normal sd, which is
+        # narrower than the calibrated spread: say so loudly, the result depends on it.
+        print("WARNING: no calibrated log10_kcat_std in this kcat table; rebuild it with --kcats predicted",
+              flush=True)
     names = [c.strip() for c in args.conditions.split(",")] if args.conditions else list(keio_carbon_exchanges())
     ex = keio_carbon_exchanges()
     conds = {n: carbon_source_medium(model, None, ex[n]) for n in names}

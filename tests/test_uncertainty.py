@@ -291,3 +291,85 @@ def test_sampled_pair_and_community_equal_recompiled_members(data_dir, tmp_path)
         assert np.allclose(g.to_numpy(), tr.growth.reindex(g.index).to_numpy(), rtol=1e-5, atol=1e-7)
     assert summarise_pairs(pairs)["frequency"].sum() == pytest.approx(1.0)
     assert len(summarise_taxa(com)) == 2
+
+
+class _CalibratedHash:
+    """HashPredictor dressed as a checkpoint with a std calibration (its log10_kcat_std is then 'calibrated')."""
+
+    def __init__(self, log10_std: float) -> None:
+        from kingems_ray.kcat.build_table import HashPredictor
+
+        self._p = HashPredictor(log10_std)
+        self.ensemble = type("E", (), {"calibration": {"sequence_free": {"a": 1.0, "b": 0.0}}})()
+
+    def predict(self, sequences, smiles):
+        return self._p.predict(sequences, smiles)
+
+    def predict_rows(self, rows, batch_size=4096):
+        return self._p.predict_rows(rows, batch_size)
+
+
+def test_calibrated_log10_spread_travels_from_predictor_to_sampler():
+    """The predictor's (calibrated) log10 spread reaches compiled.pairs and is the spread the sampler uses."""
+    from kingems_ray.gem.io import load_model
+    from kingems_ray.kcat.build_table import build_kcat_table
+
+    model = load_model("textbook")
+    tab = build_kcat_table(model, predictor=_CalibratedHash(0.7))
+    pred = tab["source"].str.startswith("prediction")
+    assert pred.all()  # textbook: every pair is predicted (sequence-free)
+    # textbook has no sequences: sequence-free rows report twice the spread (HashPredictor), i.e. 1.4 log10
+    assert np.allclose(tab.loc[pred, "log10_kcat_std"], 1.4)
+    assert set(tab.loc[pred, "spread_kind"]) == {"calibrated"}
+    cm = build(model, tab, level="L4", pool=0.25).compiled
+    pairs = cm.pairs
+    assert "log10_kcat_std" in pairs and "spread_kind" in pairs
+    # two pairs filled by a fallback rule (no log10 spread): they keep the exact delta-method inverse of kcat_std
+    pairs = pairs.copy()
+    pairs.loc[[0, 1], ["source", "log10_kcat_std", "spread_kind"]] = ["global_median", np.nan, ""]
+    pairs.loc[[0, 1], "kcat_std"] = pairs.loc[[0, 1], "kcat"] * math.log(10) * 1.0
+    p = pairs["source"].str.startswith("prediction").to_numpy()
+    s = KcatSampler.from_pairs(pairs, seed=0)
+    assert (s.spread_source[p] == "log10_kcat_std").all() and (s.spread_kind[p] == "calibrated").all()
+    assert np.allclose(s.log10_sd[p], 1.4)
+    assert (s.spread_source[~p] == "kcat_std").all() and set(s.spread_kind[~p]) == {""}
+    assert np.allclose(s.log10_sd[~p], 1.0)
+    d = s.describe()
+    assert d["log10_kcat_std_calibrated"] == int(p.sum()) and d["spread_kcat_std"] == int((~p).sum())
+    assert f"calibrated {int(p.sum())}" in s.label()
+    # the draws really have that spread: log10(k_s / k_0) / z == 1.4 for every prediction pair
+    ratio = np.log10(s.sample(0) / s.kcat)[p] / s.z(0)[s.group[p]]
+    assert np.allclose(ratio, 1.4)
+    # without the log10 column the spread would come from kcat_std read as a log-normal sd: much narrower
+    old = KcatSampler.from_pairs(pairs.drop(columns=["log10_kcat_std", "spread_kind"]), seed=0)
+    assert np.all(old.log10_sd[p] < 0.7)
+
+
+def test_sampled_knockout_shortcuts_are_exact(demo):
+    """The relaxation and warm-start shortcuts change which rows need an LP, never the growth (vs the slow path)."""
+    from cobra.flux_analysis import single_gene_deletion
+
+    from kingems_ray.analysis.sampled import relaxed_zero_growth
+
+    cm = demo.compiled
+    # golden: the pool-free ecGEM's zero-growth knockouts are the plain model's (cobrapy) lethal genes
+    zero = relaxed_zero_growth(Problem(cm))["model"]
+    sgd = single_gene_deletion(demo.model)
+    plain_zero = {next(iter(ids)) for ids, g in zip(sgd["ids"], sgd["growth"]) if not (g > 1e-9)}
+    assert zero == plain_zero and len(zero) >= 5
+    s = KcatSampler.from_pairs(cm.pairs, seed=2)
+    fast = sampled_knockouts(cm, s, 4)
+    slow = sampled_knockouts(cm, s, 4, shortcuts=False)
+    assert list(fast["gene_id"]) == list(slow["gene_id"]) and list(fast["sample"]) == list(slow["sample"])
+    assert np.allclose(fast["growth"], slow["growth"], rtol=1e-7, atol=1e-9)
+    ok = ~fast["method"].str.startswith("wild_type_")
+    assert (fast.loc[ok, "method"] == "zero_in_relaxation").sum() == len(zero) * fast.loc[ok, "sample"].nunique()
+    assert fast["solved"].sum() < slow["solved"].sum()
+    # the optional warm start from the point basis gives the same growth too
+    from kingems_ray.analysis.sampled import knockout_sample
+
+    warm = knockout_sample(Problem(cm), s.sample(1), warm_start=True)
+    assert np.allclose(warm["growth"], slow.loc[slow["sample"] == 1, "growth"], rtol=1e-7, atol=1e-9)
+    # a parallel run takes the same shortcuts in its workers and gives the same table
+    par = sampled_knockouts(cm, s, 4, processes=2)
+    assert np.allclose(par["growth"], fast["growth"], rtol=1e-7, atol=1e-9)

@@ -8,6 +8,9 @@ knockout is decided in the cheapest exact way:
    gene's enzyme column E_g) is already zero in the wild-type optimum: that optimum stays feasible and nothing
    better can appear in a smaller feasible set, so growth = wild-type growth exactly, no LP;
 3. another gene of this condition already had exactly the same set of forced-zero columns: reuse its result;
+3b. the caller knows the knockout has zero growth in a relaxation of this LP (``zero_growth``: e.g. the same
+   ecGEM with its enzyme pool removed, which no kcat value can tighten; the sampled screens of
+   :mod:`.sampled` pass it): this LP's optimum is at most that, so growth = 0 exactly, no LP;
 4. otherwise: temporary bounds (restored on exit), dual simplex warm-started from the current basis.
 
 In an ecGEM, knocking out gene g also fixes E_g = 0. When g's reactions are disabled that is implied (their
@@ -97,14 +100,24 @@ def _screen_condition(
     targets: Mapping[str, KnockoutTarget],
     close_others: bool = True,
     shortcuts: bool = True,
+    zero_growth: frozenset[str] | set[str] = frozenset(),
+    start_basis=None,
 ) -> list[tuple]:
-    """All knockouts of ``genes`` in one condition; the problem is left as it was found."""
+    """All knockouts of ``genes`` in one condition; the problem is left as it was found.
+
+    ``zero_growth``: genes whose knockout has zero growth in a relaxation of this LP (rule 3b of the module
+    docstring). ``start_basis``: the basis the wild-type solve starts from (a fixed one, e.g. the point model's,
+    keeps the result independent of the order of work); ``None`` solves it cold.
+    """
     rows: list[tuple] = []
     lp = problem.solver
     with medium_applied(problem, medium, close_others=close_others), _knockout_pricing(problem):
         # A cold wild-type solve per unit of work: the same vertex whichever process or order solves it, so the
         # no-LP decisions (and the `method` column) do not depend on how the screen was split.
-        lp.cold_start()
+        if start_basis is None:
+            lp.cold_start()
+        else:
+            lp.set_basis(start_basis)
         lp.set_strategy("dual")
         wt = problem.optimize(need_x=True)
         if not wt.ok:
@@ -130,6 +143,9 @@ def _screen_condition(
             elif shortcuts and t.key in cache:
                 growth, status = cache[t.key]
                 solved, method = False, "same_as_previous"
+            elif shortcuts and g in zero_growth:
+                # status "optimal": this LP is feasible iff its zero-growth point is (not decided without an LP)
+                growth, status, solved, method = 0.0, "zero_in_relaxation", False, "zero_in_relaxation"
             else:
                 cols = np.asarray(t.columns, dtype=int)
                 lp.set_basis(wt_basis)
@@ -169,10 +185,11 @@ def _worker_setup(compiled: CompiledModel, close_others: bool, shortcuts: bool) 
             "options": {"close_others": close_others, "shortcuts": shortcuts}}
 
 
-def _run_unit(args: tuple[str, Medium | None, list[str]]) -> list[tuple]:
-    condition, medium, genes = args
+def _run_unit(args: tuple) -> list[tuple]:
+    condition, medium, genes, zero, basis = args
     w = worker_state()
-    return _screen_condition(w["problem"], condition, medium, genes, w["targets"], **w["options"])
+    return _screen_condition(w["problem"], condition, medium, genes, w["targets"], **w["options"],
+                             zero_growth=zero, start_basis=basis)
 
 
 def _gene_chunks(genes: Sequence[str], targets: Mapping[str, KnockoutTarget], n_chunks: int) -> list[list[str]]:
@@ -197,6 +214,9 @@ def knockout_screen(
     close_others: bool = True,
     chunks_per_process: int = 4,
     shortcuts: bool = True,
+    zero_growth: Mapping[str, Iterable[str]] | None = None,
+    start_bases: Mapping[str, object] | None = None,
+    check_wild_type: bool = True,
 ) -> pd.DataFrame:
     """Every single-gene knockout in every condition.
 
@@ -218,6 +238,16 @@ def knockout_screen(
     shortcuts : bool
         Skip the LP where the result is known exactly (zero-flux knockouts, repeated knockout sets). ``False``
         solves an LP for every gene that changes the LP (for testing the shortcuts).
+    zero_growth : mapping, optional
+        Condition -> genes whose knockout has zero growth in a relaxation of this LP (growth 0 without an LP,
+        method and status ``zero_in_relaxation``; only with ``shortcuts``). The caller is responsible for the
+        relaxation being one (:func:`kingems_ray.analysis.sampled.relaxed_zero_growth`).
+    start_bases : mapping, optional
+        Condition -> basis the wild-type solve starts from (default: a cold solve).
+    check_wild_type : bool
+        Raise a diagnosis when the wild type fails in every condition (default). ``False`` returns the rows
+        (method ``wild_type_<status>``, growth 0): a sampled kcat vector that cannot feed the wild type is an
+        outcome, not an error.
 
     Returns
     -------
@@ -225,7 +255,8 @@ def knockout_screen(
         One row per (condition, gene), in condition then gene order: ``gene_id, condition, growth`` [1/h],
         ``status`` (``optimal``; ``infeasible`` has growth 0), ``wild_type_growth``, ``relative_growth``,
         ``n_reactions_off``, ``solved`` (an LP was run for this row) and ``method`` (``lp``, ``zero_flux``,
-        ``no_effect``, ``same_as_previous``, ``wild_type_<status>``). ``attrs["n_lp"]`` counts the LPs.
+        ``no_effect``, ``same_as_previous``, ``zero_in_relaxation``, ``wild_type_<status>``). ``attrs["n_lp"]``
+        counts the LPs.
 
     Raises
     ------
@@ -237,17 +268,21 @@ def knockout_screen(
     conditions = {"model": None} if conditions is None else dict(conditions)
     targets = knockout_targets(cm, genes)
     gene_list = list(targets)
+    zero = {c: frozenset(v) for c, v in (zero_growth or {}).items()}
+    bases = dict(start_bases or {})
     rows: list[tuple] = []
     if processes <= 1:
         problem = problem or Problem(cm)
         for cond, med in conditions.items():
-            rows += _screen_condition(problem, cond, med, gene_list, targets, close_others, shortcuts)
+            rows += _screen_condition(problem, cond, med, gene_list, targets, close_others, shortcuts,
+                                      zero.get(cond, frozenset()), bases.get(cond))
     else:
         # Conditions are the natural units (one wild-type solve each); genes are split only when there are too few
         # conditions to keep every process busy, since every extra unit repeats the cold wild-type solve.
         n_chunks = max(1, int(np.ceil(processes * chunks_per_process / max(1, len(conditions)))))
         chunks = _gene_chunks(gene_list, targets, n_chunks)
-        units = [(cond, med, ch) for cond, med in conditions.items() for ch in chunks]
+        units = [(cond, med, ch, zero.get(cond, frozenset()), bases.get(cond)) for cond, med in conditions.items()
+                 for ch in chunks]
         for part in process_map(_run_unit, units, processes, _worker_setup, (cm, close_others, shortcuts)):
             rows += part
     df = pd.DataFrame(rows, columns=COLUMNS)
@@ -261,7 +296,8 @@ def knockout_screen(
     )
     from ..ec.diagnose import check_screen_wild_type
 
-    check_screen_wild_type(df, problem if problem is not None else cm, conditions)  # no all-"lethal" screens
+    if check_wild_type:
+        check_screen_wild_type(df, problem if problem is not None else cm, conditions)  # no all-"lethal" screens
     df.attrs["n_lp"] = int(df["solved"].sum())
     df.attrs["level"] = cm.level
     df.attrs["model_id"] = cm.model_id

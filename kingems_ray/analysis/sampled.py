@@ -5,6 +5,19 @@ and one :class:`~.uncertainty.KcatSampler`; a unit of work is a sample index: th
 the matrix coefficients (:func:`~.uncertainty.kcats_applied`, in place), the point analysis runs unchanged on the
 same problem, and the previous kcats are written back. Nothing is recompiled and no model is copied per sample.
 Serial and parallel paths give the same tables (each sample is seeded by its index alone).
+
+Knockout screens per sample take two exact shortcuts on top of those of :func:`.knockout.knockout_screen`
+(``shortcuts=True``, the default; ``False`` runs the plain screen per sample, for checking):
+
+* **Lethal in the relaxation.** The ecGEM with its enzyme pool removed (:func:`relaxed_zero_growth`) is a
+  relaxation of every sample: enzyme columns are then bounded by nothing, so any kcat > 0 admits every flux the
+  plain network admits, and a sample only adds constraints. A knockout with zero growth there has zero growth
+  in every sample: one screen of the relaxation per condition replaces those LPs in all samples.
+
+Optional (``warm_start=True``, off by default): every sample's wild-type solve of a condition starts from the point
+model's optimal basis of that condition (one fixed basis per condition) instead of from scratch. Measured on
+iML1515 (calibrated spread, glucose, 1,338 genes) it saved nothing consistent (5.8 vs 6.3 s and 7.0 vs 5.8 s per
+screen), and a sample whose wild type ends ``unknown`` took longer from that basis.
 """
 
 from __future__ import annotations
@@ -18,10 +31,10 @@ import pandas as pd
 from ..ec.compile import CompiledModel
 from ..ec.problem import Problem
 from ..errors import KingemsError
-from ..gem.media import Medium
+from ..gem.media import Medium, medium_applied
 from ..parallel import process_map, worker_state
 from .fva import flux_variability
-from .knockout import knockout_screen
+from .knockout import ZERO_TOL, knockout_screen
 from .uncertainty import KcatSampler, check_n_samples, kcats_applied
 
 
@@ -45,11 +58,63 @@ def fva_sample(problem: Problem, kcats: np.ndarray, fraction: float = 0.9,
     return df
 
 
+def relaxed_zero_growth(problem: Problem, conditions: Mapping[str, Medium | None] | None = None,
+                        genes: Sequence[str] | None = None) -> dict[str, frozenset[str]]:
+    """Per condition, the genes whose knockout has zero growth with the enzyme pool removed.
+
+    With the pool row free, enzyme columns are unbounded, so the capacity rows (flux <= kcat x enzyme) hold for
+    any kcat > 0: this LP does not depend on the kcats and contains every sample's feasible set. Its zero-growth
+    knockouts are therefore zero-growth in every sample (growth <= 0, and >= 0 by the bounds). Returns ``{}``
+    for a problem without a pool row (nothing is known then). The problem is left as it was found.
+    """
+    if problem.cm.pool_row is None:
+        return {}
+    state = problem.snapshot()
+    try:
+        problem.set_pool(np.inf)
+        df = knockout_screen(problem, conditions, genes=genes)
+    finally:
+        problem.restore(state)
+    zero = (df["growth"].abs() <= ZERO_TOL) & df["status"].isin(["optimal", "infeasible"])
+    return {c: frozenset(g["gene_id"]) for c, g in df[zero].groupby("condition", sort=False)}
+
+
+def _point_bases(problem: Problem, conditions: Mapping[str, Medium | None] | None) -> dict[str, object]:
+    """The optimal basis of each condition's wild type at the problem's current kcats (cold solves)."""
+    out = {}
+    for cond, med in ({"model": None} if conditions is None else conditions).items():
+        with medium_applied(problem, med):
+            problem.solver.cold_start()
+            if problem.optimize(need_x=False).ok:
+                out[cond] = problem.solver.basis()
+    return out
+
+
+#: Per worker: (id of the problem, conditions) -> (zero-growth genes, start bases), computed at point kcats once.
+_KO_CACHE: dict[tuple, tuple[dict, dict]] = {}
+
+
 def knockout_sample(problem: Problem, kcats: np.ndarray, conditions: Mapping[str, Medium | None] | None = None,
-                    genes: Sequence[str] | None = None) -> pd.DataFrame:
-    """A knockout screen with ``kcats`` applied in place (restored afterwards)."""
+                    genes: Sequence[str] | None = None, shortcuts: bool = True,
+                    warm_start: bool = False) -> pd.DataFrame:
+    """A knockout screen with ``kcats`` applied in place (restored afterwards).
+
+    ``shortcuts`` adds the exact shortcuts of the module docstring (computed once per problem and set of
+    conditions, before any sample is applied); ``False`` screens each sample from scratch. ``warm_start`` starts
+    each wild-type solve from the point model's basis (see the module docstring).
+    """
+    zero, bases = {}, {}
+    if shortcuts:
+        key = (id(problem), tuple(conditions or {"model": None}), None if genes is None else tuple(genes),
+               warm_start)
+        if key not in _KO_CACHE:
+            _KO_CACHE.clear()  # one screen setup per worker at a time
+            _KO_CACHE[key] = (relaxed_zero_growth(problem, conditions, genes),
+                              _point_bases(problem, conditions) if warm_start else {})
+        zero, bases = _KO_CACHE[key]
     with kcats_applied(problem, kcats):
-        return knockout_screen(problem, conditions, genes=genes)
+        return knockout_screen(problem, conditions, genes=genes, shortcuts=shortcuts, zero_growth=zero,
+                               start_bases=bases, check_wild_type=False)
 
 
 def growth_sample(problem: Problem, kcats: np.ndarray) -> pd.DataFrame:
@@ -135,9 +200,14 @@ def sampled_fva(target: Problem | CompiledModel, sampler: KcatSampler, n: int, f
 
 def sampled_knockouts(target: Problem | CompiledModel, sampler: KcatSampler, n: int,
                       conditions: Mapping[str, Medium | None] | None = None, genes: Sequence[str] | None = None,
-                      processes: int = 1, start: int = 0) -> pd.DataFrame:
-    """Knockout screens of ``n`` sampled kcat vectors (columns of :func:`knockout_screen` plus ``sample``)."""
-    df = map_samples(target, sampler, "knockout", n, start, processes, conditions=conditions, genes=genes)
+                      processes: int = 1, start: int = 0, shortcuts: bool = True) -> pd.DataFrame:
+    """Knockout screens of ``n`` sampled kcat vectors (columns of :func:`knockout_screen` plus ``sample``).
+
+    ``shortcuts=False`` screens every sample from scratch (no relaxation, cold wild-type solves): the same
+    growth values, slower (see the module docstring).
+    """
+    df = map_samples(target, sampler, "knockout", n, start, processes, conditions=conditions, genes=genes,
+                     shortcuts=shortcuts)
     df["spread"] = sampler.label()
     df.attrs["sampler"] = sampler.describe()
     return df

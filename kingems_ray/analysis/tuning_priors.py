@@ -16,8 +16,15 @@ upward-biased steps (70 % up by ``|N(0, 20 sigma)|``) and no cost for moving: on
   increase (``sensitivity_step``, default x1.1) and a warm re-solve (GECKO and geckopy choose what to move by such
   sensitivities / control coefficients). Pairs below ``min_sensitivity`` are not identifiable from growth and
   stay at their prediction. The selection is repeated every ``reselect_every`` steps.
-* **Moves.** Symmetric in ``z``: every tuned pair ``z += step * N(0, 1)``, kept within ``|z| <= z_max``; Metropolis
-  on ``-(fit + penalty) / T`` with ``T`` cooling geometrically from ``temperature``. A chain stops when the
+* **Moves.** Symmetric in ``z``: ``m`` tuned pairs per step (drawn with probability proportional to their
+  sensitivity) get ``z += step * N(0, 1)``, kept within ``|z| <= z_max``; Metropolis on ``-(fit + penalty) / T``
+  with ``T`` cooling geometrically from ``temperature``. A proposal moving ``m`` pairs costs about
+  ``m step^2 / 2`` of penalty whatever the deficit, while the fit term it can gain is ``d^2 / (2 tau^2)`` for a
+  log-deficit ``d``: moving every tuned pair at once (about 2 of penalty for 44 pairs) is never paid for by a
+  deficit of a few percent (fit term < 0.2), so such a chain accepted nothing and ended where it started. By
+  default (``n_move=None``) ``m`` is as many pairs as the current fit term pays for,
+  ``clip(floor(fit / (step^2 / 2)), 1, n_tuned)``: one pair near the target, all of them far from it.
+A chain stops when the
   target is reached (as the reference does), after ``max_unchanged`` steps without improvement, or at
   ``max_iterations``.
 
@@ -52,6 +59,10 @@ class PriorSettings:
     ----------
     n_top : int
         Pairs tuned at most (the most sensitive identifiable ones).
+    n_move : int or None
+        Pairs moved per step, drawn among the tuned ones with probability proportional to their sensitivity;
+        0 moves every tuned pair at once; ``None`` (default) as many as the current fit term pays for (see the
+        module docstring).
     min_sensitivity : float
         ``d log growth / d log kcat`` below which a pair is not identifiable.
     sensitivity_step : float
@@ -72,6 +83,7 @@ class PriorSettings:
     """
 
     n_top: int = 50
+    n_move: int | None = None
     min_sensitivity: float = 1e-3
     sensitivity_step: float = 1.1
     tau: float = math.log(1.05)
@@ -89,8 +101,10 @@ class PriorSettings:
 
     def check(self) -> None:
         """Raise :class:`KingemsError` on values that make no sense."""
-        if self.n_top < 1 or self.max_iterations < 0 or self.reselect_every < 0:
-            raise KingemsError("priors tuning needs n_top >= 1, max_iterations >= 0, reselect_every >= 0")
+        bad_move = self.n_move is not None and self.n_move < 0
+        if self.n_top < 1 or self.max_iterations < 0 or self.reselect_every < 0 or bad_move:
+            raise KingemsError("priors tuning needs n_top >= 1, n_move >= 0, max_iterations >= 0, "
+                               "reselect_every >= 0")
         if not (self.tau > 0 and self.step > 0 and self.z_max > 0 and self.sensitivity_step > 1):
             raise KingemsError("priors tuning needs tau, step, z_max > 0 and sensitivity_step > 1")
         if not (self.temperature > 0 and 0 < self.cooling_rate <= 1 and self.prior_weight >= 0):
@@ -166,6 +180,7 @@ def _run_chain(problem: Problem, chain: int, seed: np.random.SeedSequence, sigma
     names = [c.name for c in conditions] if conditions else []
     tdf = identifiable_pairs(problem, s, conditions)
     tg = tdf.index.to_numpy(int)
+    w = tdf["sensitivity"].to_numpy(float)
     tuned = set(map(int, tg))
 
     def state() -> tuple[float, list[float], float, float]:
@@ -191,14 +206,16 @@ def _run_chain(problem: Problem, chain: int, seed: np.random.SeedSequence, sigma
     while it < s.max_iterations and T > s.min_temperature and not reached(growths, fit) and len(tg):
         it += 1
         if s.reselect_every and it > 1 and (it - 1) % s.reselect_every == 0:
-            new = identifiable_pairs(problem, s, conditions).index.to_numpy(int)
-            if len(new):
-                tg = new
+            ndf = identifiable_pairs(problem, s, conditions)
+            if len(ndf):
+                tg, w = ndf.index.to_numpy(int), ndf["sensitivity"].to_numpy(float)
                 tuned.update(map(int, tg))
-        cur = problem.kcats[tg]
-        z = (np.log10(cur) - logk0[tg]) / sigma[tg]
-        z_new = np.clip(z + s.step * rng.standard_normal(len(tg)), -s.z_max, s.z_max)
-        problem.set_kcats(tg, 10.0 ** (logk0[tg] + z_new * sigma[tg]))
+        m = s.n_move if s.n_move is not None else max(1, int(fit // (s.step * s.step / 2)))
+        mv = (tg if m == 0 or m >= len(tg) else np.sort(rng.choice(tg, size=m, replace=False, p=w / w.sum())))
+        cur = problem.kcats[mv]
+        z = (np.log10(cur) - logk0[mv]) / sigma[mv]
+        z_new = np.clip(z + s.step * rng.standard_normal(len(mv)), -s.z_max, s.z_max)
+        problem.set_kcats(mv, 10.0 ** (logk0[mv] + z_new * sigma[mv]))
         e_new, g_new, f_new, p_new = state()
         delta = e_new - energy
         accept = bool(delta <= 0 or rng.random() < math.exp(-delta / T))
@@ -210,7 +227,7 @@ def _run_chain(problem: Problem, chain: int, seed: np.random.SeedSequence, sigma
             else:
                 unchanged += 1
         else:
-            problem.set_kcats(tg, cur)
+            problem.set_kcats(mv, cur)
             unchanged += 1
         r = {"iteration": it, "chain": chain, "temperature": T, "growth": g_new[0], "accepted": accept,
              "current_growth": growths[0], "best_growth": best[2][0], "energy": energy, "fit": fit, "penalty": pen,

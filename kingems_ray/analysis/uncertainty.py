@@ -15,8 +15,11 @@ Each pair's kcat is log-normal around its table value (the table value is the me
 
 **Spread** ``sigma_p`` [log10 units], per pair, first match wins (recorded per pair in ``spread_source``):
 
-1. ``log10_kcat_std``: the table's log10 spread (the predictor's ensemble spread in log10 units, or a calibrated
-   one where a table carries it);
+1. ``log10_kcat_std``: the table's log10 spread. Tables built by :func:`kingems_ray.kcat.build_table.build_kcat_table`
+   carry the predictor's ``log10_kcat_std`` per prediction row, with ``spread_kind`` saying whether it is the
+   checkpoint's calibrated spread (``calibrated``: ``a * ensemble std + b`` per mode, fitted on held-out
+   residuals) or the raw ensemble disagreement (``ensemble``); the sampler records which per pair
+   (``spread_kind``) and counts them in :meth:`KcatSampler.describe`. Older tables without the column fall to 2.;
 2. ``kcat_std`` (1/s), converted to log10 units. Fallback rows
    (:data:`FALLBACK_SOURCES`) were built by the delta method ``kcat_std = kcat ln(10) sd``
    (:mod:`kingems_ray.kcat.fallback`), so that is inverted exactly: ``sd = kcat_std / (kcat ln 10)``. Every other
@@ -189,6 +192,9 @@ class KcatSampler:
     seed : int
     fallback_log10_sd, spread_scale : float
     fallback_grouping : str
+    spread_kind : ndarray of str or None
+        Per pair, for ``log10_kcat_std`` spreads, the table's ``spread_kind`` (``calibrated`` / ``ensemble``;
+        ``unknown`` when the table does not say); ``""`` for the other sources.
     """
 
     kcat: np.ndarray
@@ -200,6 +206,7 @@ class KcatSampler:
     fallback_log10_sd: float = DEFAULT_LOG10_SD
     spread_scale: float = 1.0
     fallback_grouping: str = "source"
+    spread_kind: np.ndarray | None = None
 
     @classmethod
     def from_pairs(
@@ -222,8 +229,11 @@ class KcatSampler:
         sd, src = kcat_spread(pairs, fallback_log10_sd, spread_scale)
         group, keys = kcat_groups(pairs, fallback_grouping)
         fb = DEFAULT_LOG10_SD if fallback_log10_sd is None else float(fallback_log10_sd)
+        kind = (pairs["spread_kind"].fillna("").astype(str).to_numpy(dtype=object) if "spread_kind" in pairs
+                else np.full(len(src), "", dtype=object))
+        kind = np.where(src == "log10_kcat_std", np.where(kind == "", "unknown", kind), "").astype(object)
         return cls(pd.to_numeric(pairs["kcat"]).to_numpy(float).copy(), sd, src, group, tuple(keys), int(seed), fb,
-                   float(spread_scale), fallback_grouping)
+                   float(spread_scale), fallback_grouping, kind)
 
     @property
     def n_pairs(self) -> int:
@@ -260,6 +270,7 @@ class KcatSampler:
     def describe(self) -> dict:
         """What was assumed: counts per spread source, groups, seed, fallback and scale (stored with every output)."""
         src = pd.Series(self.spread_source).value_counts().to_dict()
+        kinds = (pd.Series(self.spread_kind).value_counts().to_dict() if self.spread_kind is not None else {})
         return {
             "n_pairs": self.n_pairs,
             "n_groups": self.n_groups,
@@ -267,6 +278,9 @@ class KcatSampler:
             "spread_log10_kcat_std": int(src.get("log10_kcat_std", 0)),
             "spread_kcat_std": int(src.get("kcat_std", 0)),
             "spread_fallback": int(src.get("fallback", 0)),
+            "log10_kcat_std_calibrated": int(kinds.get("calibrated", 0)),
+            "log10_kcat_std_ensemble": int(kinds.get("ensemble", 0)),
+            "log10_kcat_std_unknown": int(kinds.get("unknown", 0)),
             "fallback_log10_sd": self.fallback_log10_sd,
             "spread_scale": self.spread_scale,
             "fallback_grouping": self.fallback_grouping,
@@ -276,7 +290,8 @@ class KcatSampler:
     def label(self) -> str:
         """One-line description of the spread used (a column of every sampled output)."""
         d = self.describe()
-        return (f"log10_kcat_std:{d['spread_log10_kcat_std']} kcat_std:{d['spread_kcat_std']} "
+        return (f"log10_kcat_std:{d['spread_log10_kcat_std']}(calibrated {d['log10_kcat_std_calibrated']}, "
+                f"ensemble {d['log10_kcat_std_ensemble']}) kcat_std:{d['spread_kcat_std']} "
                 f"fallback({d['fallback_log10_sd']:g}):{d['spread_fallback']} scale:{d['spread_scale']:g} "
                 f"groups:{d['n_groups']}({d['fallback_grouping']}) seed:{d['seed']}")
 

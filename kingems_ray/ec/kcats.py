@@ -9,6 +9,9 @@ reaction_id    yes       reaction id of the model (a ``_reverse`` suffix is acce
 gene_id        yes       gene id of the model (one subunit / isoenzyme of the reaction's GPR)
 kcat           yes       turnover number [1/s], finite and > 0
 kcat_std       no        spread of the prediction [1/s] (ensemble standard deviation); used by tuning
+log10_kcat_std no        spread of the prediction in log10 units (calibrated when ``spread_kind`` says so);
+                         preferred over ``kcat_std`` by the kcat sampler (:mod:`kingems_ray.analysis.uncertainty`)
+spread_kind    no        what ``log10_kcat_std`` is: ``calibrated`` or ``ensemble`` (``""`` for none)
 direction      no        ``forward``, ``reverse`` or ``both`` (default ``both``)
 substrate      no        substrate metabolite id the prediction was made for
 smiles         no        substrate structure
@@ -33,7 +36,7 @@ import pandas as pd
 from ..errors import KcatTableError
 
 REQUIRED = ("reaction_id", "gene_id", "kcat")
-OPTIONAL = ("kcat_std", "direction", "substrate", "smiles", "sequence", "mw", "source")
+OPTIONAL = ("kcat_std", "log10_kcat_std", "spread_kind", "direction", "substrate", "smiles", "sequence", "mw", "source")
 DIRECTIONS = ("forward", "reverse", "both")
 
 # Average residue mass [g/mol] for amino acids; a water is added back per chain.
@@ -192,6 +195,11 @@ def validate_table(df: pd.DataFrame, name: str = "kcat table") -> pd.DataFrame:
         if (std < 0).any():
             raise KcatTableError(f"{name}: negative kcat_std")
         out["kcat_std"] = std.astype(float)
+    if "log10_kcat_std" in out.columns:
+        lstd = pd.to_numeric(out["log10_kcat_std"], errors="coerce")
+        if (lstd < 0).any():
+            raise KcatTableError(f"{name}: negative log10_kcat_std")
+        out["log10_kcat_std"] = lstd.astype(float)
     if "direction" not in out.columns:
         out["direction"] = "both"
     out["direction"] = out["direction"].fillna("both").astype(str).str.lower()
@@ -417,6 +425,8 @@ def match_to_model(
         table["kcat_std"] = np.nan
     if "source" not in table.columns:
         table["source"] = "table"
+    # The log10 spread travels with its row (it is preferred by the kcat sampler); absent columns stay absent.
+    spread_cols = [c for c in ("log10_kcat_std", "spread_kind") if c in table.columns]
 
     funcs = {
         "max": "max",
@@ -442,6 +452,7 @@ def match_to_model(
                 kcat_std=("kcat_std", "mean"),
                 mw=("mw", "first"),
                 source=("source", "first"),
+                **{c: (c, "mean" if c == "log10_kcat_std" else "first") for c in spread_cols},
             )
             .reset_index()
         )
@@ -449,7 +460,7 @@ def match_to_model(
     gmw = agg.dropna(subset=["mw"]).groupby("gene_id")["mw"].first()
     agg = agg.assign(mw=agg["gene_id"].map(gmw))
     report.n_used = len(agg)
-    cols = ["reaction_id", "gene_id", "direction", "kcat", "kcat_std", "mw", "source"]
+    cols = ["reaction_id", "gene_id", "direction", "kcat", "kcat_std", "mw", "source"] + spread_cols
     return agg[cols].reset_index(drop=True), report
 
 

@@ -55,7 +55,7 @@ def _rows(res: pd.DataFrame, n: int, keys: list[Key] | None = None) -> list[Row]
           else [math.log10(b[0]) if b[0] > 0 else math.nan for b in base])
     ls = (pd.to_numeric(res["log10_kcat_std"], errors="coerce").tolist() if "log10_kcat_std" in res
           else [math.nan] * n)
-    return [(float(a), float(b), k, sd, st, md) for a, b, (k, sd, st, md) in zip(lm, ls, base)]
+    return [(float(a), float(b), k, sd, st, md) for a, b, (k, sd, st, md, _) in zip(lm, ls, base)]
 
 
 def _predict_row_keys(predictor: Any, keys: list[Key]) -> pd.DataFrame:
@@ -451,7 +451,7 @@ class _KcatStream:
         done = []
         ks, res = _collect_batch(self.pool, ref)
         for k, r in zip(ks, res):
-            self.results[k] = (r[2], r[3], r[4], r[5])
+            self.results[k] = (r[2], r[3], r[4], r[5], r[1])
             for name in self.key_to_models.pop(k, []):
                 miss = self.waiting[name][1]
                 miss.discard(k)

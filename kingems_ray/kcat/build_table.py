@@ -56,7 +56,11 @@ log = logging.getLogger(__name__)
 TABLE_COLUMNS = [
     "reaction_id", "gene_id", "direction", "kcat", "kcat_std", "substrate", "smiles", "sequence", "mw",
     "source", "status", "ec", "mw_source", "ec_source", "reaction_smiles", "input_status",
+    "log10_kcat_std", "spread_kind",
 ]
+#: ``spread_kind`` of a prediction row: its ``log10_kcat_std`` is the checkpoint's calibrated spread, or the raw
+#: ensemble disagreement (a checkpoint without a calibration); "" on fallback rows (their spread is ``kcat_std``).
+SPREAD_KINDS = ("calibrated", "ensemble", "")
 #: kcat sources, best first (a reaction-gene pair counts by its best row).
 KCAT_SOURCES = ["prediction", "prediction_sequence_free", "database_substrate", "database_ec",
                 "ec_class_median", "global_median"]
@@ -64,8 +68,9 @@ KCAT_SOURCES = ["prediction", "prediction_sequence_free", "database_substrate", 
 KEY_FIELDS = ("sequence", "smiles", "reaction_smiles", "ec", "organism", "lineage")
 
 Key = tuple[str, ...]  # one value per KEY_FIELDS; key[0] is the sequence and key[1] the substrate SMILES
-#: A prediction for a key: (kcat, kcat_std, status, mode); mode "sequence" / "sequence_free" / "".
-Prediction = tuple[float, float, str, str]
+#: A prediction for a key: (kcat, kcat_std, status, mode[, log10_kcat_std]); mode "sequence" / "sequence_free"
+#: / "".
+Prediction = tuple
 
 
 class Predictor(Protocol):
@@ -306,8 +311,18 @@ def predict_keys(predictor: Predictor, keys: list[Key], batch_size: int = 2048) 
     return out
 
 
+def predictor_spread_kind(predictor) -> str:
+    """``"calibrated"`` when the predictor's ensemble carries a std calibration (its ``log10_kcat_std`` is then
+    the calibrated spread), ``"ensemble"`` for an ensemble without one, ``""`` when unknown (no ensemble)."""
+    ens = getattr(predictor, "ensemble", None)
+    if ens is None:
+        return ""
+    return "calibrated" if getattr(ens, "calibration", None) else "ensemble"
+
+
 def result_tuples(res: pd.DataFrame, n: int, keys: list[Key] | None = None) -> list[Prediction]:
-    """Turn a predictor's DataFrame into ``(kcat, kcat_std, status, mode)`` tuples, checking its length.
+    """Turn a predictor's DataFrame into ``(kcat, kcat_std, status, mode, log10_kcat_std)`` tuples, checking its
+    length (``log10_kcat_std`` NaN when the predictor gives none).
 
     ``mode`` comes from the predictor's ``mode`` column; without one it is ``sequence`` for a key with a
     sequence and ``sequence_free`` for one without (``sequence`` when no keys are given).
@@ -317,6 +332,8 @@ def result_tuples(res: pd.DataFrame, n: int, keys: list[Key] | None = None) -> l
     kc = pd.to_numeric(res["kcat"], errors="coerce").to_numpy(dtype=float)
     sd = (pd.to_numeric(res["kcat_std"], errors="coerce").to_numpy(dtype=float) if "kcat_std" in res
           else np.full(n, np.nan))
+    ls = (pd.to_numeric(res["log10_kcat_std"], errors="coerce").to_numpy(dtype=float) if "log10_kcat_std" in res
+          else np.full(n, np.nan))
     st = res["status"].fillna("").astype(str).tolist() if "status" in res else ["ok"] * n
     if "mode" in res:
         modes = res["mode"].fillna("").astype(str).tolist()
@@ -324,7 +341,7 @@ def result_tuples(res: pd.DataFrame, n: int, keys: list[Key] | None = None) -> l
         modes = ["sequence" if k[0] else "sequence_free" for k in keys]
     else:
         modes = ["sequence"] * n
-    return [(float(a), float(b), str(c), str(m)) for a, b, c, m in zip(kc, sd, st, modes)]
+    return [(float(a), float(b), str(c), str(m), float(e)) for a, b, c, m, e in zip(kc, sd, st, modes, ls)]
 
 
 def _combine_status(input_status: str, predictor_status: str) -> str:
@@ -339,6 +356,7 @@ def finish_table(
     organism: str | None = None,
     keep_shadowed: bool = False,
     mw_stats: EcMwStats | None = None,
+    spread_kind: str = "",
 ) -> pd.DataFrame:
     """Combine predictions and fallbacks into the kcat table.
 
@@ -357,6 +375,9 @@ def finish_table(
         default; their number is in ``table.attrs["dropped_shadowed_rows"]``).
     mw_stats : EcMwStats, optional
         MW by EC class for genes without a sequence; default :meth:`EcMwStats.packaged`.
+    spread_kind : str
+        What the predictor's ``log10_kcat_std`` is (:data:`SPREAD_KINDS`: ``"calibrated"`` or ``"ensemble"``;
+        ``""`` unknown), written to the ``spread_kind`` column of every prediction row that has one.
 
     Returns
     -------
@@ -373,6 +394,7 @@ def finish_table(
     n = len(rows)
     kcat = np.full(n, np.nan)
     kstd = np.full(n, np.nan)
+    lstd = np.full(n, np.nan)
     source = np.empty(n, dtype=object)
     input_status = rows["input_status"].to_numpy(dtype=object)
     status = input_status.copy()
@@ -391,6 +413,7 @@ def finish_table(
             mode = pred[3] if len(pred) > 3 and pred[3] else ("sequence" if key[0] else "sequence_free")
             if pst == "ok" and math.isfinite(k) and k > 0:
                 kcat[i], kstd[i], status[i] = k, s, "ok"
+                lstd[i] = pred[4] if len(pred) > 4 else math.nan
                 source[i] = "prediction" if mode == "sequence" else "prediction_sequence_free"
                 continue
             status[i] = _combine_status(ist, pst)
@@ -419,6 +442,8 @@ def finish_table(
             "reaction_smiles": (rows["reaction_smiles"] if "reaction_smiles" in rows
                                 else pd.Series("", index=rows.index)).to_numpy(dtype=object),
             "input_status": input_status,
+            "log10_kcat_std": lstd,
+            "spread_kind": np.where(np.isfinite(lstd), spread_kind, "").astype(object),
         }
     )
     dropped = 0
@@ -513,7 +538,8 @@ def build_kcat_table(
         predictions = predict_keys(predictor, prepared.keys, batch_size=batch_size)
     elif predictor is not None:
         predictions = {}
-    return finish_table(prepared, predictions, database, organism, mw_stats=mw_stats)
+    return finish_table(prepared, predictions, database, organism, mw_stats=mw_stats,
+                        spread_kind=predictor_spread_kind(predictor))
 
 
 def summarize(table: pd.DataFrame) -> dict[str, Any]:
@@ -617,7 +643,7 @@ def run(args: argparse.Namespace, predictor_loader: Callable[..., Predictor] | N
     if predictor is not None:
         predictions = predict_keys(predictor, prepared.keys, batch_size=args.batch_size)
     table = finish_table(prepared, predictions, KcatDatabase.default(), args.organism,
-                         keep_shadowed=args.keep_shadowed)
+                         keep_shadowed=args.keep_shadowed, spread_kind=predictor_spread_kind(predictor))
     write_kcat_table(table, args.out)
     s = summarize(table)
     s["dropped_shadowed_rows"] = table.attrs.get("dropped_shadowed_rows", 0)
