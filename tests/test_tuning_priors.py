@@ -58,7 +58,7 @@ def test_priors_move_less_than_annealing_in_spreads(demo):
     sigma, _ = kcat_spread(cm.pairs)
     target = 1.08 * Problem(cm).growth()
     ann = tune_kcats(cm, target, iterations=40, n_top=20, seed=0)
-    pri = tune_kcats_with_priors(cm, target, seed=0, max_iterations=40)
+    pri = tune_kcats_with_priors(cm, target, seed=0, max_iterations=80)
     assert pri.reached and ann.reached
     assert moved_summary(pri.table, sigma)["median_distance_sd"] < moved_summary(ann.table, sigma)["median_distance_sd"]
 

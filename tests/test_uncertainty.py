@@ -163,7 +163,7 @@ def test_kcats_applied_restores_and_checks_length(demo):
 def test_identical_samples_give_the_point_model(demo):
     """With zero spread every sample is the point model: p(lethal) is the point call, quantiles the point growth."""
     cm = demo.compiled
-    s = KcatSampler.from_pairs(cm.pairs.assign(kcat_std=np.nan), fallback_log10_sd=1e-300)
+    s = KcatSampler.from_pairs(cm.pairs.assign(kcat_std=np.nan, log10_kcat_std=np.nan), fallback_log10_sd=1e-300)
     assert np.array_equal(s.sample(0), cm.pairs["kcat"].to_numpy(float))
     genes = list(cm.gene_ids[:40])
     per = sampled_knockouts(cm, s, 3, genes=genes)
