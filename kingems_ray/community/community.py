@@ -175,7 +175,10 @@ class Community:
                 self.solver.set_strategy("primal")
                 mu, xs, status = self._min_norm_point(mu0, x, 1e-10, max(max_iter, 500))
             else:
-                mu, xs, status = self._cutting_planes(fraction * gmax, tol, max_iter)
+                # at fraction 1 the growth row is an equality and HiGHS' first cut LP stalled (trio, > 20 s); a
+                # 1e-9 relative slack keeps community growth within 1e-9 of the bound
+                self.solver.set_row_bounds(self._growth_row, min(fraction, 1.0 - 1e-9) * gmax, gmax)
+                mu, xs, status = self._cutting_planes(min(fraction, 1.0 - 1e-9) * gmax, tol, max_iter)
         finally:
             self.solver.set_strategy("dual")
             self.solver.set_row_bounds(self._growth_row, -np.inf, np.inf)
