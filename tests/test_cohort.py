@@ -239,3 +239,41 @@ def test_cohort_config_typos_are_errors_with_a_suggestion(tmp_path):
     bad.write_text("cohort:\n  taxonomy: t.csv\n  models: m\n  perturbations: {remove_each_taxa: true}\n")
     with pytest.raises(ConfigError, match="remove_each_taxon"):
         load_cohort_config(bad)
+
+
+def test_cohort_command_writes_media(agora, tmp_path, data_dir):
+    """``kingems-ray cohort --media``: per-sample completed and minimal media as Parquet, checked by re-solving."""
+    from kingems_ray.cli import main
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.diets import read_diet
+
+    _, lib = agora
+    tax = _trio_tax([("nomodel", "Nope_x", 1.0)])
+    tax.to_csv(tmp_path / "tax.csv", index=False)
+    out = tmp_path / "out"
+    rc = main(["cohort", str(tmp_path / "tax.csv"), "--models", str(data_dir / "agora" / "models"), "--rank", "strain",
+               "--out", str(out), "--serial", "--no-report", "--no-progress", "--fluxes", "none",
+               "--metabolites", "ac", "--media", "--media-min-growth", "0.05"])
+    assert rc == 0
+    comp = pd.read_parquet(out / "_cohort" / "completed_medium.parquet")
+    mini = pd.read_parquet(out / "_cohort" / "minimal_medium.parquet")
+    assert set(comp["sample_id"]) == {"s1"} and set(mini["sample_id"]) == {"s1"}  # the bad sample has none
+    assert (comp["status"] == "optimal").all() and (comp["added"] > 0).all() and (comp["added"] <= 1 + 1e-9).all()
+    diet = read_diet("western")
+    done = diet.with_changes(dict(zip(comp["metabolite"], comp["completed_uptake"])), name="done")
+    com = Community([lib.get({"name": t, "files": [str(data_dir / "agora" / "models" / f"{t}.xml.gz")]})
+                     for t in TRIO], [0.5, 0.3, 0.2], done)
+    for i, t in enumerate(com.taxa):  # independently: each taxon now reaches 0.05 1/h in the community
+        cost = np.zeros(len(com.taxa))
+        cost[i] = 1.0
+        com._set_growth_cost(cost, maximize=True)
+        assert com.solver.solve(need_x=False).objective >= 0.05 - 1e-6, t
+    # the minimal medium stays within the diet and still carries the baseline trade-off growth
+    assert (mini["status"] == "optimal").all() and (mini["uptake"] > 0).all()
+    limits = dict(diet.uptake)
+    assert all(u <= limits[m] * (1 + 1e-6) + 1e-6 for m, u in zip(mini["metabolite"], mini["uptake"]) if m in limits)
+    growth = pd.read_parquet(out / "_cohort" / "growth.parquet")
+    base = float((growth["abundance"] * growth["growth_rate"]).sum())
+    mcom = Community(com.members, [0.5, 0.3, 0.2], diet.with_changes(
+        {**{k: 0.0 for k in diet.uptake}, **dict(zip(mini["metabolite"], mini["uptake"] * (1 + 1e-6)))}, name="min"))
+    assert mcom.max_growth()[1] >= base * (1 - 1e-5)

@@ -125,3 +125,55 @@ def test_cli_community(members, tmp_path):
     g = pd.read_parquet(out / "growth.parquet")
     assert list(g["taxon"]) == TAXA
     assert len(pd.read_parquet(out / "perturbations.parquet")) == 9
+
+
+# -- the trade-off QP: cutting planes (default) against Wolfe's min-norm point, and the LP kept in shape ------------
+@pytest.fixture(scope="module")
+def textbook_members(tmp_path_factory):
+    """Three E. coli core variants (bundled with cobrapy, no reference data needed) that compete for glucose."""
+    cobra = pytest.importorskip("cobra")
+    tmp = tmp_path_factory.mktemp("textbook")
+    base = cobra.io.load_model("textbook")
+    variants = {"full": [], "no_pgi": ["PGI"], "no_pfl_ppc": ["PFL", "PPC"]}
+    out = []
+    for name, kos in variants.items():
+        m = base.copy()
+        for r in kos:
+            m.reactions.get_by_id(r).knock_out()
+        m.id = name
+        f = tmp / f"{name}.xml"
+        cobra.io.write_sbml_model(m, str(f))
+        out.append(load_member(f, cache_dir=tmp / "cache"))
+    return out
+
+
+TEXTBOOK_DIET = {"glc__D": 10.0, "o2": 15.0, "nh4": 1000.0, "pi": 1000.0, "h2o": 1000.0, "h": 1000.0,
+                 "co2": 1000.0}
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.5, 0.9])
+def test_cutting_planes_match_wolfe(textbook_members, fraction):
+    """Two exact algorithms for the same QP (Kelley's cutting planes, Wolfe's min-norm point) agree, and the
+    community LP keeps its shape, bounds and costs' size after the cutting planes' added rows and columns."""
+    com = Community(textbook_members, [0.5, 0.3, 0.2], TEXTBOOK_DIET)
+    n_cols, n_rows = com.solver.n_cols, com.solver.n_rows
+    cut = com.cooperative_tradeoff(fraction)
+    assert (com.solver.n_cols, com.solver.n_rows) == (n_cols, n_rows)
+    wolfe = com.cooperative_tradeoff(fraction, method="wolfe")
+    assert cut.ok and wolfe.ok
+    assert cut.max_community_growth == pytest.approx(wolfe.max_community_growth, rel=1e-9)
+    assert cut.community_growth == pytest.approx(fraction * cut.max_community_growth, rel=1e-6)
+    assert cut.growth.gt(1e-6).sum() >= 2  # a real trade-off: more than one taxon grows
+    np.testing.assert_allclose(cut.growth.to_numpy(), wolfe.growth.to_numpy(), rtol=1e-4, atol=1e-6)
+    # the returned column vector is a feasible point of the community LP with those growth rates
+    assert cut.x.shape == (n_cols,)
+    assert np.allclose(com._growths(cut.x), cut.growth.to_numpy(), atol=1e-9)
+    lb, ub = com.solver.col_bounds()
+    assert np.all(cut.x >= lb - 1e-7) and np.all(cut.x <= ub + 1e-7)
+    A = com.joint.lp.A
+    assert np.all(A @ cut.x >= com.joint.lp.row_lb - 1e-6) and np.all(A @ cut.x <= com.joint.lp.row_ub + 1e-6)
+
+
+def test_tradeoff_method_is_checked(textbook_members):
+    with pytest.raises(KingemsError, match="unknown trade-off method"):
+        Community(textbook_members, None, TEXTBOOK_DIET).cooperative_tradeoff(0.5, method="osqp")

@@ -24,6 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metabolites", default="but,ppa,ac,h2s", help="metabolites for production / deltas")
     p.add_argument("--fluxes", choices=["pfba", "tradeoff", "none"], default="pfba",
                    help="exchange fluxes of the baseline (pfba: MICOM grow with pFBA)")
+    p.add_argument("--media", action="store_true",
+                   help="also write per sample the completed medium (smallest additions to the diet that let every "
+                        "taxon reach --media-min-growth) and the minimal medium at the trade-off growth rates")
+    p.add_argument("--media-min-growth", type=float, default=0.01,
+                   help="growth every taxon must reach in the completed medium (default 0.01 1/h)")
     p.add_argument("--remove-each", action="store_true", help="perturbation: remove each taxon in turn")
     p.add_argument("--supplement", action="append", default=[], metavar="MET:RATE[+MET:RATE]",
                    help="perturbation: add to the diet (repeatable; '+' joins a mix)")
@@ -79,6 +84,8 @@ def spec_from_args(args: argparse.Namespace) -> dict:
             "metabolites": [m for m in args.metabolites.split(",") if m], "fluxes": args.fluxes,
             "perturbations": pert or None, "perturbations_per_unit": args.per_unit, "metadata": args.metadata,
             "group": args.group}
+    if args.media:
+        spec.update(media=True, media_min_growth=args.media_min_growth)
     return resolve_spec(spec, Path.cwd())
 
 

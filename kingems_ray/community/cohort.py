@@ -427,7 +427,8 @@ def perturb_sample(sc: SampleCommunity, perturbations: list[dict], library: Memb
 def run_sample(spec: SampleSpec | dict, library: MemberLibrary, diet: Diet | str | dict = "western",
                tradeoff: float = 0.5, perturbations: list[dict] | dict | None = None,
                metabolites: list[str] | None = None, fluxes: str = "pfba", min_growth: float = 1e-3,
-               built: SampleCommunity | None = None) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+               built: SampleCommunity | None = None, media: bool = False, media_min_growth: float = 0.01
+               ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Everything about one sample; bad input is returned as a status, never raised.
 
     Parameters
@@ -447,6 +448,12 @@ def run_sample(spec: SampleSpec | dict, library: MemberLibrary, diet: Diet | str
         A taxon counts as growing above this rate.
     built : SampleCommunity, optional
         An already built sample (reused between sweep units of the same sample).
+    media : bool
+        Also compute the sample's completed medium (:func:`~kingems_ray.community.medium.complete_medium`, LP:
+        smallest total addition to the diet that lets every taxon reach ``media_min_growth``) and its minimal
+        medium (:func:`~kingems_ray.community.medium.minimal_medium` at the trade-off growth rates).
+    media_min_growth : float
+        Growth every taxon must reach in the completed medium [1/h].
 
     Returns
     -------
@@ -454,7 +461,10 @@ def run_sample(spec: SampleSpec | dict, library: MemberLibrary, diet: Diet | str
         ``sample_id, status, community_growth, max_community_growth, n_taxa, n_growing,
         found_abundance_fraction, unmatched_taxa, unmatched_diet, error, build_s, solve_s``.
     tables : dict of DataFrame
-        ``growth``, ``exchanges``, ``production``, ``perturbation_growth``, ``perturbation_production``.
+        ``growth``, ``exchanges``, ``production``, ``perturbation_growth``, ``perturbation_production``; with
+        ``media``: ``completed_medium`` (``sample_id, metabolite, diet_uptake, added, completed_uptake, status``;
+        one row with ``status`` and no metabolite when nothing is needed or no completion exists) and
+        ``minimal_medium`` (``sample_id, metabolite, uptake, status``).
     """
     t0 = time.perf_counter()
     spec = spec if isinstance(spec, SampleSpec) else SampleSpec.from_params(spec)
@@ -488,6 +498,8 @@ def run_sample(spec: SampleSpec | dict, library: MemberLibrary, diet: Diet | str
         x = pfba_fluxes(com, base.growth) if fluxes == "pfba" else base.x
         if x is not None:
             tables["exchanges"] = exchange_table(com, x, spec.sample_id)
+    if media:
+        tables.update(sample_media(sc, d, media_min_growth))
     if mets:
         tables["production"] = pd.DataFrame({"sample_id": spec.sample_id, "metabolite": mets,
                                              "max_production": [sc.base_production.get(m, np.nan) for m in mets]})
@@ -499,6 +511,40 @@ def run_sample(spec: SampleSpec | dict, library: MemberLibrary, diet: Diet | str
         row["n_perturbations"] = len(plist)
     row["solve_s"] = time.perf_counter() - t0 - sc.build_s if built is None else time.perf_counter() - t0
     return row, tables
+
+
+def sample_media(sc: SampleCommunity, diet: Diet, min_growth: float = 0.01) -> dict[str, pd.DataFrame]:
+    """A sample's completed medium and minimal medium as tidy tables (see :func:`run_sample` ``media``).
+
+    Returns
+    -------
+    dict of DataFrame
+        ``completed_medium`` and ``minimal_medium``. A failed completion (none within MICOM's limit of 1 per
+        addition) or minimal medium is a row with its status, never an exception.
+    """
+    from .medium import complete_medium, minimal_medium
+
+    sid = sc.spec.sample_id
+    try:
+        comp = complete_medium(sc.community, diet, min_growth=min_growth)
+        status = comp.attrs.get("status", "optimal")
+    except KingemsError as exc:
+        comp, status = pd.DataFrame(), f"infeasible: {exc}"
+    cols = ["metabolite", "diet_uptake", "added", "completed_uptake"]
+    comp = comp.reindex(columns=cols) if len(comp) else pd.DataFrame([[None, np.nan, np.nan, np.nan]], columns=cols)
+    comp.insert(0, "sample_id", sid)
+    comp["status"] = status
+    out = {"completed_medium": comp}
+    base = sc.baseline
+    if base.ok:
+        mm = minimal_medium(sc.community, base.growth, base.community_growth)
+        st = mm.attrs.get("status", "optimal")
+        mm = mm.reindex(columns=["metabolite", "uptake"]) if len(mm) else \
+            pd.DataFrame([[None, np.nan]], columns=["metabolite", "uptake"])
+        mm.insert(0, "sample_id", sid)
+        mm["status"] = st
+        out["minimal_medium"] = mm
+    return out
 
 
 # -- elasticities ------------------------------------------------------------------------------------------------

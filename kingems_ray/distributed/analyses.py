@@ -305,7 +305,8 @@ def cohort_sample(inp: UnitInput, params: dict[str, Any]) -> Result:
     diet = params.get("diet", "western")
     key = (inp.model_key, canonical_json(diet), float(params.get("tradeoff", 0.5)))
     sc = built.get(key)
-    kw = {k: params[k] for k in ("tradeoff", "metabolites", "fluxes", "min_growth") if params.get(k) is not None}
+    kw = {k: params[k] for k in ("tradeoff", "metabolites", "fluxes", "min_growth", "media", "media_min_growth")
+          if params.get(k) is not None}
     if sc is None:
         spec = mod.SampleSpec.from_params(params["sample"])
         try:
@@ -318,6 +319,7 @@ def cohort_sample(inp: UnitInput, params: dict[str, Any]) -> Result:
             sc = None
     if not params.get("baseline", True):
         kw["fluxes"] = "none"
+        kw["media"] = False  # media belong to the sample's baseline unit only
     row, tables = mod.run_sample(params["sample"], lib, diet, perturbations=params.get("perturbations"),
                                  built=sc, **kw)
     row["chunk"] = int(params.get("chunk", 0))

@@ -40,7 +40,8 @@ from ..store.results import ResultStore, Unit, unit_id
 
 ANALYSIS = "cohort_sample"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-TABLES = ("growth", "exchanges", "production", "perturbation_growth", "perturbation_production")
+TABLES = ("growth", "exchanges", "production", "perturbation_growth", "perturbation_production", "completed_medium",
+          "minimal_medium")
 
 
 def is_cohort_config(path: str | Path) -> bool:
@@ -72,7 +73,7 @@ def _expand(value: str, base: Path) -> str:
 COHORT_KEYS = {
     "config": ("name", "description", "cohort", "run"),
     "config.cohort": ("taxonomy", "models", "rank", "cutoff", "diet", "tradeoff", "metabolites", "fluxes", "metadata",
-                      "group", "min_growth", "perturbations", "perturbations_per_unit"),
+                      "group", "min_growth", "perturbations", "perturbations_per_unit", "media", "media_min_growth"),
     "config.cohort.perturbations": ("remove_each_taxon", "supplements", "diets", "probiotics", "knockouts"),
     "config.run": ("retries", "unit_timeout", "workers", "cache_dir", "max_in_flight_per_worker"),
 }
@@ -187,6 +188,8 @@ def plan_cohort(spec: dict[str, Any]) -> tuple[list[Unit], list, pd.DataFrame]:
     common = {"diet": diet, "tradeoff": float(spec.get("tradeoff", 0.5)),
               "metabolites": spec.get("metabolites"), "fluxes": spec.get("fluxes", "pfba"),
               "min_growth": float(spec.get("min_growth", 1e-3))}
+    if spec.get("media"):  # only when asked: unit ids of runs without media stay as they were
+        common.update(media=True, media_min_growth=float(spec.get("media_min_growth", 0.01)))
     per_unit = spec.get("perturbations_per_unit")
     units = []
     for s in samples:

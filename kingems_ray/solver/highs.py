@@ -344,6 +344,62 @@ class PersistentLP:
         self._row_ub = np.append(self._row_ub, hi)
         return self.n_rows - 1
 
+    def add_cols(self, cost: Sequence[float], lb: Sequence[float], ub: Sequence[float]) -> np.ndarray:
+        """Append columns without matrix entries (rows added later can use them); returns their indices."""
+        cost = np.asarray(cost, dtype=float)
+        k = cost.size
+        lo, hi = _clean(np.asarray(lb, dtype=float)), _clean(np.asarray(ub, dtype=float))
+        self._h.addCols(k, cost, lo, hi, 0, np.zeros(k, dtype=np.int32), np.zeros(0, dtype=np.int32),
+                        np.zeros(0, dtype=float))
+        first = self.n_cols
+        self._cost = np.concatenate([self._cost, cost])
+        self._col_lb = np.concatenate([self._col_lb, lo])
+        self._col_ub = np.concatenate([self._col_ub, hi])
+        return np.arange(first, first + k)
+
+    def add_rows(self, lb: Sequence[float], ub: Sequence[float], rows: sp.spmatrix) -> np.ndarray:
+        """Append the rows of a sparse matrix ``rows`` (``k x n_cols``) with bounds; returns their indices."""
+        R = sp.csr_matrix(rows)
+        R.sort_indices()
+        if R.shape[1] != self.n_cols:
+            raise SolverError(f"rows have {R.shape[1]} columns, the LP {self.n_cols}")
+        lo, hi = _clean(np.asarray(lb, dtype=float)), _clean(np.asarray(ub, dtype=float))
+        k = R.shape[0]
+        self._h.addRows(k, lo, hi, R.nnz, R.indptr[:-1].astype(np.int32), R.indices.astype(np.int32),
+                        R.data.astype(float))
+        first = self.n_rows
+        self._row_lb = np.concatenate([self._row_lb, lo])
+        self._row_ub = np.concatenate([self._row_ub, hi])
+        return np.arange(first, first + k)
+
+    def truncate(self, n_cols: int, n_rows: int, basis: object | None = None) -> None:
+        """Delete every column from ``n_cols`` on and every row from ``n_rows`` on (what :meth:`add_cols` /
+        :meth:`add_rows` / :meth:`add_row` appended since those sizes were read), then optionally restore a basis
+        taken at those sizes with :meth:`basis` (deleting basic columns otherwise leaves no usable basis)."""
+        if n_cols < self._n_base_cols_min() or n_rows < self._n_base_rows:
+            raise SolverError("truncate would delete columns or rows of the passed LP")
+        if self.n_rows > n_rows:
+            idx = np.arange(n_rows, self.n_rows, dtype=np.int32)
+            self._h.deleteRows(idx.size, idx)
+            self._row_lb, self._row_ub = self._row_lb[:n_rows].copy(), self._row_ub[:n_rows].copy()
+        if self.n_cols > n_cols:
+            idx = np.arange(n_cols, self.n_cols, dtype=np.int32)
+            self._h.deleteCols(idx.size, idx)
+            self._col_lb, self._col_ub = self._col_lb[:n_cols].copy(), self._col_ub[:n_cols].copy()
+            self._cost = self._cost[:n_cols].copy()
+        if basis is not None:
+            self._h.setBasis(basis)
+
+    def _n_base_cols_min(self) -> int:
+        return int(self._A.shape[1])
+
+    def solve_cold(self, need_x: bool = True) -> SolveResult:
+        """Solve from scratch with HiGHS's presolve (whatever the ``presolve`` option): the fastest way to a far
+        optimum of a large LP, where a warm start would walk many simplex steps."""
+        self._h.clearSolver()
+        with self.option("presolve", "on"):
+            return PersistentLP.solve(self, need_x)
+
     def set_coef(self, row: int, col: int, value: float) -> None:
         """Change one matrix coefficient."""
         key = (int(row), int(col))
