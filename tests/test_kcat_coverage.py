@@ -271,5 +271,10 @@ def test_cli_prints_and_writes_the_breakdown(tmp_path, capsys):
     assert side["pairs"] == summarize(table)["pairs"]
     # No sequences given: every pair is predicted sequence-free, or falls back only where nothing is known.
     assert side["pairs_by_source"]["prediction"] == 0
-    assert side["pairs_by_source"]["prediction_sequence_free"] > 0.9 * side["pairs"]
+    from kingems_ray.paths import data_root
+
+    # With the reference data's metabolite structures nearly every pair has a substrate; without them only the
+    # pairs with an EC (packaged cross-references) are predictable.
+    share = 0.9 if data_root() is not None else 0.5
+    assert side["pairs_by_source"]["prediction_sequence_free"] > share * side["pairs"]
     assert "default" not in side["genes_by_mw_source"]  # the packaged EC statistics label every gene

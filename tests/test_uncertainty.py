@@ -309,8 +309,10 @@ class _CalibratedHash:
         return self._p.predict_rows(rows, batch_size)
 
 
-def test_calibrated_log10_spread_travels_from_predictor_to_sampler():
-    """The predictor's (calibrated) log10 spread reaches compiled.pairs and is the spread the sampler uses."""
+def test_calibrated_log10_spread_travels_from_predictor_to_sampler(data_dir):
+    """The predictor's (calibrated) log10 spread reaches compiled.pairs and is the spread the sampler uses.
+
+    Needs the reference data: only with its metabolite structures is every textbook pair predictable."""
     from kingems_ray.gem.io import load_model
     from kingems_ray.kcat.build_table import build_kcat_table
 

@@ -214,10 +214,12 @@ def run(args: argparse.Namespace) -> int:
              f"the default checkpoint predicted from UniProt sequences, shipped as {shipped.name}")
         table = pd.read_parquet(shipped)
     counts = summarize(table)
-    n_pred = counts["pairs_by_source"].get("prediction", 0)
-    _say(f"  kcats: {counts['pairs']} reaction-gene pairs, {n_pred} predicted, "
-         f"{counts['pairs'] - n_pred} from fallbacks")
-    if n_pred == 0:
+    by_source = counts["pairs_by_source"]
+    n_seq = by_source.get("prediction", 0)
+    n_free = by_source.get("prediction_sequence_free", 0)
+    _say(f"  kcats: {counts['pairs']} reaction-gene pairs, {n_seq} predicted from a sequence, {n_free} "
+         f"predicted without one, {counts['pairs'] - n_seq - n_free} from fallbacks")
+    if n_seq + n_free == 0:
         raise KingemsError("the predictor scored no pair (no sequence or structure matched): see the kcat table "
                            f"{out / 'results'}")
     kcat_path = out / "kcats_predicted.parquet"

@@ -503,13 +503,13 @@ def build_corpus(root: str | Path | None = None, external: str = DEFAULT_EXTERNA
     (pandas.DataFrame, dict)
         The corpus (columns :data:`SCHEMA`) and a report: raw and deduplicated counts per source.
     """
-    root = _root(root)
     want = set(sources or SOURCE_PRIORITY)
     unknown = sorted(want - set(SOURCE_PRIORITY))
-    if unknown:
+    if unknown:  # a bad argument is reported before looking for the data
         from ..errors import KingemsError
 
         raise KingemsError(f"unknown kcat source(s) {', '.join(unknown)}; choose from {', '.join(SOURCE_PRIORITY)}")
+    root = _root(root)
     mets = _Metabolites(root)
     loaders = {
         "kcatnet": lambda: load_kcatnet_raw(root),
