@@ -375,3 +375,18 @@ def test_sampled_knockout_shortcuts_are_exact(demo):
     # a parallel run takes the same shortcuts in its workers and gives the same table
     par = sampled_knockouts(cm, s, 4, processes=2)
     assert np.allclose(par["growth"], fast["growth"], rtol=1e-7, atol=1e-9)
+
+
+def test_fva_and_knockout_cli_samples_write_summary_samples_and_spread(tmp_path):
+    """``fva``/``knockout --samples N``: the summary (with the spread used), the per-sample table, spread JSON."""
+    from kingems_ray.cli import main
+
+    table = str(package_data("kcat_default", TABLE))
+    assert main(["fva", "textbook", "--kcats", table, "--samples", "2", "--out", str(tmp_path / "f.parquet")]) == 0
+    assert main(["knockout", "textbook", "--kcats", table, "--samples", "2", "--genes", "b0351", "b1241",
+                 "--out", str(tmp_path / "k.parquet")]) == 0
+    for stem in ("f", "k"):
+        summary = pd.read_parquet(tmp_path / f"{stem}.parquet")
+        assert summary["spread"].str.contains("calibrated").all()
+        assert pd.read_parquet(tmp_path / f"{stem}_samples.parquet")["sample"].nunique() == 2
+        assert (tmp_path / f"{stem}_spread.json").is_file()

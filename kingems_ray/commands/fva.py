@@ -157,7 +157,7 @@ def _run_samples(cm, args: argparse.Namespace) -> int:
     from ..analysis.sampled import sampled_fva
     from ..analysis.uncertainty import fva_interval_summary, summarise_fva
     from ..analysis.uncertainty_plots import plot_fva_intervals
-    from .sampling import sampler_from_args, side_paths, write_spread
+    from .sampling import sampler_from_args, write_sampled, write_spread
 
     if args.reference_fvi:
         raise KingemsError("--samples and --reference-fvi cannot be combined")
@@ -168,12 +168,8 @@ def _run_samples(cm, args: argparse.Namespace) -> int:
     per = sampled_fva(cm, sampler, args.samples, fraction=args.fraction, processes=args.processes)
     t3 = time.perf_counter()
     summary = summarise_fva(per, point)
-    summary["spread"] = sampler.label()
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    paths = side_paths(out)
-    summary.to_parquet(out, index=False)
-    per.to_parquet(paths["samples"], index=False)
+    paths = write_sampled(out, summary, per, sampler)
     head = fva_interval_summary(summary)
     write_spread(paths["spread"], sampler, {"fva": head, "point_seconds": t2 - t1, "samples_seconds": t3 - t2})
     plot_fva_intervals(summary, paths["figure"], title=f"{cm.model_id}: FVA at {args.fraction:g} of optimum, "

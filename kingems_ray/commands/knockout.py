@@ -107,7 +107,7 @@ def _run_samples(b, problem, conditions, args: argparse.Namespace) -> int:
     from ..analysis.sampled import sampled_knockouts
     from ..analysis.uncertainty import lethality_calibration, summarise_knockouts
     from ..analysis.uncertainty_plots import plot_lethality_vs_fitness, plot_reliability
-    from .sampling import sampler_from_args, side_paths, write_spread
+    from .sampling import sampler_from_args, write_sampled, write_spread
 
     sampler = sampler_from_args(b.compiled, args)
     genes = _genes(args.genes)
@@ -118,12 +118,8 @@ def _run_samples(b, problem, conditions, args: argparse.Namespace) -> int:
     per = sampled_knockouts(target, sampler, args.samples, conditions, genes=genes, processes=args.processes)
     t3 = time.perf_counter()
     summary = summarise_knockouts(per, point)
-    summary["spread"] = sampler.label()
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    paths = side_paths(out)
-    summary.to_parquet(out, index=False)
-    per.to_parquet(paths["samples"], index=False)
+    paths = write_sampled(out, summary, per, sampler)
     extra = {"point_seconds": t2 - t1, "samples_seconds": t3 - t2}
     uncertain = int(((summary["p_lethal"] > 0) & (summary["p_lethal"] < 1)).sum())
     print(f"spread: {sampler.label()}")

@@ -48,6 +48,23 @@ def side_paths(out: str | Path) -> dict[str, Path]:
             "spread": Path(f"{stem}_spread.json"), "calibration": Path(f"{stem}_calibration.json")}
 
 
+def write_sampled(out: str | Path, summary, per, sampler: KcatSampler) -> dict[str, Path]:
+    """Write a sampled analysis: ``summary`` (labelled with the spread used) to ``out``, ``per`` beside it.
+
+    Returns
+    -------
+    dict
+        :func:`side_paths` of ``out``.
+    """
+    summary["spread"] = sampler.label()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = side_paths(out)
+    summary.to_parquet(out, index=False)
+    per.to_parquet(paths["samples"], index=False)
+    return paths
+
+
 def write_spread(path: Path, sampler: KcatSampler, extra: dict | None = None) -> None:
     """The sampler's description (spread sources, groups, seed) as JSON."""
     path.write_text(json.dumps({**sampler.describe(), "label": sampler.label(), **(extra or {})}, indent=2,

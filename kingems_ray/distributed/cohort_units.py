@@ -37,6 +37,7 @@ import yaml
 from ..errors import KingemsError
 from ..store.cache import canonical_json, model_content_id
 from ..store.results import ResultStore, Unit, unit_id
+from .config import _identity  # file paths -> content ids, as the sweep's unit ids do
 
 ANALYSIS = "cohort_sample"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -147,16 +148,6 @@ def resolve_spec(spec: dict[str, Any], base: Path) -> dict[str, Any]:
             probs.append(pr)
         spec["perturbations"] = dict(pert, probiotics=probs)
     return spec
-
-
-def _identity(obj: Any, ids: dict[str, str]) -> Any:
-    if isinstance(obj, dict):
-        return {k: _identity(v, ids) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_identity(v, ids) for v in obj]
-    if isinstance(obj, str) and obj in ids:
-        return ids[obj]
-    return obj
 
 
 def plan_cohort(spec: dict[str, Any]) -> tuple[list[Unit], list, pd.DataFrame]:
