@@ -266,6 +266,29 @@ def _chain_task(spec: _ChainSpec) -> dict:
 # ---------------------------------------------------------------------------------------------------------------------
 # public entry point
 # ---------------------------------------------------------------------------------------------------------------------
+def tuning_problem(target: CompiledModel | Problem, target_growth: float | None,
+                   conditions: list[Condition] | None, chains: int) -> Problem:
+    """Check the inputs every kcat tuner shares and return the problem to tune.
+
+    Raises
+    ------
+    KingemsError
+        For a missing or non-positive target growth (without conditions), ``chains < 1``, or a model with no
+        kcats in its LP.
+    """
+    if conditions is None and (target_growth is None or not np.isfinite(target_growth) or target_growth <= 0):
+        raise KingemsError(f"target growth must be a number > 0 [1/h], got {target_growth}")
+    if chains < 1:
+        raise KingemsError(f"chains must be >= 1, got {chains}")
+    problem = target if isinstance(target, Problem) else Problem(target)
+    cm = problem.cm
+    if cm.pairs is None or len(cm.pairs) == 0 or cm.coef_entries is None or len(cm.coef_entries) == 0:
+        raise KingemsError(
+            f"model {cm.model_id!r} has no kcats in its LP (level {cm.level}): compile it at L2..L4 with a kcat table"
+        )
+    return problem
+
+
 def tune_kcats(
     target: Problem | CompiledModel,
     target_growth: float | None = None,
@@ -321,17 +344,8 @@ def tune_kcats(
                                  **({"n_top": int(n_top)} if n_top is not None else {})})
     s.check()
     conditions = list(conditions) if conditions else None
-    if conditions is None:
-        if target_growth is None or not np.isfinite(target_growth) or target_growth <= 0:
-            raise KingemsError(f"target growth must be a number > 0 [1/h], got {target_growth}")
-    if chains < 1:
-        raise KingemsError(f"chains must be >= 1, got {chains}")
-    problem = target if isinstance(target, Problem) else Problem(target)
+    problem = tuning_problem(target, target_growth, conditions, chains)
     cm = problem.cm
-    if cm.pairs is None or len(cm.pairs) == 0 or cm.coef_entries is None or len(cm.coef_entries) == 0:
-        raise KingemsError(
-            f"model {cm.model_id!r} has no kcats in its LP (level {cm.level}): compile it at L2..L4 with a kcat table"
-        )
     state = problem.snapshot()  # bounds, pool, kcats and other edits: each chain starts from them
     tdf, sigma_all = _targets(problem, conditions, s)
     tg = tdf.index.to_numpy(int)

@@ -45,7 +45,7 @@ from ..ec.compile import CompiledModel
 from ..ec.problem import Problem
 from ..errors import KingemsError
 from ..parallel import process_map, worker_state
-from .tuning import Condition, TuneResult, _evaluate, pair_enzyme_mass
+from .tuning import Condition, TuneResult, _evaluate, pair_enzyme_mass, tuning_problem
 from .uncertainty import kcat_spread
 
 _LOG_FLOOR = 1e-6
@@ -315,14 +315,8 @@ def tune_kcats_with_priors(
     s = PriorSettings(**{**asdict(settings or PriorSettings()), **overrides})
     s.check()
     conditions = list(conditions) if conditions else None
-    if conditions is None and (target_growth is None or not np.isfinite(target_growth) or target_growth <= 0):
-        raise KingemsError(f"target growth must be a number > 0 [1/h], got {target_growth}")
-    if chains < 1:
-        raise KingemsError(f"chains must be >= 1, got {chains}")
-    problem = target if isinstance(target, Problem) else Problem(target)
+    problem = tuning_problem(target, target_growth, conditions, chains)
     cm = problem.cm
-    if cm.pairs is None or len(cm.pairs) == 0 or cm.coef_entries is None or len(cm.coef_entries) == 0:
-        raise KingemsError(f"model {cm.model_id!r} has no kcats in its LP: compile it at L2..L4 with a kcat table")
     sigma, src = kcat_spread(cm.pairs, s.fallback_log10_sd, s.spread_scale)
     start = problem.snapshot()
     seeds = np.random.SeedSequence(seed).spawn(chains)
