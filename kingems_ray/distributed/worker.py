@@ -170,22 +170,20 @@ class SolverWorker:
         tables.put_table(key, table)
         return table
 
-    def _load(self, model: str):
-        from ..gem.io import load_model
+    def _load(self, model: str, fast: bool = False):
+        """Parse a model file: through cobra, or (``fast``: a plain compile needs no cobra objects) through the
+        streaming SBML reader, ~5x faster."""
+        from ..gem.io import load_model, load_model_fast
 
         self.n_parsed += 1
-        return load_model(resolve_model_path(model, self.base_dir))
+        return (load_model_fast if fast else load_model)(resolve_model_path(model, self.base_dir))
 
     def _compile(self, model: str, model_key: str, ec: dict[str, Any] | None) -> CompiledModel:
         from ..ec.build import build
 
         spec = EcSpec.from_mapping(ec)
         if spec is None:
-            # A plain compile needs no cobra objects: the streaming SBML reader is ~5x faster than cobra's.
-            from ..gem.io import load_model_fast
-
-            self.n_parsed += 1
-            return build(load_model_fast(resolve_model_path(model, self.base_dir))).compiled
+            return build(self._load(model, fast=True)).compiled
         m = self._load(model)
         return spec.build(m, kcats=self.kcat_table(m, model_key, ec)).compiled
 

@@ -116,8 +116,9 @@ def load_model_fast(path: str | Path):
     if f is not None or (p.is_file() and any(s.lower() in (".xml", ".sbml") for s in p.suffixes)):
         try:
             model = read_sbml_light(p)
-            # the id cobrapy would give: the SBML id as written (the light reader decodes it for community names)
-            model.id = "e_coli_core" if spath == "e_coli_core" else (model.sbml_id or model.id)
+            # the id cobrapy gives: the SBML id as written (the light reader decodes it for community names);
+            # cobra's textbook file is the e_coli_core model, so that name needs no special case here
+            model.id = model.sbml_id or model.id
             return model
         except ModelLoadError:
             pass  # not L3 fbc-v2, or damaged: cobra's reader gives the definitive answer (or error)
