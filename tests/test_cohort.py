@@ -277,3 +277,38 @@ def test_cohort_command_writes_media(agora, tmp_path, data_dir):
     mcom = Community(com.members, [0.5, 0.3, 0.2], diet.with_changes(
         {**{k: 0.0 for k in diet.uptake}, **dict(zip(mini["metabolite"], mini["uptake"] * (1 + 1e-6)))}, name="min"))
     assert mcom.max_growth()[1] >= base * (1 - 1e-5)
+
+
+def test_warm_perturbation_tradeoff_equals_cold(agora):
+    """A perturbation solved from the baseline's cuts and bases (bounds changed in place) gives the optimum of a
+    cold trade-off on a freshly built, perturbed community, and the same maximal production."""
+    from kingems_ray.community.cohort import build_sample, max_production
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.diets import read_diet
+
+    db, lib = agora
+    samples, _ = match_taxonomy(read_taxonomy(_trio_tax(), rank="strain"), db, rank="strain")
+    diet = read_diet("western")
+    mets = ["ac", "but", "ppa", "h2s"]
+    sc = build_sample(samples[0], lib, diet, 0.5, mets)
+    assert sc.state is not None and len(sc.state.cuts) >= 3 * len(TRIO)
+    members = [lib.get(t) for t in samples[0].taxa]
+    com = sc.community
+    supp = diet.with_changes({"inulin": float(diet.uptake.get("inulin", 0.0)) + 0.05})
+    cases = [(com.with_diet(supp), lambda: Community(members, [0.5, 0.3, 0.2], supp)),
+             (com.without_taxon(TRIO[0]), None)]
+    for ctx, fresh in cases:
+        with ctx:
+            warm = com.cooperative_tradeoff(0.5, warm=sc.state, then=lambda mu: max_production(com, mu, mets))
+            com.solver.cold_start()
+            com._solved = False
+            cold = com.cooperative_tradeoff(0.5)  # cold, from the default cuts
+            cold_prod = max_production(com, cold.growth, mets)
+        assert warm.status == cold.status == "optimal"
+        np.testing.assert_allclose(warm.growth, cold.growth, rtol=1e-5, atol=1e-7)
+        for m in mets:
+            assert warm.after[m] == pytest.approx(cold_prod[m], rel=1e-6, abs=1e-8, nan_ok=True)
+        assert np.isfinite([warm.after[m] for m in mets]).sum() >= 2
+        if fresh is not None:  # and an independently built community with the perturbation in its diet
+            ref = fresh().cooperative_tradeoff(0.5)
+            np.testing.assert_allclose(warm.growth.reindex(ref.growth.index), ref.growth, rtol=1e-5, atol=1e-7)

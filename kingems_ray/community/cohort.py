@@ -38,7 +38,7 @@ import scipy.sparse as sp
 
 from ..errors import KingemsError
 from ..solver.highs import LinearProblem, PersistentLP
-from .community import Community, TradeoffResult
+from .community import Community, TradeoffResult, TradeoffState
 from .diets import Diet, read_diet
 from .models import Member, load_member, member_from_compiled
 from .taxonomy import SampleSpec, TaxonModel, build_pooled, pooled_key
@@ -107,7 +107,9 @@ class MemberLibrary:
 
 # -- solve policy for large communities ---------------------------------------------------------------------------
 #: Simplex iterations a warm-started solve may take before it is abandoned for a cold solve with presolve.
-WARM_ITERATION_LIMIT = 300
+WARM_ITERATION_LIMIT = 3000
+#: Primal simplex iterations a production LP may take from the previous metabolite's optimum before going cold.
+PRODUCTION_WARM_LIMIT = 5000
 
 
 def use_presolve_fallback(com: Community, limit: int = WARM_ITERATION_LIMIT) -> Community:
@@ -116,10 +118,15 @@ def use_presolve_fallback(com: Community, limit: int = WARM_ITERATION_LIMIT) -> 
     Measured on a 20-taxon AGORA sample (19,957 x 21,085 LP, one core): a warm-started oracle LP of the trade-off
     took 0.01 s or 12.2 s CPU depending on how far the new optimum lies; a cold solve with presolve took 0.4 s and
     the first maximal-growth LP 3.8 s with presolve against 15.1 s without. Warm starts stay (cheap when they
-    work); the slow ones are cut off. (With a 2,000-iteration limit the failed warm attempts cost ~2 s each on
-    that sample, hence 300.) Returns ``com`` (its ``solver.solve`` replaced on this instance only).
+    work); the slow ones are cut off. With Devex pricing (set here) a perturbation's max-growth LP from the
+    baseline basis took 0.1-0.6 s CPU within 3,000 iterations on that sample, where a 300 limit sent some cold
+    (1.9 s). Returns ``com`` (its ``solver.solve`` replaced on this instance only).
     """
     solver = com.solver
+    # Devex dual pricing: a perturbation's first LP starts from the baseline's basis; with the default pricing
+    # (steepest edge, whose weights are recomputed at a new basis) it took 2-3 s CPU on a 20-taxon sample, with
+    # Devex 0.2-0.5 s; the same optimum either way.
+    solver.set_option("simplex_dual_edge_weight_strategy", 1)
     plain = type(solver).solve.__get__(solver)
 
     def solve(need_x: bool = True):
@@ -143,7 +150,7 @@ def _force_objective(com: Community, cols, coefs, maximize: bool) -> None:
     mark every cost unknown so that :meth:`PersistentLP.set_objective` rewrites all of them.
     """
     s = com.solver
-    s._cost = np.full(com.joint.lp.n_cols + 0, np.nan)  # noqa: SLF001 - see docstring
+    s._cost = np.full(s.n_cols, np.nan)  # noqa: SLF001 - see docstring
     s._maximize = None  # noqa: SLF001
     s.set_objective(cols, coefs, maximize=maximize)
 
@@ -158,22 +165,30 @@ def _fixed_growth_bounds(mu: np.ndarray, rtol: float = 1e-6, atol: float = 1e-9)
     return lo, hi
 
 
-def max_production(com: Community, growth: pd.Series, metabolites: list[str]) -> dict[str, float]:
+def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: list[str]) -> dict[str, float]:
     """Maximal net community production of each metabolite with every taxon at its given growth rate.
 
+    Each LP after the first starts primal feasible from the previous optimum (same feasible set, new objective).
+    Called from ``cooperative_tradeoff(..., then=...)`` the first one does too (the trade-off's optimal basis).
     Metabolites the community cannot exchange give NaN; an infeasible LP gives NaN.
     """
     out = {m: float("nan") for m in metabolites}
     cols_b = _biomass_cols(com)
-    mu = growth.reindex(com.taxa).fillna(0.0).to_numpy(float)
+    mu = growth.reindex(com.taxa).fillna(0.0).to_numpy(float) if isinstance(growth, pd.Series) else \
+        np.nan_to_num(np.asarray(growth, float))
     lo, hi = _fixed_growth_bounds(mu)
     pos = {k: i for i, k in enumerate(com.joint.env_keys)}
-    with com.solver.temporary_col_bounds(cols_b, lo, hi):
+    s = com.solver
+    with s.temporary_col_bounds(cols_b, lo, hi):
         for m in metabolites:
             if m not in pos:
                 continue
             _force_objective(com, [com.joint.env_col0 + pos[m]], [1.0], maximize=True)
-            res = com.solver.solve(need_x=False)
+            s.set_strategy("primal")
+            try:
+                res = com._warm_or_cold(PRODUCTION_WARM_LIMIT, need_x=False)  # noqa: SLF001
+            finally:
+                s.set_strategy("dual")
             if res.ok:
                 out[m] = float(res.objective)
     return out
@@ -308,6 +323,8 @@ class SampleCommunity:
     baseline: TradeoffResult
     base_production: dict[str, float]
     build_s: float = 0.0
+    #: the baseline trade-off's cuts and bases: perturbations (bounds changed in place) start from them
+    state: TradeoffState | None = None
 
 
 def build_sample(spec: SampleSpec, library: MemberLibrary, diet: Diet, tradeoff: float = 0.5,
@@ -327,9 +344,11 @@ def build_sample(spec: SampleSpec, library: MemberLibrary, diet: Diet, tradeoff:
     members = [library.get(t) for t in spec.taxa]
     com = use_presolve_fallback(Community(members, spec.abundances, diet))
     build_s = time.perf_counter() - t0
-    base = com.cooperative_tradeoff(tradeoff)
-    prod = max_production(com, base.growth, metabolites or []) if base.ok else {}
-    return SampleCommunity(spec, com, diet, tradeoff, base, prod, build_s)
+    mets = metabolites or []
+    base = com.cooperative_tradeoff(tradeoff, then=lambda mu: max_production(com, mu, mets))
+    state = com.last_state
+    prod = (base.after or {}) if base.ok else {}
+    return SampleCommunity(spec, com, diet, tradeoff, base, prod, build_s, state)
 
 
 def _run_perturbation(sc: SampleCommunity, p: Perturbation, library: MemberLibrary, metabolites: list[str]
@@ -369,8 +388,9 @@ def _run_perturbation(sc: SampleCommunity, p: Perturbation, library: MemberLibra
     else:
         raise KingemsError(f"unknown perturbation kind {kind!r}")
     with ctx:
-        res = com.cooperative_tradeoff(sc.tradeoff)
-        prod = max_production(com, res.growth, metabolites) if res.ok else {}
+        res = com.cooperative_tradeoff(sc.tradeoff, warm=sc.state,
+                                       then=lambda mu: max_production(com, mu, metabolites))
+        prod = (res.after or {}) if res.ok else {}
     return res, prod, ""
 
 
@@ -584,8 +604,9 @@ def elasticities(sc: SampleCommunity, library: MemberLibrary, metabolites: list[
             continue
         d2 = sc.diet.with_changes({comp: sc.diet.uptake[comp] * (1 + h)})
         with com.with_diet(d2):
-            res = com.cooperative_tradeoff(sc.tradeoff)
-            prod = max_production(com, res.growth, metabolites) if res.ok else {}
+            res = com.cooperative_tradeoff(sc.tradeoff, warm=sc.state,
+                                           then=lambda mu: max_production(com, mu, metabolites))
+            prod = (res.after or {}) if res.ok else {}
         record(comp, "diet", res, prod)
     if abundances and len(sc.spec.taxa) > 1:
         members = [library.get(t) for t in sc.spec.taxa]

@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,11 +53,30 @@ class TradeoffResult:
     growth: pd.Series
     x: np.ndarray | None
     seconds: float = 0.0
+    #: what ``cooperative_tradeoff(..., then=f)`` returned from ``f(growth)`` (None otherwise)
+    after: Any = None
 
     @property
     def ok(self) -> bool:
         """Whether both the LP and the QP reached an optimum."""
         return self.status == "optimal"
+
+
+@dataclass(frozen=True)
+class TradeoffState:
+    """What a later trade-off on the same community can start from (:meth:`Community.cooperative_tradeoff`).
+
+    ``cuts``: the tangent points of every cut in the order they were added (taxon index, growth rate);
+    ``scale``: the objective scale of those cuts; ``max_basis``: the max-growth LP's basis; ``cut_basis``: the
+    basis of the last cutting-plane LP (over the LP plus epigraph columns and cut rows). Tangent cuts of
+    ``mu_i^2`` are valid under-estimators whatever the bounds, so a perturbed community (bounds changed, same
+    columns) can reuse them and start the dual simplex from that basis, which stays dual feasible.
+    """
+
+    cuts: tuple[tuple[int, float], ...]
+    scale: float
+    max_basis: object
+    cut_basis: object
 
 
 class Community:
@@ -101,6 +121,8 @@ class Community:
         self._growth_row = self.solver.add_row(-np.inf, np.inf, self._bio, w.astype(float))
         self._cost = np.asarray(self.joint.lp.cost, float).copy()
         self._solved = False  # no basis yet: the first LP is solved cold with presolve
+        #: the state of the last cutting-plane trade-off, for warm starts of perturbed ones
+        self.last_state: TradeoffState | None = None
 
     @property
     def taxa(self) -> list[str]:
@@ -141,7 +163,8 @@ class Community:
         return self._growths(res.x), res.x
 
     def cooperative_tradeoff(self, fraction: float = 0.5, tol: float = 1e-10, max_iter: int = 200,
-                             method: str = "cutting_plane") -> TradeoffResult:
+                             method: str = "cutting_plane", warm: TradeoffState | None = None,
+                             then: Callable[[np.ndarray], Any] | None = None) -> TradeoffResult:
         """MICOM's cooperative trade-off: max community growth, then min ``sum mu_i^2`` at ``>= fraction * max``.
 
         The QP only involves the growth rates. Two exact methods, both on the same HiGHS instance:
@@ -160,12 +183,25 @@ class Community:
         ``tol`` is the relative gap ``(||mu||^2 - sum t) / ||mu||^2`` at which the cutting planes stop (they also
         stop when the gap stalls at the LP tolerances). Returns a result with status ``infeasible`` (not an
         exception) when nothing grows.
+
+        ``warm``: the :attr:`last_state` of an earlier trade-off on this community (perturbations: bounds changed
+        in place, same columns). Both LPs then start from its bases and the cutting planes from its cuts, by the
+        dual simplex (bound changes keep a basis dual feasible), instead of cold solves with presolve. The result
+        is the same optimum. After every cutting-plane trade-off :attr:`last_state` holds the state to reuse.
+
+        ``then``: called as ``then(growth_rates)`` on the optimal trade-off while its last LP is still loaded
+        (epigraph columns and cuts in place, the optimal basis current), so that LPs at the trade-off's growth
+        rates start primal feasible from it; its value is returned as ``result.after``. With ``wolfe`` it is
+        called after the trade-off.
         """
         if not 0.0 <= fraction <= 1.0:
             raise KingemsError(f"trade-off fraction must be in [0, 1], got {fraction}")
         if method not in ("cutting_plane", "wolfe"):
             raise KingemsError(f"unknown trade-off method {method!r} (cutting_plane, wolfe)")
         t0 = time.perf_counter()
+        if warm is not None:
+            self.solver.set_basis(warm.max_basis)
+            self._solved = True
         st, gmax, x = self.max_growth()
         nan = pd.Series(np.nan, index=self.taxa)
         if st != "optimal":
@@ -179,39 +215,46 @@ class Community:
             if method == "wolfe":
                 self.solver.set_strategy("primal")
                 mu, xs, status = self._min_norm_point(mu0, x, 1e-10, max(max_iter, 500))
+                after = None
             else:
                 # at fraction 1 the growth row is an equality and HiGHS' first cut LP stalled (trio, > 20 s); a
                 # 1e-9 relative slack keeps community growth within 1e-9 of the bound
                 self.solver.set_row_bounds(self._growth_row, min(fraction, 1.0 - 1e-9) * gmax, gmax)
-                mu, xs, status = self._cutting_planes(min(fraction, 1.0 - 1e-9) * gmax, tol, max_iter)
+                mu, xs, status, after = self._cutting_planes(min(fraction, 1.0 - 1e-9) * gmax, tol, max_iter,
+                                                             warm, then)
         finally:
             self.solver.set_strategy("dual")
             self.solver.set_row_bounds(self._growth_row, -np.inf, np.inf)
+        if method == "wolfe" and then is not None and status == "optimal":
+            after = then(mu)
         g = pd.Series(mu, index=self.taxa)
-        return TradeoffResult(status, float((g * self.abundances).sum()), gmax, g, xs, time.perf_counter() - t0)
+        return TradeoffResult(status, float((g * self.abundances).sum()), gmax, g, xs, time.perf_counter() - t0,
+                              after)
 
     #: Dual simplex iterations a warm-started cutting-plane LP may take before it is re-solved cold with presolve.
     #: Most take tens to a few thousand; a rare one stalls for minutes (seen on a 50-taxon sample under load).
     CUT_WARM_LIMIT = 1500
 
-    def _warm_or_cold(self):
-        """One cutting-plane LP: warm dual simplex up to :attr:`CUT_WARM_LIMIT` iterations, else cold with presolve.
+    def _warm_or_cold(self, limit: int | None = None, need_x: bool = True):
+        """One LP: warm simplex (the current strategy) up to ``limit`` iterations (default
+        :attr:`CUT_WARM_LIMIT`), else cold with presolve.
 
         Calls :meth:`PersistentLP.solve` itself, not an iteration-limit policy a caller may have installed on the
         instance (``cohort.use_presolve_fallback`` uses 300, which would send the longer early steps cold).
         """
         s = self.solver
         t0 = time.process_time()
-        with s.option("simplex_iteration_limit", int(self.CUT_WARM_LIMIT)):
-            res = PersistentLP.solve(s, need_x=True)
+        with s.option("simplex_iteration_limit", int(self.CUT_WARM_LIMIT if limit is None else limit)):
+            res = PersistentLP.solve(s, need_x=need_x)
         cold = res.status in ("iteration_limit", "unknown", "error", "time_limit", "not_solved")
         if cold:
-            res = s.solve_cold(need_x=True)
-        log.debug("cutting-plane LP: %s, %.2f s CPU%s", res.status, time.process_time() - t0,
+            res = s.solve_cold(need_x=need_x)
+        log.debug("LP: %s, %.2f s CPU%s", res.status, time.process_time() - t0,
                   " (cold after the warm limit)" if cold else "")
         return res
 
-    def _cutting_planes(self, target: float, tol: float, max_iter: int):
+    def _cutting_planes(self, target: float, tol: float, max_iter: int, warm: TradeoffState | None = None,
+                        then: Callable[[np.ndarray], Any] | None = None):
         """Kelley's cutting planes for ``min sum mu_i^2`` (see :meth:`cooperative_tradeoff`)."""
         s = self.solver
         n = len(self.members)
@@ -220,9 +263,11 @@ class Community:
         n_cols, n_rows = s.n_cols, s.n_rows
         basis = s.basis()  # the max-growth vertex, restored afterwards
         tcols = s.add_cols(np.ones(n), np.zeros(n), np.full(n, np.inf))
+        cuts: list[tuple[int, float]] = []
 
         def add_cuts(taxa: np.ndarray, m: np.ndarray) -> None:
             k = taxa.size
+            cuts.extend(zip(taxa.tolist(), np.asarray(m, float).tolist()))
             rows = sp.csr_matrix((np.column_stack([np.ones(k), -2.0 * scale * m]).ravel(),
                                   np.column_stack([tcols[taxa], bio[taxa]]).ravel(), np.arange(0, 2 * k + 1, 2)),
                                  shape=(k, s.n_cols))
@@ -234,8 +279,13 @@ class Community:
         # the gap relative to the objective, not to a tiny sum of squares (growth rates agree with the exact
         # min-norm point to ~1e-4 relative instead of ~1e-3)
         scale = 1.0 / (c * a.max()) ** 2
-        for g in (0.5, 1.0, 2.0):
-            add_cuts(np.arange(n), g * c * a)
+        if warm is not None and warm.cuts:
+            scale = warm.scale  # the stored basis belongs to cut rows of that scale
+            tw, mw = np.array(warm.cuts, dtype=float).T
+            add_cuts(tw.astype(int), mw)
+        else:
+            for g in (0.5, 1.0, 2.0):
+                add_cuts(np.arange(n), g * c * a)
         cost = np.zeros(s.n_cols)
         cost[tcols] = 1.0
         s.set_costs(cost, maximize=False)
@@ -245,7 +295,11 @@ class Community:
         status = "iteration_limit"
         try:
             with s.option("simplex_dual_edge_weight_strategy", 1):
-                res = s.solve_cold(need_x=True)
+                if warm is not None and warm.cuts:
+                    s.set_basis(warm.cut_basis)
+                    res = self._warm_or_cold()
+                else:
+                    res = s.solve_cold(need_x=True)
                 for _ in range(max_iter):
                     if not res.ok:
                         status = res.status
@@ -272,11 +326,16 @@ class Community:
                         break
                     add_cuts(new, mu[new])
                     res = self._warm_or_cold()
+            after = None
+            if status == "optimal" and best_mu is not None:
+                self.last_state = TradeoffState(tuple(cuts[: s.n_rows - n_rows]), scale, basis, s.basis())
+                if then is not None:
+                    after = then(best_mu)
         finally:
             s.truncate(n_cols, n_rows, basis)
         if best_mu is None:
-            return np.full(n, np.nan), None, status
-        return best_mu, best_x, status
+            return np.full(n, np.nan), None, status, None
+        return best_mu, best_x, status, after
 
     def _min_norm_point(self, mu0, x0, tol, max_iter):
         """Wolfe (1976): the point of minimal Euclidean norm in the polytope of feasible growth vectors."""
