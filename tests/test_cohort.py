@@ -312,3 +312,27 @@ def test_warm_perturbation_tradeoff_equals_cold(agora):
         if fresh is not None:  # and an independently built community with the perturbation in its diet
             ref = fresh().cooperative_tradeoff(0.5)
             np.testing.assert_allclose(warm.growth.reindex(ref.growth.index), ref.growth, rtol=1e-5, atol=1e-7)
+
+
+def test_probiotic_from_seeded_cuts_equals_fresh_community(agora, data_dir):
+    """A probiotic perturbation (a new community, cutting planes seeded by the baseline's tangents) gives the
+    trade-off of an independently built community with the probiotic at 10 %."""
+    from kingems_ray.community.cohort import build_sample, perturb_sample
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.diets import read_diet
+    from kingems_ray.community.taxonomy import TaxonModel
+
+    db, lib = agora
+    samples, _ = match_taxonomy(read_taxonomy(_trio_tax(), rank="strain"), db, rank="strain")
+    diet = read_diet("western")
+    sc = build_sample(samples[0], lib, diet, 0.5, ["ac"])
+    path = data_dir / "agora" / "models" / "Bifidobacterium_longum_NCC2705.xml.gz"
+    g, _ = perturb_sample(sc, [{"kind": "probiotic", "taxon": str(path), "abundance": 0.1}], lib, ["ac"])
+    tm = TaxonModel(path.name.split(".")[0], [str(path)], "")
+    members = [lib.get(t) for t in samples[0].taxa] + [lib.get(tm)]
+    ref = Community(members, [0.45, 0.27, 0.18, 0.1], diet).cooperative_tradeoff(0.5)
+    got = g.set_index("taxon")["growth"]
+    assert (g["status"] == "optimal").all()
+    # the cutting planes' accuracy (~1e-4 relative to the exact min-norm point, see Community.cooperative_tradeoff)
+    np.testing.assert_allclose(got.reindex(ref.growth.index), ref.growth, rtol=1e-4, atol=1e-7)
+    assert g["community_growth"].iloc[0] == pytest.approx(ref.community_growth, rel=1e-6)

@@ -382,8 +382,11 @@ def _run_perturbation(sc: SampleCommunity, p: Perturbation, library: MemberLibra
             ab.append(a)
         members = [library.get(x) for x in taxa]
         com2 = use_presolve_fallback(Community(members, ab, sc.diet))
-        res = com2.cooperative_tradeoff(sc.tradeoff)
-        prod = max_production(com2, res.growth, metabolites) if res.ok else {}
+        # a new LP: no basis to reuse, but the baseline's tangent points seed the cutting planes
+        seed = sc.state.cuts_only(com.taxa, com2.taxa) if sc.state is not None else None
+        res = com2.cooperative_tradeoff(sc.tradeoff, warm=seed,
+                                        then=lambda mu: max_production(com2, mu, metabolites))
+        prod = (res.after or {}) if res.ok else {}
         return res, prod, ""
     else:
         raise KingemsError(f"unknown perturbation kind {kind!r}")
@@ -614,7 +617,9 @@ def elasticities(sc: SampleCommunity, library: MemberLibrary, metabolites: list[
             ab = np.asarray(sc.spec.abundances, float).copy()
             ab[i] *= 1 + h
             c2 = use_presolve_fallback(Community(members, ab / ab.sum(), sc.diet))
-            res = c2.cooperative_tradeoff(sc.tradeoff)
-            prod = max_production(c2, res.growth, metabolites) if res.ok else {}
+            seed = sc.state.cuts_only(com.taxa, c2.taxa) if sc.state is not None else None
+            res = c2.cooperative_tradeoff(sc.tradeoff, warm=seed,
+                                          then=lambda mu, c=c2: max_production(c, mu, metabolites))
+            prod = (res.after or {}) if res.ok else {}
             record(t.name, "abundance", res, prod)
     return pd.DataFrame(rows)
