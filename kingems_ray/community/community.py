@@ -523,6 +523,7 @@ def run_community(
     t0 = time.perf_counter()
     com = Community(members, abundances, diet, max_exchange=max_exchange, reduce_enzymes=reduce_enzymes)
     base = com.cooperative_tradeoff(tradeoff)
+    state = com.last_state  # perturbations (bounds changed in place) start from the baseline's cuts and bases
     growth = pd.DataFrame({"taxon": com.taxa, "abundance": com.abundances.to_numpy(),
                            "growth": base.growth.to_numpy()})
     ex = com.exchanges(base.x) if base.x is not None else pd.DataFrame()
@@ -541,7 +542,7 @@ def run_community(
         else:
             raise KingemsError(f"unknown perturbation {kind!r} (remove_taxon, diet, gene_knockout)")
         with ctx:
-            new = com.cooperative_tradeoff(tradeoff)
+            new = com.cooperative_tradeoff(tradeoff, warm=state)
         changes.append(growth_change(base, new, label))
         if new.x is not None:
             c = com.cross_feeding(new.x)
