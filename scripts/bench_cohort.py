@@ -63,7 +63,9 @@ def main(argv=None) -> int:
     ids = list(dict.fromkeys(tax["sample_id"]))[: a.samples]
     tax = tax[tax["sample_id"].isin(ids)]
     if a.max_taxa:
-        tax = tax.groupby("sample_id", group_keys=False).apply(lambda g: g.nlargest(a.max_taxa, "abundance"))
+        # each sample's most abundant taxa (a stable sort keeps the file's order among ties)
+        tax = tax.sort_values("abundance", ascending=False, kind="stable").groupby("sample_id").head(a.max_taxa)
+        tax = tax.sort_index()
     tax.to_csv(work / "taxonomy.csv", index=False)
     cfg = yaml.safe_load((ROOT / "configs" / "cohort_screen.yaml").read_text())
     cfg["cohort"]["taxonomy"] = str(work / "taxonomy.csv")
