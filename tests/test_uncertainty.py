@@ -503,3 +503,33 @@ def test_conditioning_bad_inputs_give_clear_errors(demo):
     with pytest.raises(KingemsError, match="does not grow"):
         sampled_knockouts(cm, s, 1, {"nothing": {"EX_glc__D_e": 0.0}}, genes=list(cm.gene_ids[:3]),
                           conditioning=WildTypeConditioning(0.5))
+
+
+def test_knockout_cli_conditioned_samples_and_relative_rule(tmp_path, capsys):
+    """``knockout --samples N --condition-on-growth F --lethal-rule relative``: the summary carries the rule and
+    the conditioning, the per-sample table the attempts, the spread JSON the acceptance; misuse is a clear error."""
+    import json
+
+    from kingems_ray.analysis.uncertainty import WildTypeConditioning
+    from kingems_ray.cli import main
+
+    table = str(package_data("kcat_default", TABLE))
+    out = tmp_path / "k.parquet"
+    assert main(["knockout", "textbook", "--kcats", table, "--samples", "2", "--genes", "b0351", "b1241", "b2276",
+                 "--condition-on-growth", "0.5", "--max-attempts", "16", "--lethal-rule", "relative",
+                 "--out", str(out)]) == 0
+    label = WildTypeConditioning(0.5, 16).label()
+    summary = pd.read_parquet(out)
+    assert (summary["lethal_rule"] == "relative").all() and (summary["conditioning"] == label).all()
+    per = pd.read_parquet(tmp_path / "k_samples.parquet")
+    ok = per[per["method"] != "not_accepted"]
+    assert len(ok) and (ok["wild_type_growth"] >= 0.5 * ok["point_wild_type_growth"] - 1e-9).all()
+    spread = json.loads((tmp_path / "k_spread.json").read_text())
+    assert spread["conditioning"] == label and spread["acceptance"][0]["attempts"] >= 2
+    assert "acceptance rate" in capsys.readouterr().out
+    for bad, match in ((["--condition-on-growth", "0.5"], "--condition-on-growth without --samples"),
+                       (["--lethal-rule", "relative"], "--lethal-rule relative without --samples"),
+                       (["--samples", "1", "--condition-on-growth", "0"], "min_fraction must be > 0")):
+        assert main(["knockout", "textbook", "--kcats", table, *bad, "--out", str(tmp_path / "x.parquet")]) == 2
+        assert match in capsys.readouterr().err
+    assert not (tmp_path / "x.parquet").exists()
