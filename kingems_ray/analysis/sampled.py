@@ -91,19 +91,24 @@ def _point_bases(problem: Problem, conditions: Mapping[str, Medium | None] | Non
     return out
 
 
-#: Per worker: (id of the problem, conditions) -> (zero-growth genes, start bases), computed at point kcats once.
-_KO_CACHE: dict[tuple, tuple[dict, dict]] = {}
+#: Per worker: (problem, conditions with their media, genes) -> (problem, zero-growth genes, start bases), computed
+#: at point kcats once. The problem itself is kept and compared by identity: a bare id() could be reused by a new
+#: Problem (another model) once the old one is freed, and would hand it the wrong zero set.
+_KO_CACHE: dict[tuple, tuple[Problem, dict, dict]] = {}
 
 
 def _shortcut_data(problem: Problem, conditions: Mapping[str, Medium | None] | None,
                    genes: Sequence[str] | None, warm_start: bool) -> tuple[dict, dict]:
     """The relaxation's zero-growth genes (and point bases) of every condition, once per worker and screen."""
-    key = (id(problem), tuple(conditions or {"model": None}), None if genes is None else tuple(genes), warm_start)
-    if key not in _KO_CACHE:
+    conds = {"model": None} if conditions is None else dict(conditions)
+    key = (id(problem), repr(sorted(conds.items(), key=lambda kv: kv[0])), None if genes is None else tuple(genes),
+           warm_start)
+    hit = _KO_CACHE.get(key)
+    if hit is None or hit[0] is not problem:
         _KO_CACHE.clear()  # one screen setup per worker at a time
-        _KO_CACHE[key] = (relaxed_zero_growth(problem, conditions, genes),
-                          _point_bases(problem, conditions) if warm_start else {})
-    return _KO_CACHE[key]
+        hit = _KO_CACHE[key] = (problem, relaxed_zero_growth(problem, conds, genes),
+                                _point_bases(problem, conds) if warm_start else {})
+    return hit[1], hit[2]
 
 
 def knockout_sample(problem: Problem, kcats: np.ndarray, conditions: Mapping[str, Medium | None] | None = None,
