@@ -1,7 +1,8 @@
 """kcat uncertainty on iML1515 (predicted kcats): knockout lethality probabilities against RB-TnSeq, FVA intervals.
 
     PYTHONPATH=. .venv/bin/python scripts/uncertainty_ecoli.py --kcats kcats_predicted.parquet --samples 64 \
-        [--conditions Glucose,Acetate,...] [--genes @genes.txt] [--fva-samples 16] [--processes 2] --out DIR
+        [--conditions Glucose,Acetate,...] [--genes @genes.txt] [--fva-samples 16] [--processes 2] \
+        [--condition-on-growth 0.1 [--max-attempts 64]] --out DIR
 
 The kcat table is the one ``scripts/paper_ecoli.py --kcats predicted`` builds (``build_kcat_table`` with the
 shipped CPI-Pred checkpoint on ``sequences/ecoli_gp.faa.gz``, organism E. coli; pass ``--kcats predicted`` to
@@ -12,6 +13,13 @@ run resumes. Outputs: ``ko_point.parquet``, ``ko_summary.parquet`` (p_lethal, gr
 condition), ``calibration.json`` (Brier score, reliability curve, ROC-AUC of p(lethal) and the point model's, paired
 gene bootstrap of the difference), ``reliability.png``, ``lethality_vs_fitness.png``; with ``--fva-samples``
 ``fva_summary.parquet``, ``fva_intervals.png``.
+
+``--condition-on-growth F`` also screens the posterior given that the wild type grows (each sample's vector redrawn
+until its wild type reaches F x the point model's wild-type growth on that condition,
+:class:`~kingems_ray.analysis.uncertainty.WildTypeConditioning`; batches in ``DIR/ko_samples_cond_F``) in the same
+run, and scores four summaries side by side in ``calibration.json`` -> ``variants``: prior or conditioned samples,
+each with the absolute lethal rule (growth <= 0.001) and the relative one (growth <= 0.001 x the sample's wild type
+/ the point wild type). ``acceptance`` gives the acceptance rate per condition.
 """
 
 from __future__ import annotations
@@ -25,10 +33,11 @@ from pathlib import Path
 import pandas as pd
 
 from kingems_ray.analysis.knockout import knockout_screen
-from kingems_ray.analysis.metrics import compare_knockout_scores
-from kingems_ray.analysis.sampled import sampled_fva, sampled_knockouts
+from kingems_ray.analysis.metrics import GROWTH_THRESHOLD, compare_knockout_scores
+from kingems_ray.analysis.sampled import acceptance_summary, sampled_fva, sampled_knockouts
 from kingems_ray.analysis.uncertainty import (
     KcatSampler,
+    WildTypeConditioning,
     fva_interval_summary,
     lethality_calibration,
     probability_scores,
@@ -53,6 +62,46 @@ def kcat_table(arg: str, model, out: Path):
     return tab
 
 
+def _wt_ratios(per: pd.DataFrame, point: pd.DataFrame) -> dict:
+    """Quantiles of each sample's wild-type growth over the point model's, per condition (rejected: left out)."""
+    pwt = point.groupby("condition")["wild_type_growth"].first()
+    d = per.drop_duplicates(["sample", "condition"])
+    if "method" in d:
+        d = d[d["method"] != "not_accepted"]
+    r = (d["wild_type_growth"].fillna(0.0) / d["condition"].map(pwt)).groupby(d["condition"])
+    return {c: {q: float(v.quantile(float(q))) for q in ("0.05", "0.5", "0.95")} for c, v in r}
+
+
+def _score(joined: pd.DataFrame, pj: pd.DataFrame, names: list[str], n_boot: int, key: str) -> dict:
+    """Brier, reliability, ROC-AUC, accuracy (p_lethal >= 0.5 called lethal) of one summary, and paired
+    bootstraps against the point model's ROC-AUC."""
+    cal = lethality_calibration(joined)
+    rel = cal.pop("reliability")
+    d = joined.dropna(subset=["grows"])
+    cal["accuracy_p05"] = float(((d["p_lethal"] < 0.5) == d["grows"].astype(bool)).mean())
+    cal["reliability"] = rel.to_dict(orient="records")
+    comps = {}
+    for label, tb_ in (("p_lethal_tiebreak_median_growth", "growth_q50"), ("p_lethal_alone", None),
+                       ("mean_growth", "mean")):
+        if tb_ == "mean":
+            b = joined.assign(growth=joined["growth_mean"])
+        else:
+            b = probability_scores(joined, tie_break=tb_)
+        c = compare_knockout_scores(pj, b, score="growth", n_boot=n_boot, seed=0,
+                                    by="condition" if len(names) > 1 else None)
+        comps[label] = {k: c[k] for k in ("n", "n_genes", "pooled_roc_auc") if k in c}
+        if "mean_condition_roc_auc" in c:
+            comps[label]["mean_condition_roc_auc"] = c["mean_condition_roc_auc"]
+        v = c["pooled_roc_auc"]
+        print(f"[{key}] ROC-AUC point {v['a']:.4f} vs {label} {v['b']:.4f}: {v['diff']:+.4f} "
+              f"[{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]", flush=True)
+    cal["compare_with_point"] = comps
+    print(f"[{key}] Brier {cal['brier']:.5f} (point 0/1 call {cal.get('brier_point', float('nan')):.5f}, base "
+          f"rate {cal['brier_base_rate']:.5f}); ROC-AUC of p(lethal) {cal['roc_auc_p_lethal']:.4f}; accuracy "
+          f"(p>=0.5 lethal) {cal['accuracy_p05']:.4f}; n {cal['n']}", flush=True)
+    return cal
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kcats", required=True, help="kcat table, or 'predicted' to build it")
@@ -66,6 +115,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fva-samples", type=int, default=0)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--condition-on-growth", type=float, default=None, metavar="FRACTION",
+                    help="also screen samples conditioned on wild-type growth >= FRACTION x the point model's")
+    ap.add_argument("--max-attempts", type=int, default=64, help="draws per sample and condition (conditioning)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -106,57 +158,57 @@ def main(argv=None) -> int:
         print(f"point screen {info['point_screen_seconds']:.1f} s", flush=True)
     point = pd.read_parquet(pp)
 
-    bdir = out / "ko_samples"
-    bdir.mkdir(exist_ok=True)
-    t = time.perf_counter()
-    for start in range(0, args.samples, args.batch):
-        n = min(args.batch, args.samples - start)
-        f = bdir / f"batch_{start:05d}_{n}.parquet"
-        if f.exists():
-            continue
-        tb = time.perf_counter()
-        df = sampled_knockouts(cm, sampler, n, conds, genes=genes, processes=args.processes, start=start)
-        df.to_parquet(f)
-        print(f"samples {start}..{start + n - 1}: {time.perf_counter() - tb:.1f} s", flush=True)
-    info["sample_screens_seconds_this_run"] = time.perf_counter() - t
-    per = pd.concat([pd.read_parquet(f) for f in sorted(bdir.glob("batch_*.parquet"))], ignore_index=True)
-    per = per[per["sample"] < args.samples]
-    info["samples_done"] = int(per["sample"].nunique())
-    info["seconds_per_sample_screen"] = float(per.groupby("sample")["seconds"].first().mean())
-    summ = summarise_knockouts(per, point)
-    summ.to_parquet(out / "ko_summary.parquet")
-
     truth = ecoli_keio_fitness(tuple(names))
-    joined = join_knockouts(summ, truth)
-    cal = lethality_calibration(joined)
-    rel = cal.pop("reliability")
-    rel.to_parquet(out / "reliability.parquet")
-    info["calibration"] = cal
-    info["reliability"] = rel.to_dict(orient="records")
     pj = join_knockouts(point, truth)
-    comps = {}
-    for label, tb_ in (("p_lethal_tiebreak_median_growth", "growth_q50"), ("p_lethal_alone", None),
-                       ("mean_growth", "mean")):
-        if tb_ == "mean":
-            b = joined.assign(growth=joined["growth_mean"])
-        else:
-            b = probability_scores(joined, tie_break=tb_)
-        c = compare_knockout_scores(pj, b, score="growth", n_boot=args.n_boot, seed=0,
-                                    by="condition" if len(names) > 1 else None)
-        comps[label] = {k: c[k] for k in ("n", "n_genes", "pooled_roc_auc") if k in c}
-        if "mean_condition_roc_auc" in c:
-            comps[label]["mean_condition_roc_auc"] = c["mean_condition_roc_auc"]
-        v = c["pooled_roc_auc"]
-        print(f"ROC-AUC point {v['a']:.4f} vs {label} {v['b']:.4f}: {v['diff']:+.4f} "
-              f"[{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]", flush=True)
-    info["compare_with_point"] = comps
-    print(f"Brier {cal['brier']:.5f} (point 0/1 call {cal.get('brier_point', float('nan')):.5f}, base rate "
-          f"{cal['brier_base_rate']:.5f}); ROC-AUC of p(lethal) for lethality {cal['roc_auc_p_lethal']:.4f}; "
-          f"n {cal['n']}", flush=True)
-    plot_reliability(rel, out / "reliability.png", cal["brier"],
-                     title=f"iML1515 ecGEM, {info['samples_done']} kcat samples, {cal['n']} points")
-    plot_lethality_vs_fitness(joined, out / "lethality_vs_fitness.png",
-                              title=f"iML1515 ecGEM, {info['samples_done']} samples: p(lethal) vs RB-TnSeq fitness")
+    pgrow = pj.dropna(subset=["grows"])
+    info["point_accuracy"] = float(((pgrow["growth"].fillna(0.0) > GROWTH_THRESHOLD) == pgrow["grows"]).mean())
+    variants = [("prior", None)]
+    if args.condition_on_growth is not None:
+        variants.append(("conditioned", WildTypeConditioning(args.condition_on_growth, args.max_attempts)))
+    info["variants"] = {}
+    for vname, conditioning in variants:
+        bdir = out / ("ko_samples" if conditioning is None else f"ko_samples_cond_{conditioning.min_fraction:g}")
+        bdir.mkdir(exist_ok=True)
+        t = time.perf_counter()
+        for start in range(0, args.samples, args.batch):
+            n = min(args.batch, args.samples - start)
+            f = bdir / f"batch_{start:05d}_{n}.parquet"
+            if f.exists():
+                continue
+            tb = time.perf_counter()
+            df = sampled_knockouts(cm, sampler, n, conds, genes=genes, processes=args.processes, start=start,
+                                   conditioning=conditioning)
+            df.to_parquet(f)
+            print(f"{vname} samples {start}..{start + n - 1}: {time.perf_counter() - tb:.1f} s", flush=True)
+        per = pd.concat([pd.read_parquet(f) for f in sorted(bdir.glob("batch_*.parquet"))], ignore_index=True)
+        per = per[per["sample"] < args.samples]
+        acc = acceptance_summary(per)
+        print(f"{vname}: {acc.to_dict(orient='records')}", flush=True)
+        base = {"screens_seconds_this_run": time.perf_counter() - t, "samples_done": int(per["sample"].nunique()),
+                "seconds_per_sample_screen": float(per.groupby("sample")["seconds"].first().mean()),
+                "conditioning": per["conditioning"].iloc[0], "acceptance": acc.to_dict(orient="records"),
+                "wild_type_growth_over_point": _wt_ratios(per, point)}
+        for rule in ("absolute", "relative"):
+            key = f"{vname}_{rule}"
+            summ = summarise_knockouts(per, point, lethal_rule=rule)
+            summ.to_parquet(out / ("ko_summary.parquet" if key == "prior_absolute" else f"ko_summary_{key}.parquet"))
+            joined = join_knockouts(summ, truth)
+            res = dict(base, **_score(joined, pj, names, args.n_boot, key))
+            info["variants"][key] = res
+            rel = pd.DataFrame(res["reliability"])
+            if key == "prior_absolute":  # the old outputs, unchanged names
+                info["calibration"] = {k: v for k, v in res.items() if k not in ("reliability", "compare_with_point")}
+                info["reliability"] = res["reliability"]
+                info["compare_with_point"] = res["compare_with_point"]
+                info["samples_done"] = base["samples_done"]
+                info["seconds_per_sample_screen"] = base["seconds_per_sample_screen"]
+                rel.to_parquet(out / "reliability.parquet")
+            suffix = "" if key == "prior_absolute" else f"_{key}"
+            plot_reliability(rel, out / f"reliability{suffix}.png", res["brier"],
+                             title=f"iML1515 ecGEM, {base['samples_done']} kcat samples ({key}), {res['n']} points")
+            plot_lethality_vs_fitness(joined, out / f"lethality_vs_fitness{suffix}.png",
+                                      title=f"iML1515 ecGEM, {base['samples_done']} samples ({key}): "
+                                            "p(lethal) vs RB-TnSeq fitness")
 
     if args.fva_samples:
         t = time.perf_counter()

@@ -390,3 +390,146 @@ def test_fva_and_knockout_cli_samples_write_summary_samples_and_spread(tmp_path)
         assert summary["spread"].str.contains("calibrated").all()
         assert pd.read_parquet(tmp_path / f"{stem}_samples.parquet")["sample"].nunique() == 2
         assert (tmp_path / f"{stem}_spread.json").is_file()
+
+
+# -- conditioning on wild-type growth (rejection sampling) and the relative lethal rule -------------------------------
+def test_sampler_attempts_keep_attempt_zero_and_are_independent_redraws():
+    t = _table()
+    s = KcatSampler.from_pairs(t, seed=3)
+    old = s.samples(4)
+    for i in range(4):
+        assert np.array_equal(s.sample(i, 0), old[i])  # attempt 0 is the unconditioned draw, unchanged
+    # reproducible from (seed, i, attempt) alone, whichever sampler object draws it
+    assert np.array_equal(KcatSampler.from_pairs(t, seed=3).sample(2, 5), s.sample(2, 5))
+    draws = {(i, a): s.z(i, a).tobytes() for i in range(4) for a in range(4)}
+    assert len(set(draws.values())) == len(draws)  # (1, 2) and (2, 1) are different streams too
+    # redraws of one sample are uncorrelated standard normals
+    big = KcatSampler.from_pairs(pd.concat([t] * 300, ignore_index=True).assign(
+        reaction_id=lambda d: [f"R{k}" for k in range(len(d))], gene_id=lambda d: [f"g{k}" for k in range(len(d))],
+        source="prediction", kcat=lambda d: 1.0 + np.arange(len(d))), seed=1)
+    z0, z1 = big.z(7, 0), big.z(7, 1)
+    assert abs(np.corrcoef(z0, z1)[0, 1]) < 0.1 and abs(z1.std() - 1) < 0.1
+    with pytest.raises(KingemsError, match="attempt"):
+        s.sample(0, -1)
+
+
+def test_conditioned_knockouts_accept_only_growing_wild_types(demo):
+    """Every accepted vector's wild type grows >= min_fraction x the point model's (checked on a recompiled model),
+    every rejected attempt before it did not, and its screen is the plain screen of that vector."""
+    from kingems_ray.analysis.sampled import acceptance_summary, knockout_sample, point_wild_type_growth
+    from kingems_ray.analysis.uncertainty import WildTypeConditioning
+
+    cm = demo.compiled
+    s = KcatSampler.from_pairs(cm.pairs, seed=0)
+    genes = list(cm.gene_ids[:30])
+    cond = WildTypeConditioning(0.8, max_attempts=8)
+    pwt = point_wild_type_growth(cm)["model"]
+    per = sampled_knockouts(cm, s, 4, genes=genes, conditioning=cond)
+    assert (per["conditioning"] == cond.label()).all()
+    first = per.drop_duplicates("sample").set_index("sample")
+    accepted = first[first["method"] != "not_accepted"]
+    assert len(accepted) >= 2  # (textbook, calibrated spread: ~10 % of draws pass 0.8x)
+    p = Problem(cm)
+    for i, row in accepted.iterrows():
+        a = int(row["attempt"])
+        ref = Problem(build(demo.model, cm.pairs.assign(kcat=s.sample(i, a)), level="L4", pool=0.25).compiled)
+        assert ref.growth() >= 0.8 * pwt - 1e-9
+        assert row["wild_type_growth"] == pytest.approx(ref.growth(), rel=1e-7)
+        for b in range(a):  # the rejected attempts
+            with kcats_applied(p, s.sample(i, b)):
+                r = p.optimize(need_x=False)
+            assert not (r.ok and r.objective >= 0.8 * pwt)
+        plain = knockout_sample(Problem(cm), s.sample(i, a), genes=genes)
+        assert np.allclose(per.loc[per["sample"] == i, "growth"], plain["growth"], rtol=1e-7, atol=1e-9)
+    acc = acceptance_summary(per).iloc[0]
+    assert acc["n_accepted"] == len(accepted)
+    assert acc["attempts"] == (accepted["attempt"] + 1).sum() + 8 * (len(first) - len(accepted))
+    # a sample with no accepted draw is reported, and left out of the summary
+    strict = sampled_knockouts(cm, s, 3, genes=genes, conditioning=WildTypeConditioning(0.8, max_attempts=1))
+    rej = strict[strict["method"] == "not_accepted"]
+    assert len(rej) and rej["growth"].isna().all()
+    point = knockout_screen(Problem(cm), None, genes=genes)
+    if (strict["method"] != "not_accepted").any():
+        summ = summarise_knockouts(strict, point)
+        assert (summ["n_samples"] == strict.loc[strict["method"] != "not_accepted", "sample"].nunique()).all()
+    # parallel workers draw the same vectors
+    par = sampled_knockouts(cm, s, 4, genes=genes, conditioning=cond, processes=2)
+    pd.testing.assert_frame_equal(par.drop(columns="seconds"), per.drop(columns="seconds"))
+
+
+def test_relative_lethal_rule_on_a_hand_built_table():
+    thr = 1e-3
+    point = pd.DataFrame({"gene_id": ["A", "B"], "condition": "c", "growth": [0.2, 0.0], "wild_type_growth": 0.5})
+    per = pd.DataFrame({
+        "sample": [0, 0, 1, 1, 2, 2, 3, 3],
+        "gene_id": ["A", "B"] * 4,
+        "condition": "c",
+        # sample 0: wt 0.4 -> relative cut 0.0008; sample 1: wt 0.1 -> cut 0.0002; sample 2: the wild type does not
+        # grow; sample 3: a conditioned sample with no accepted draw
+        "wild_type_growth": [0.4, 0.4, 0.1, 0.1, 0.0, 0.0, np.nan, np.nan],
+        "growth": [0.0005, 0.3, 0.0005, 0.0, 0.0, 0.0, np.nan, np.nan],
+        "method": ["lp"] * 6 + ["not_accepted"] * 2,
+    })
+    ab = summarise_knockouts(per, point, threshold=thr).set_index("gene_id")
+    rel = summarise_knockouts(per, point, threshold=thr, lethal_rule="relative").set_index("gene_id")
+    # absolute: samples 0..2 count; A lethal in all three (0.0005 <= 0.001), B lethal in samples 1 and 2
+    assert ab.loc["A", "p_lethal"] == pytest.approx(1.0) and ab.loc["B", "p_lethal"] == pytest.approx(2 / 3)
+    assert (ab["n_samples"] == 3).all()
+    # relative: sample 2 has no relative growth; A lethal only in sample 0 (0.0005 <= 0.0008, > 0.0002)
+    assert rel.loc["A", "p_lethal"] == pytest.approx(0.5) and rel.loc["B", "p_lethal"] == pytest.approx(0.5)
+    assert (rel["n_samples"] == 2).all() and (rel["lethal_rule"] == "relative").all()
+    with pytest.raises(KingemsError, match="relative"):
+        summarise_knockouts(per, None, lethal_rule="relative")
+    with pytest.raises(KingemsError, match="relative"):
+        summarise_knockouts(per.drop(columns="wild_type_growth"), point, lethal_rule="relative")
+    with pytest.raises(KingemsError, match="lethal_rule"):
+        summarise_knockouts(per, point, lethal_rule="median")
+    with pytest.raises(KingemsError, match="does not grow"):
+        summarise_knockouts(per, point.assign(wild_type_growth=0.0), lethal_rule="relative")
+
+
+def test_conditioning_bad_inputs_give_clear_errors(demo):
+    from kingems_ray.analysis.uncertainty import WildTypeConditioning
+
+    for bad in (0, -0.5, float("nan"), float("inf"), "0.5", True):
+        with pytest.raises(KingemsError, match="min_fraction"):
+            WildTypeConditioning(bad)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(KingemsError, match="max_attempts"):
+            WildTypeConditioning(0.5, max_attempts=bad)
+    cm = demo.compiled
+    s = KcatSampler.from_pairs(cm.pairs, seed=0)
+    # no carbon source: the point wild type does not grow, so there is nothing to condition on
+    with pytest.raises(KingemsError, match="does not grow"):
+        sampled_knockouts(cm, s, 1, {"nothing": {"EX_glc__D_e": 0.0}}, genes=list(cm.gene_ids[:3]),
+                          conditioning=WildTypeConditioning(0.5))
+
+
+def test_knockout_cli_conditioned_samples_and_relative_rule(tmp_path, capsys):
+    """``knockout --samples N --condition-on-growth F --lethal-rule relative``: the summary carries the rule and
+    the conditioning, the per-sample table the attempts, the spread JSON the acceptance; misuse is a clear error."""
+    import json
+
+    from kingems_ray.analysis.uncertainty import WildTypeConditioning
+    from kingems_ray.cli import main
+
+    table = str(package_data("kcat_default", TABLE))
+    out = tmp_path / "k.parquet"
+    assert main(["knockout", "textbook", "--kcats", table, "--samples", "2", "--genes", "b0351", "b1241", "b2276",
+                 "--condition-on-growth", "0.5", "--max-attempts", "16", "--lethal-rule", "relative",
+                 "--out", str(out)]) == 0
+    label = WildTypeConditioning(0.5, 16).label()
+    summary = pd.read_parquet(out)
+    assert (summary["lethal_rule"] == "relative").all() and (summary["conditioning"] == label).all()
+    per = pd.read_parquet(tmp_path / "k_samples.parquet")
+    ok = per[per["method"] != "not_accepted"]
+    assert len(ok) and (ok["wild_type_growth"] >= 0.5 * ok["point_wild_type_growth"] - 1e-9).all()
+    spread = json.loads((tmp_path / "k_spread.json").read_text())
+    assert spread["conditioning"] == label and spread["acceptance"][0]["attempts"] >= 2
+    assert "acceptance rate" in capsys.readouterr().out
+    for bad, match in ((["--condition-on-growth", "0.5"], "--condition-on-growth without --samples"),
+                       (["--lethal-rule", "relative"], "--lethal-rule relative without --samples"),
+                       (["--samples", "1", "--condition-on-growth", "0"], "min_fraction must be > 0")):
+        assert main(["knockout", "textbook", "--kcats", table, *bad, "--out", str(tmp_path / "x.parquet")]) == 2
+        assert match in capsys.readouterr().err
+    assert not (tmp_path / "x.parquet").exists()

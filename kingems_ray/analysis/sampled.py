@@ -34,8 +34,9 @@ from ..errors import KingemsError
 from ..gem.media import Medium, medium_applied
 from ..parallel import process_map, worker_state
 from .fva import flux_variability
-from .knockout import ZERO_TOL, knockout_screen
-from .uncertainty import KcatSampler, check_n_samples, kcats_applied
+from .knockout import ZERO_TOL, knockout_screen, knockout_targets
+from .metrics import GROWTH_THRESHOLD
+from .uncertainty import KcatSampler, WildTypeConditioning, check_n_samples, conditioning_label, kcats_applied
 
 
 def _problem_of(target: Problem | CompiledModel) -> Problem:
@@ -90,8 +91,24 @@ def _point_bases(problem: Problem, conditions: Mapping[str, Medium | None] | Non
     return out
 
 
-#: Per worker: (id of the problem, conditions) -> (zero-growth genes, start bases), computed at point kcats once.
-_KO_CACHE: dict[tuple, tuple[dict, dict]] = {}
+#: Per worker: (problem, conditions with their media, genes) -> (problem, zero-growth genes, start bases), computed
+#: at point kcats once. The problem itself is kept and compared by identity: a bare id() could be reused by a new
+#: Problem (another model) once the old one is freed, and would hand it the wrong zero set.
+_KO_CACHE: dict[tuple, tuple[Problem, dict, dict]] = {}
+
+
+def _shortcut_data(problem: Problem, conditions: Mapping[str, Medium | None] | None,
+                   genes: Sequence[str] | None, warm_start: bool) -> tuple[dict, dict]:
+    """The relaxation's zero-growth genes (and point bases) of every condition, once per worker and screen."""
+    conds = {"model": None} if conditions is None else dict(conditions)
+    key = (id(problem), repr(sorted(conds.items(), key=lambda kv: kv[0])), None if genes is None else tuple(genes),
+           warm_start)
+    hit = _KO_CACHE.get(key)
+    if hit is None or hit[0] is not problem:
+        _KO_CACHE.clear()  # one screen setup per worker at a time
+        hit = _KO_CACHE[key] = (problem, relaxed_zero_growth(problem, conds, genes),
+                                _point_bases(problem, conds) if warm_start else {})
+    return hit[1], hit[2]
 
 
 def knockout_sample(problem: Problem, kcats: np.ndarray, conditions: Mapping[str, Medium | None] | None = None,
@@ -103,18 +120,70 @@ def knockout_sample(problem: Problem, kcats: np.ndarray, conditions: Mapping[str
     conditions, before any sample is applied); ``False`` screens each sample from scratch. ``warm_start`` starts
     each wild-type solve from the point model's basis (see the module docstring).
     """
-    zero, bases = {}, {}
-    if shortcuts:
-        key = (id(problem), tuple(conditions or {"model": None}), None if genes is None else tuple(genes),
-               warm_start)
-        if key not in _KO_CACHE:
-            _KO_CACHE.clear()  # one screen setup per worker at a time
-            _KO_CACHE[key] = (relaxed_zero_growth(problem, conditions, genes),
-                              _point_bases(problem, conditions) if warm_start else {})
-        zero, bases = _KO_CACHE[key]
+    zero, bases = _shortcut_data(problem, conditions, genes, warm_start) if shortcuts else ({}, {})
     with kcats_applied(problem, kcats):
         return knockout_screen(problem, conditions, genes=genes, shortcuts=shortcuts, zero_growth=zero,
                                start_bases=bases, check_wild_type=False)
+
+
+def wild_type_growth(problem: Problem, medium: Medium | None = None) -> tuple[float, str]:
+    """Optimal growth of the problem as it stands on ``medium`` (a cold solve, as a screen's wild type):
+    ``(growth, status)``; growth 0 when infeasible, NaN when undecided."""
+    with medium_applied(problem, medium):
+        problem.solver.cold_start()
+        res = problem.optimize(need_x=False)
+    if res.ok:
+        return float(res.objective), res.status
+    return (0.0 if res.status == "infeasible" else float("nan")), res.status
+
+
+def point_wild_type_growth(target: Problem | CompiledModel,
+                           conditions: Mapping[str, Medium | None] | None = None) -> dict[str, float]:
+    """The point model's wild-type growth per condition (the reference of :class:`WildTypeConditioning`)."""
+    problem = _problem_of(target)
+    return {c: wild_type_growth(problem, m)[0] for c, m in (conditions or {"model": None}).items()}
+
+
+def conditioned_knockout_sample(problem: Problem, sampler: KcatSampler, i: int,
+                                conditions: Mapping[str, Medium | None] | None = None,
+                                genes: Sequence[str] | None = None, min_growth: Mapping[str, float] | None = None,
+                                conditioning: WildTypeConditioning | None = None, shortcuts: bool = True,
+                                warm_start: bool = False) -> pd.DataFrame:
+    """Knockout screen of sample ``i`` conditioned on its wild type growing (rejection, per condition).
+
+    For each condition, attempts ``a = 0, 1, ...`` of ``sampler.sample(i, a)`` are applied in place until the
+    wild type grows at least ``min_growth[condition]`` (:class:`WildTypeConditioning`; a cold solve each); the
+    accepted vector's screen is returned with column ``attempt`` (rejected draws before it). A condition with no
+    accepted draw within ``conditioning.max_attempts`` gives rows with method ``not_accepted`` and growth NaN.
+    """
+    if conditioning is None:
+        raise KingemsError("conditioned_knockout_sample needs a WildTypeConditioning")
+    conds = {"model": None} if conditions is None else dict(conditions)
+    missing = [c for c in conds if c not in (min_growth or {})]
+    if missing:
+        raise KingemsError(f"no minimum wild-type growth for condition(s) {missing}")
+    zero, bases = _shortcut_data(problem, conds, genes, warm_start) if shortcuts else ({}, {})
+    parts = []
+    for cond, med in conds.items():
+        df = None
+        for a in range(int(conditioning.max_attempts)):
+            with kcats_applied(problem, sampler.sample(i, a)):
+                wt, _ = wild_type_growth(problem, med)
+                if np.isfinite(wt) and wt >= float(min_growth[cond]):
+                    df = knockout_screen(problem, {cond: med}, genes=genes, shortcuts=shortcuts,
+                                         zero_growth={cond: zero.get(cond, frozenset())},
+                                         start_bases={cond: bases[cond]} if cond in bases else None,
+                                         check_wild_type=False)
+                    df["attempt"] = a
+                    break
+        if df is None:
+            g = list(knockout_targets(problem.cm, genes))
+            df = pd.DataFrame({"gene_id": g, "condition": cond, "growth": np.nan, "status": "not_accepted",
+                               "wild_type_growth": np.nan, "relative_growth": np.nan, "n_reactions_off": 0,
+                               "solved": False, "method": "not_accepted",
+                               "attempt": int(conditioning.max_attempts)})
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
 
 
 def growth_sample(problem: Problem, kcats: np.ndarray) -> pd.DataFrame:
@@ -126,7 +195,10 @@ def growth_sample(problem: Problem, kcats: np.ndarray) -> pd.DataFrame:
 
 
 _KINDS: dict[str, Callable[..., pd.DataFrame]] = {"fva": fva_sample, "knockout": knockout_sample,
-                                                  "growth": growth_sample}
+                                                  "growth": growth_sample,
+                                                  "knockout_conditioned": conditioned_knockout_sample}
+#: Kinds that draw their own vectors (rejection sampling): called with (problem, sampler, i).
+_SAMPLER_KINDS = frozenset({"knockout_conditioned"})
 
 
 def run_samples(problem: Problem, sampler: KcatSampler, kind: str, indices: Sequence[int], **kw) -> pd.DataFrame:
@@ -135,7 +207,8 @@ def run_samples(problem: Problem, sampler: KcatSampler, kind: str, indices: Sequ
     parts = []
     for i in indices:
         t = time.perf_counter()
-        df = fn(problem, sampler.sample(int(i)), **kw)
+        df = (fn(problem, sampler, int(i), **kw) if kind in _SAMPLER_KINDS
+              else fn(problem, sampler.sample(int(i)), **kw))
         df.insert(0, "sample", int(i))
         df["seconds"] = time.perf_counter() - t
         parts.append(df)
@@ -200,17 +273,57 @@ def sampled_fva(target: Problem | CompiledModel, sampler: KcatSampler, n: int, f
 
 def sampled_knockouts(target: Problem | CompiledModel, sampler: KcatSampler, n: int,
                       conditions: Mapping[str, Medium | None] | None = None, genes: Sequence[str] | None = None,
-                      processes: int = 1, start: int = 0, shortcuts: bool = True) -> pd.DataFrame:
+                      processes: int = 1, start: int = 0, shortcuts: bool = True,
+                      conditioning: WildTypeConditioning | None = None) -> pd.DataFrame:
     """Knockout screens of ``n`` sampled kcat vectors (columns of :func:`knockout_screen` plus ``sample``).
 
     ``shortcuts=False`` screens every sample from scratch (no relaxation, cold wild-type solves): the same
-    growth values, slower (see the module docstring).
+    growth values, slower (see the module docstring). ``conditioning`` (:class:`WildTypeConditioning`) keeps only
+    draws whose wild type grows at least its fraction of the point model's wild-type growth per condition
+    (rejection sampling; columns ``attempt``, and ``point_wild_type_growth``, ``min_wild_type_growth``);
+    ``None`` (default) takes every draw (the prior). Every row says which in ``conditioning``.
     """
-    df = map_samples(target, sampler, "knockout", n, start, processes, conditions=conditions, genes=genes,
-                     shortcuts=shortcuts)
+    kw: dict = {"conditions": conditions, "genes": genes, "shortcuts": shortcuts}
+    kind = "knockout"
+    pwt: dict[str, float] = {}
+    if conditioning is not None:
+        _require_kcats(target.cm if isinstance(target, Problem) else target)
+        pwt = point_wild_type_growth(target, conditions)
+        dead = [c for c, g in pwt.items() if not g > GROWTH_THRESHOLD]
+        if dead:
+            raise KingemsError(f"the point model's wild type does not grow on {dead}: nothing to condition the "
+                               "samples on there (drop the condition, or sample without conditioning)")
+        kind = "knockout_conditioned"
+        kw.update(conditioning=conditioning, min_growth={c: conditioning.min_fraction * g for c, g in pwt.items()})
+    df = map_samples(target, sampler, kind, n, start, processes, **kw)
+    if conditioning is not None:
+        df["point_wild_type_growth"] = df["condition"].map(pwt)
+        df["min_wild_type_growth"] = df["condition"].map(kw["min_growth"])
     df["spread"] = sampler.label()
+    df["conditioning"] = conditioning_label(conditioning)
     df.attrs["sampler"] = sampler.describe()
     return df
+
+
+def acceptance_summary(per_sample: pd.DataFrame) -> pd.DataFrame:
+    """Per condition, how often a conditioned draw was accepted.
+
+    Returns
+    -------
+    DataFrame
+        ``condition, n_samples, n_accepted, attempts`` (draws tried, accepted ones included) and
+        ``acceptance_rate = n_accepted / attempts``. Unconditioned tables (no ``attempt`` column) count every draw
+        as accepted.
+    """
+    d = per_sample.drop_duplicates(["sample", "condition"])
+    att = d["attempt"] if "attempt" in d else pd.Series(0, index=d.index)
+    acc = d["method"] != "not_accepted" if "method" in d else pd.Series(True, index=d.index)
+    tried = np.where(acc, att + 1, att)
+    t = pd.DataFrame({"condition": d["condition"], "acc": acc.astype(int), "tried": tried})
+    out = t.groupby("condition", sort=False).agg(n_samples=("acc", "size"), n_accepted=("acc", "sum"),
+                                                 attempts=("tried", "sum")).reset_index()
+    out["acceptance_rate"] = out["n_accepted"] / out["attempts"]
+    return out
 
 
 def sampled_growth(target: Problem | CompiledModel, sampler: KcatSampler, n: int, processes: int = 1,

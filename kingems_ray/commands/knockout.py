@@ -34,6 +34,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from .sampling import add_sampling_arguments
 
     add_sampling_arguments(p)
+    g = p.add_argument_group("knockout samples: conditioning and lethality (with --samples)")
+    g.add_argument("--condition-on-growth", type=float, default=None, metavar="FRACTION",
+                   help="keep only kcat vectors whose wild type grows >= FRACTION x the point model's wild-type "
+                   "growth on each condition (rejection sampling; default: every draw, the prior)")
+    g.add_argument("--max-attempts", type=int, default=64,
+                   help="with --condition-on-growth: draws tried per sample and condition (default 64)")
+    g.add_argument("--lethal-rule", default="absolute", choices=["absolute", "relative"],
+                   help="a sampled knockout is lethal at growth <= 0.001 (absolute, default) or at growth <= 0.001 "
+                   "x its sample's wild-type growth / the point wild-type growth (relative)")
     p.add_argument("--truth", default=None,
                    help="with --samples: score p(lethal) against a truth set (evaluate's names or a CSV) and plot it "
                    "against measured fitness")
@@ -57,6 +66,17 @@ def run(args: argparse.Namespace) -> int:
     from ..gem.media import carbon_source_medium, medium_bounds, read_media
 
     t0 = time.perf_counter()
+    if not getattr(args, "samples", 0):
+        given = [f for f, v in (("--condition-on-growth", args.condition_on_growth is not None),
+                                ("--lethal-rule relative", args.lethal_rule == "relative")) if v]
+        if given:
+            raise KingemsError(f"{' and '.join(given)} without --samples N: conditioning and the lethal rule "
+                               "apply only to sampled screens")
+    conditioning = None
+    if args.condition_on_growth is not None:
+        from ..analysis.uncertainty import WildTypeConditioning
+
+        conditioning = WildTypeConditioning(args.condition_on_growth, args.max_attempts)  # checked before building
     from ..ec.spec import EcSpec
 
     b = EcSpec.from_args(args).build(args.model)
@@ -81,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if rep.unknown:
             print(f"condition {cond}: {rep.summary()}", file=sys.stderr)
     if getattr(args, "samples", 0):
-        return _run_samples(b, problem, conditions, args)
+        return _run_samples(b, problem, conditions, args, conditioning)
     t1 = time.perf_counter()
     df = knockout_screen(problem if args.processes <= 1 else b.compiled, conditions, genes=_genes(args.genes),
                          processes=args.processes)
@@ -99,12 +119,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_samples(b, problem, conditions, args: argparse.Namespace) -> int:
-    """``knockout --samples N``: the point screen, N sampled screens, p(lethal) and growth quantiles per gene."""
+def _run_samples(b, problem, conditions, args: argparse.Namespace, conditioning=None) -> int:
+    """``knockout --samples N``: the point screen, N sampled screens, p(lethal) and growth quantiles per gene.
+
+    ``conditioning`` (:class:`~kingems_ray.analysis.uncertainty.WildTypeConditioning`): screen the posterior given
+    that the wild type grows instead of the prior; the acceptance rate per condition goes to the spread JSON.
+    """
     import json
 
     from ..analysis.knockout import knockout_screen
-    from ..analysis.sampled import sampled_knockouts
+    from ..analysis.sampled import acceptance_summary, sampled_knockouts
     from ..analysis.uncertainty import lethality_calibration, summarise_knockouts
     from ..analysis.uncertainty_plots import plot_lethality_vs_fitness, plot_reliability
     from .sampling import sampler_from_args, write_sampled, write_spread
@@ -115,14 +139,21 @@ def _run_samples(b, problem, conditions, args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
     point = knockout_screen(target, conditions, genes=genes, processes=args.processes)
     t2 = time.perf_counter()
-    per = sampled_knockouts(target, sampler, args.samples, conditions, genes=genes, processes=args.processes)
+    per = sampled_knockouts(target, sampler, args.samples, conditions, genes=genes, processes=args.processes,
+                            conditioning=conditioning)
     t3 = time.perf_counter()
-    summary = summarise_knockouts(per, point)
+    summary = summarise_knockouts(per, point, lethal_rule=args.lethal_rule)
     out = Path(args.out)
     paths = write_sampled(out, summary, per, sampler)
-    extra = {"point_seconds": t2 - t1, "samples_seconds": t3 - t2}
+    acc = acceptance_summary(per)
+    extra = {"point_seconds": t2 - t1, "samples_seconds": t3 - t2, "conditioning": per["conditioning"].iloc[0],
+             "lethal_rule": args.lethal_rule, "acceptance": acc.to_dict(orient="records")}
     uncertain = int(((summary["p_lethal"] > 0) & (summary["p_lethal"] < 1)).sum())
-    print(f"spread: {sampler.label()}")
+    print(f"spread: {sampler.label()}; conditioning: {extra['conditioning']}; lethal rule: {args.lethal_rule}")
+    if conditioning is not None:
+        for r in acc.itertuples():
+            print(f"  {r.condition}: {r.n_accepted}/{r.n_samples} samples accepted, {r.attempts} draws "
+                  f"(acceptance rate {r.acceptance_rate:.3f})")
     print(f"point screen {t2 - t1:.2f} s; {args.samples} sampled screens {t3 - t2:.2f} s "
           f"({(t3 - t2) / args.samples:.2f} s per sample); {len(summary)} knockouts, "
           f"{uncertain} with 0 < p(lethal) < 1, {int((summary['p_lethal'] == 1).sum())} lethal in every sample "
