@@ -88,6 +88,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=["parity", "bench"], default="parity")
     ap.add_argument("--samples", type=int, default=5)
+    ap.add_argument("--only", nargs="+", default=None, help="of the picked samples, run only these ids")
     default_cohort = Path(__file__).resolve().parents[1] / "configs" / "cohort_agora_200.csv.gz"
     ap.add_argument("--cohort", default=str(default_cohort))
     ap.add_argument("--diet", default="western")
@@ -102,6 +103,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     mdir = data_root(required=True) / "agora" / "models"
     tax = pick_samples(a.mode, a.samples, a.cohort)
+    if a.only:
+        tax = tax[tax["sample_id"].isin(a.only)].reset_index(drop=True)
     tax.to_csv(out / "taxonomy.csv", index=False)
     samples, _ = match_taxonomy(read_taxonomy(tax, rank="strain"), ModelDB.open(mdir), rank="strain", cutoff=0.0)
     diet = read_diet(a.diet)
