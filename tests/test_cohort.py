@@ -291,7 +291,7 @@ def test_warm_perturbation_tradeoff_equals_cold(agora):
     diet = read_diet("western")
     mets = ["ac", "but", "ppa", "h2s"]
     sc = build_sample(samples[0], lib, diet, 0.5, mets)
-    assert sc.state is not None and len(sc.state.cuts) >= 3 * len(TRIO)
+    assert sc.baseline.state is not None and len(sc.baseline.state.cuts) >= 3 * len(TRIO)
     members = [lib.get(t) for t in samples[0].taxa]
     com = sc.community
     supp = diet.with_changes({"inulin": float(diet.uptake.get("inulin", 0.0)) + 0.05})
@@ -299,7 +299,7 @@ def test_warm_perturbation_tradeoff_equals_cold(agora):
              (com.without_taxon(TRIO[0]), None)]
     for ctx, fresh in cases:
         with ctx:
-            warm = com.cooperative_tradeoff(0.5, warm=sc.state, then=lambda mu: max_production(com, mu, mets))
+            warm = com.cooperative_tradeoff(0.5, warm=sc.baseline.state, then=lambda mu: max_production(com, mu, mets))
             com.solver.cold_start()
             com._solved = False
             cold = com.cooperative_tradeoff(0.5)  # cold, from the default cuts

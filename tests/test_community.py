@@ -106,10 +106,11 @@ def test_bad_inputs(members):
         com.knockout_columns(TAXA[0], ["no_such_gene"])
     # a diet of unknown metabolites only: recorded, the community just cannot grow
     starving = read_diet({"EX_unobtainium(e)": 10.0})
-    res = Community(members, None, starving).cooperative_tradeoff(0.5)
+    res = Community(members, None, starving).cooperative_tradeoff(0.5, then=lambda mu: ("then", mu.sum()))
     assert res.status in ("optimal", "infeasible")
     if res.status == "optimal":
         assert res.community_growth == pytest.approx(0.0, abs=1e-9)
+        assert res.after == ("then", 0.0)  # `then` runs when nothing grows too (production at zero growth)
     assert Community(members, None, starving).joint.unmatched == ["unobtainium"]
 
 

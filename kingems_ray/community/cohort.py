@@ -323,8 +323,24 @@ class SampleCommunity:
     baseline: TradeoffResult
     base_production: dict[str, float]
     build_s: float = 0.0
-    #: the baseline trade-off's cuts and bases: perturbations (bounds changed in place) start from them
-    state: TradeoffState | None = None
+
+    def seed_for(self, other: Community) -> TradeoffState | None:
+        """The baseline's cut tangent points carried to another community built from this sample (a probiotic
+        added, other abundances): no basis fits a new LP, but the cuts still start its cutting planes near the
+        optimum (:meth:`TradeoffState.cuts_only`)."""
+        st = self.baseline.state
+        return st.cuts_only(self.community.taxa, other.taxa) if st is not None else None
+
+
+def tradeoff_and_production(com: Community, tradeoff: float, metabolites: list[str],
+                            warm: TradeoffState | None = None) -> tuple[TradeoffResult, dict[str, float]]:
+    """The cooperative trade-off and, when it is optimal, :func:`max_production` at its growth rates.
+
+    The production LPs run while the trade-off's optimal LP is still loaded (``cooperative_tradeoff(then=...)``),
+    so the first starts primal feasible from it. ``warm``: a baseline's ``state`` (perturbations).
+    """
+    res = com.cooperative_tradeoff(tradeoff, warm=warm, then=lambda mu: max_production(com, mu, metabolites))
+    return res, ((res.after or {}) if res.ok else {})
 
 
 def build_sample(spec: SampleSpec, library: MemberLibrary, diet: Diet, tradeoff: float = 0.5,
@@ -344,11 +360,8 @@ def build_sample(spec: SampleSpec, library: MemberLibrary, diet: Diet, tradeoff:
     members = [library.get(t) for t in spec.taxa]
     com = use_presolve_fallback(Community(members, spec.abundances, diet))
     build_s = time.perf_counter() - t0
-    mets = metabolites or []
-    base = com.cooperative_tradeoff(tradeoff, then=lambda mu: max_production(com, mu, mets))
-    state = com.last_state
-    prod = (base.after or {}) if base.ok else {}
-    return SampleCommunity(spec, com, diet, tradeoff, base, prod, build_s, state)
+    base, prod = tradeoff_and_production(com, tradeoff, metabolites or [])
+    return SampleCommunity(spec, com, diet, tradeoff, base, prod, build_s)
 
 
 def _run_perturbation(sc: SampleCommunity, p: Perturbation, library: MemberLibrary, metabolites: list[str]
@@ -382,18 +395,12 @@ def _run_perturbation(sc: SampleCommunity, p: Perturbation, library: MemberLibra
             ab.append(a)
         members = [library.get(x) for x in taxa]
         com2 = use_presolve_fallback(Community(members, ab, sc.diet))
-        # a new LP: no basis to reuse, but the baseline's tangent points seed the cutting planes
-        seed = sc.state.cuts_only(com.taxa, com2.taxa) if sc.state is not None else None
-        res = com2.cooperative_tradeoff(sc.tradeoff, warm=seed,
-                                        then=lambda mu: max_production(com2, mu, metabolites))
-        prod = (res.after or {}) if res.ok else {}
+        res, prod = tradeoff_and_production(com2, sc.tradeoff, metabolites, warm=sc.seed_for(com2))
         return res, prod, ""
     else:
         raise KingemsError(f"unknown perturbation kind {kind!r}")
     with ctx:
-        res = com.cooperative_tradeoff(sc.tradeoff, warm=sc.state,
-                                       then=lambda mu: max_production(com, mu, metabolites))
-        prod = (res.after or {}) if res.ok else {}
+        res, prod = tradeoff_and_production(com, sc.tradeoff, metabolites, warm=sc.baseline.state)
     return res, prod, ""
 
 
@@ -607,9 +614,7 @@ def elasticities(sc: SampleCommunity, library: MemberLibrary, metabolites: list[
             continue
         d2 = sc.diet.with_changes({comp: sc.diet.uptake[comp] * (1 + h)})
         with com.with_diet(d2):
-            res = com.cooperative_tradeoff(sc.tradeoff, warm=sc.state,
-                                           then=lambda mu: max_production(com, mu, metabolites))
-            prod = (res.after or {}) if res.ok else {}
+            res, prod = tradeoff_and_production(com, sc.tradeoff, metabolites, warm=sc.baseline.state)
         record(comp, "diet", res, prod)
     if abundances and len(sc.spec.taxa) > 1:
         members = [library.get(t) for t in sc.spec.taxa]
@@ -617,9 +622,6 @@ def elasticities(sc: SampleCommunity, library: MemberLibrary, metabolites: list[
             ab = np.asarray(sc.spec.abundances, float).copy()
             ab[i] *= 1 + h
             c2 = use_presolve_fallback(Community(members, ab / ab.sum(), sc.diet))
-            seed = sc.state.cuts_only(com.taxa, c2.taxa) if sc.state is not None else None
-            res = c2.cooperative_tradeoff(sc.tradeoff, warm=seed,
-                                          then=lambda mu, c=c2: max_production(c, mu, metabolites))
-            prod = (res.after or {}) if res.ok else {}
+            res, prod = tradeoff_and_production(c2, sc.tradeoff, metabolites, warm=sc.seed_for(c2))
             record(t.name, "abundance", res, prod)
     return pd.DataFrame(rows)

@@ -55,6 +55,8 @@ class TradeoffResult:
     seconds: float = 0.0
     #: what ``cooperative_tradeoff(..., then=f)`` returned from ``f(growth)`` (None otherwise)
     after: Any = None
+    #: the cuts and bases of an optimal cutting-plane trade-off, for warm starts of perturbed ones (else None)
+    state: TradeoffState | None = None
 
     @property
     def ok(self) -> bool:
@@ -133,8 +135,6 @@ class Community:
         self._growth_row = self.solver.add_row(-np.inf, np.inf, self._bio, w.astype(float))
         self._cost = np.asarray(self.joint.lp.cost, float).copy()
         self._solved = False  # no basis yet: the first LP is solved cold with presolve
-        #: the state of the last cutting-plane trade-off, for warm starts of perturbed ones
-        self.last_state: TradeoffState | None = None
 
     @property
     def taxa(self) -> list[str]:
@@ -196,17 +196,17 @@ class Community:
         stop when the gap stalls at the LP tolerances). Returns a result with status ``infeasible`` (not an
         exception) when nothing grows.
 
-        ``warm``: the :attr:`last_state` of an earlier trade-off on this community (perturbations: bounds changed
-        in place, same columns). Both LPs then start from its bases and the cutting planes from its cuts, by the
-        dual simplex (bound changes keep a basis dual feasible), instead of cold solves with presolve. The result
-        is the same optimum. After every cutting-plane trade-off :attr:`last_state` holds the state to reuse.
+        ``warm``: the ``state`` of an earlier result on this community (perturbations: bounds changed in place,
+        same columns). Both LPs then start from its bases and the cutting planes from its cuts, by the dual simplex
+        (bound changes keep a basis dual feasible), instead of cold solves with presolve. The result is the same
+        optimum. Every optimal cutting-plane trade-off returns its own ``state`` to reuse.
 
         A state without bases (:meth:`TradeoffState.cuts_only`) only seeds the cutting planes (cold first LPs).
 
         ``then``: called as ``then(growth_rates)`` on the optimal trade-off while its last LP is still loaded
         (epigraph columns and cuts in place, the optimal basis current), so that LPs at the trade-off's growth
-        rates start primal feasible from it; its value is returned as ``result.after``. With ``wolfe`` it is
-        called after the trade-off.
+        rates start primal feasible from it; its value is returned as ``result.after``. With ``wolfe``, and when
+        nothing grows (all rates 0, the max-growth LP loaded), it is called after the trade-off.
         """
         if not 0.0 <= fraction <= 1.0:
             raise KingemsError(f"trade-off fraction must be in [0, 1], got {fraction}")
@@ -222,20 +222,21 @@ class Community:
             return TradeoffResult(st, float("nan"), float("nan"), nan, None, time.perf_counter() - t0)
         mu0 = self._growths(x)
         if gmax <= 1e-9:
-            return TradeoffResult("optimal", 0.0, gmax, pd.Series(mu0 * 0.0, index=self.taxa), x,
-                                  time.perf_counter() - t0)
+            zero = mu0 * 0.0
+            return TradeoffResult("optimal", 0.0, gmax, pd.Series(zero, index=self.taxa), x,
+                                  time.perf_counter() - t0, then(zero) if then is not None else None)
         self.solver.set_row_bounds(self._growth_row, fraction * gmax, gmax)
         try:
             if method == "wolfe":
                 self.solver.set_strategy("primal")
                 mu, xs, status = self._min_norm_point(mu0, x, 1e-10, max(max_iter, 500))
-                after = None
+                after, state = None, None
             else:
                 # at fraction 1 the growth row is an equality and HiGHS' first cut LP stalled (trio, > 20 s); a
                 # 1e-9 relative slack keeps community growth within 1e-9 of the bound
                 self.solver.set_row_bounds(self._growth_row, min(fraction, 1.0 - 1e-9) * gmax, gmax)
-                mu, xs, status, after = self._cutting_planes(min(fraction, 1.0 - 1e-9) * gmax, tol, max_iter,
-                                                             warm, then)
+                mu, xs, status, after, state = self._cutting_planes(min(fraction, 1.0 - 1e-9) * gmax, tol,
+                                                                    max_iter, warm, then)
         finally:
             self.solver.set_strategy("dual")
             self.solver.set_row_bounds(self._growth_row, -np.inf, np.inf)
@@ -243,7 +244,7 @@ class Community:
             after = then(mu)
         g = pd.Series(mu, index=self.taxa)
         return TradeoffResult(status, float((g * self.abundances).sum()), gmax, g, xs, time.perf_counter() - t0,
-                              after)
+                              after, state)
 
     #: Dual simplex iterations a warm-started cutting-plane LP may take before it is re-solved cold with presolve.
     #: Most take tens to a few thousand; a rare one stalls for minutes (seen on a 50-taxon sample under load).
@@ -293,7 +294,7 @@ class Community:
         # the gap relative to the objective, not to a tiny sum of squares (growth rates agree with the exact
         # min-norm point to ~1e-4 relative instead of ~1e-3)
         scale = 1.0 / (c * a.max()) ** 2
-        warm_basis = warm is not None and warm.cuts and warm.cut_basis is not None
+        warm_basis = warm is not None and bool(warm.cuts) and warm.cut_basis is not None
         if warm is not None and warm.cuts:
             if warm_basis:
                 scale = warm.scale  # the stored basis belongs to cut rows of that scale
@@ -343,16 +344,16 @@ class Community:
                         break
                     add_cuts(new, mu[new])
                     res = self._warm_or_cold()
-            after = None
+            after, state = None, None
             if status == "optimal" and best_mu is not None:
-                self.last_state = TradeoffState(tuple(cuts[: s.n_rows - n_rows]), scale, basis, s.basis())
+                state = TradeoffState(tuple(cuts), scale, basis, s.basis())  # one cut per added row
                 if then is not None:
                     after = then(best_mu)
         finally:
             s.truncate(n_cols, n_rows, basis)
         if best_mu is None:
-            return np.full(n, np.nan), None, status, None
-        return best_mu, best_x, status, after
+            return np.full(n, np.nan), None, status, None, None
+        return best_mu, best_x, status, after, state
 
     def _min_norm_point(self, mu0, x0, tol, max_iter):
         """Wolfe (1976): the point of minimal Euclidean norm in the polytope of feasible growth vectors."""
@@ -523,7 +524,7 @@ def run_community(
     t0 = time.perf_counter()
     com = Community(members, abundances, diet, max_exchange=max_exchange, reduce_enzymes=reduce_enzymes)
     base = com.cooperative_tradeoff(tradeoff)
-    state = com.last_state  # perturbations (bounds changed in place) start from the baseline's cuts and bases
+    state = base.state  # perturbations (bounds changed in place) start from the baseline's cuts and bases
     growth = pd.DataFrame({"taxon": com.taxa, "abundance": com.abundances.to_numpy(),
                            "growth": base.growth.to_numpy()})
     ex = com.exchanges(base.x) if base.x is not None else pd.DataFrame()
