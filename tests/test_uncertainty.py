@@ -529,7 +529,8 @@ def test_knockout_cli_conditioned_samples_and_relative_rule(tmp_path, capsys):
     assert "acceptance rate" in capsys.readouterr().out
     for bad, match in ((["--condition-on-growth", "0.5"], "--condition-on-growth without --samples"),
                        (["--lethal-rule", "relative"], "--lethal-rule relative without --samples"),
-                       (["--samples", "1", "--condition-on-growth", "0"], "min_fraction must be > 0")):
+                       (["--samples", "1", "--condition-on-growth", "0"], "min_fraction must be > 0"),
+                       (["--samples", "1", "--max-attempts", "8"], "--max-attempts without --condition-on-growth")):
         assert main(["knockout", "textbook", "--kcats", table, *bad, "--out", str(tmp_path / "x.parquet")]) == 2
         assert match in capsys.readouterr().err
     assert not (tmp_path / "x.parquet").exists()

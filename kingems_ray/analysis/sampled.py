@@ -34,6 +34,7 @@ from ..errors import KingemsError
 from ..gem.media import Medium, medium_applied
 from ..parallel import process_map, worker_state
 from .fva import flux_variability
+from .knockout import COLUMNS as KO_COLUMNS
 from .knockout import ZERO_TOL, knockout_screen, knockout_targets
 from .metrics import GROWTH_THRESHOLD
 from .uncertainty import KcatSampler, WildTypeConditioning, check_n_samples, conditioning_label, kcats_applied
@@ -176,12 +177,11 @@ def conditioned_knockout_sample(problem: Problem, sampler: KcatSampler, i: int,
                                          check_wild_type=False)
                     df["attempt"] = a
                     break
-        if df is None:
-            g = list(knockout_targets(problem.cm, genes))
-            df = pd.DataFrame({"gene_id": g, "condition": cond, "growth": np.nan, "status": "not_accepted",
-                               "wild_type_growth": np.nan, "relative_growth": np.nan, "n_reactions_off": 0,
-                               "solved": False, "method": "not_accepted",
-                               "attempt": int(conditioning.max_attempts)})
+        if df is None:  # a screen's rows (knockout.COLUMNS), with nothing solved
+            df = pd.DataFrame([(g, cond, np.nan, "not_accepted", np.nan, np.nan, 0, False,
+                                "not_accepted") for g in knockout_targets(problem.cm, genes)],
+                              columns=KO_COLUMNS)
+            df["attempt"] = int(conditioning.max_attempts)
         parts.append(df)
     return pd.concat(parts, ignore_index=True)
 

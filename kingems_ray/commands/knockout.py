@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--condition-on-growth", type=float, default=None, metavar="FRACTION",
                    help="keep only kcat vectors whose wild type grows >= FRACTION x the point model's wild-type "
                    "growth on each condition (rejection sampling; default: every draw, the prior)")
-    g.add_argument("--max-attempts", type=int, default=64,
+    g.add_argument("--max-attempts", type=int, default=None,
                    help="with --condition-on-growth: draws tried per sample and condition (default 64)")
     g.add_argument("--lethal-rule", default="absolute", choices=["absolute", "relative"],
                    help="a sampled knockout is lethal at growth <= 0.001 (absolute, default) or at growth <= 0.001 "
@@ -68,15 +68,20 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if not getattr(args, "samples", 0):
         given = [f for f, v in (("--condition-on-growth", args.condition_on_growth is not None),
+                                ("--max-attempts", args.max_attempts is not None),
                                 ("--lethal-rule relative", args.lethal_rule == "relative")) if v]
         if given:
             raise KingemsError(f"{' and '.join(given)} without --samples N: conditioning and the lethal rule "
                                "apply only to sampled screens")
+    if args.max_attempts is not None and args.condition_on_growth is None:
+        raise KingemsError("--max-attempts without --condition-on-growth: it bounds the draws of conditioned "
+                           "sampling only")
     conditioning = None
     if args.condition_on_growth is not None:
         from ..analysis.uncertainty import WildTypeConditioning
 
-        conditioning = WildTypeConditioning(args.condition_on_growth, args.max_attempts)  # checked before building
+        kw = {} if args.max_attempts is None else {"max_attempts": args.max_attempts}
+        conditioning = WildTypeConditioning(args.condition_on_growth, **kw)  # checked before building
     from ..ec.spec import EcSpec
 
     b = EcSpec.from_args(args).build(args.model)
