@@ -118,8 +118,12 @@ def main(argv=None) -> int:
     ap.add_argument("--condition-on-growth", type=float, default=None, metavar="FRACTION",
                     help="also screen samples conditioned on wild-type growth >= FRACTION x the point model's")
     ap.add_argument("--max-attempts", type=int, default=64, help="draws per sample and condition (conditioning)")
+    ap.add_argument("--no-prior", action="store_true",
+                    help="with --condition-on-growth: screen only the conditioned samples, not the prior ones")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
+    if args.no_prior and args.condition_on_growth is None:
+        ap.error("--no-prior needs --condition-on-growth")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -162,7 +166,7 @@ def main(argv=None) -> int:
     pj = join_knockouts(point, truth)
     pgrow = pj.dropna(subset=["grows"])
     info["point_accuracy"] = float(((pgrow["growth"].fillna(0.0) > GROWTH_THRESHOLD) == pgrow["grows"]).mean())
-    variants = [("prior", None)]
+    variants = [] if args.no_prior else [("prior", None)]
     if args.condition_on_growth is not None:
         variants.append(("conditioned", WildTypeConditioning(args.condition_on_growth, args.max_attempts)))
     info["variants"] = {}
