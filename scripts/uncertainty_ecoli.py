@@ -19,7 +19,14 @@ until its wild type reaches F x the point model's wild-type growth on that condi
 :class:`~kingems_ray.analysis.uncertainty.WildTypeConditioning`; batches in ``DIR/ko_samples_cond_F``) in the same
 run, and scores four summaries side by side in ``calibration.json`` -> ``variants``: prior or conditioned samples,
 each with the absolute lethal rule (growth <= 0.001) and the relative one (growth <= 0.001 x the sample's wild type
-/ the point wild type). ``acceptance`` gives the acceptance rate per condition.
+/ the point wild type). ``acceptance`` gives the acceptance rate per condition. Every variant is also scored with
+the ``fitness`` rule: p(lethal) is the probability that RB-TnSeq calls the knockout lethal (fitness <= -2) given its
+growth relative to its sample's wild type (:class:`~kingems_ray.analysis.uncertainty.FitnessAssay`, defaults).
+``--no-prior`` skips the prior screens.
+
+``--pool DIR [DIR ...] --out OUT`` solves nothing: it scores the saved per-sample screens of several runs together
+(one run per condition, so each resumes on its own), with the same rules, plus the ``fitness`` rule over a grid of
+assay settings (``assay_grid`` in ``OUT/calibration.json``).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from kingems_ray.analysis.knockout import knockout_screen
 from kingems_ray.analysis.metrics import GROWTH_THRESHOLD, compare_knockout_scores
 from kingems_ray.analysis.sampled import acceptance_summary, sampled_fva, sampled_knockouts
 from kingems_ray.analysis.uncertainty import (
+    FitnessAssay,
     KcatSampler,
     WildTypeConditioning,
     fva_interval_summary,
@@ -102,9 +110,100 @@ def _score(joined: pd.DataFrame, pj: pd.DataFrame, names: list[str], n_boot: int
     return cal
 
 
+def _read_batches(bdir: Path, n_samples: int | None = None) -> pd.DataFrame:
+    """The per-sample knockout rows saved in ``bdir`` (samples below ``n_samples``)."""
+    files = sorted(bdir.glob("batch_*.parquet"))
+    if not files:
+        raise SystemExit(f"{bdir}: no batch_*.parquet")
+    per = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return per if n_samples is None else per[per["sample"] < n_samples]
+
+
+#: The lethal rules each variant is scored with (``summarise_knockouts``); "fitness" uses ``FitnessAssay()``.
+RULES = ("absolute", "relative", "fitness")
+
+
+def _score_variant(per: pd.DataFrame, point: pd.DataFrame, truth: pd.DataFrame, pj: pd.DataFrame, names: list[str],
+                   n_boot: int, vname: str, out: Path, info: dict, extra: dict | None = None) -> None:
+    """Score one variant's per-sample screens with every lethal rule: summaries, figures, ``info["variants"]``."""
+    acc = acceptance_summary(per)
+    print(f"{vname}: {acc.to_dict(orient='records')}", flush=True)
+    base = {**(extra or {}), "samples_done": int(per["sample"].nunique()),
+            "seconds_per_sample_screen": float(per.groupby("sample")["seconds"].first().mean()),
+            "conditioning": per["conditioning"].iloc[0], "acceptance": acc.to_dict(orient="records"),
+            "wild_type_growth_over_point": _wt_ratios(per, point)}
+    for rule in RULES:
+        key = f"{vname}_{rule}"
+        summ = summarise_knockouts(per, point, lethal_rule=rule)
+        summ.to_parquet(out / ("ko_summary.parquet" if key == "prior_absolute" else f"ko_summary_{key}.parquet"))
+        joined = join_knockouts(summ, truth)
+        res = dict(base, lethal_rule=summ["lethal_rule"].iloc[0], **_score(joined, pj, names, n_boot, key))
+        info["variants"][key] = res
+        rel = pd.DataFrame(res["reliability"])
+        if key == "prior_absolute":  # the old outputs, unchanged names
+            info["calibration"] = {k: v for k, v in res.items() if k not in ("reliability", "compare_with_point")}
+            info["reliability"] = res["reliability"]
+            info["compare_with_point"] = res["compare_with_point"]
+            info["samples_done"] = base["samples_done"]
+            info["seconds_per_sample_screen"] = base["seconds_per_sample_screen"]
+            rel.to_parquet(out / "reliability.parquet")
+        suffix = "" if key == "prior_absolute" else f"_{key}"
+        plot_reliability(rel, out / f"reliability{suffix}.png", res["brier"],
+                         title=f"iML1515 ecGEM, {base['samples_done']} kcat samples ({key}), {res['n']} points")
+        plot_lethality_vs_fitness(joined, out / f"lethality_vs_fitness{suffix}.png",
+                                  title=f"iML1515 ecGEM, {base['samples_done']} samples ({key}): "
+                                        "p(lethal) vs RB-TnSeq fitness")
+
+
+def _assay_grid(per: pd.DataFrame, point: pd.DataFrame, truth: pd.DataFrame, pj: pd.DataFrame, names: list[str],
+                n_boot: int) -> list[dict]:
+    """The fitness rule's result over a grid of assay settings (how much the conclusion rests on the defaults)."""
+    rows = []
+    for gen in (4.0, 6.0, 8.0):
+        for sd in (0.25, 0.5, 1.0):
+            summ = summarise_knockouts(per, point, lethal_rule="fitness", assay=FitnessAssay(gen, sd))
+            joined = join_knockouts(summ, truth)
+            cal = lethality_calibration(joined)
+            c = compare_knockout_scores(pj, probability_scores(joined, tie_break=None), score="growth",
+                                        n_boot=n_boot, seed=0, by="condition" if len(names) > 1 else None)
+            v = c["pooled_roc_auc"]
+            rows.append({"generations": gen, "sd": sd, "brier": cal["brier"], "brier_point": cal["brier_point"],
+                         "roc_auc_p_lethal": v["b"], "roc_auc_point": v["a"], "diff": v["diff"],
+                         "ci_low": v["ci_low"], "ci_high": v["ci_high"]})
+            print(f"[assay G={gen:g} sd={sd:g}] Brier {cal['brier']:.5f} (point {cal['brier_point']:.5f}); ROC-AUC "
+                  f"p(lethal) {v['b']:.4f} vs point {v['a']:.4f}: {v['diff']:+.4f} [{v['ci_low']:+.4f}, "
+                  f"{v['ci_high']:+.4f}]", flush=True)
+    return rows
+
+
+def pool(dirs: list[Path], variant: str, n_boot: int, out: Path) -> int:
+    """Score the per-sample screens of several single-condition runs together (``--pool``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    points, pers = [], []
+    for d in dirs:
+        points.append(pd.read_parquet(d / "ko_point.parquet"))
+        pers.append(_read_batches(d / variant))
+    point = pd.concat(points, ignore_index=True)
+    per = pd.concat(pers, ignore_index=True)
+    names = list(pd.unique(point["condition"]))
+    truth = ecoli_keio_fitness(tuple(names))
+    pj = join_knockouts(point, truth)
+    info: dict = {"pooled": [str(d) for d in dirs], "variant": variant, "conditions": names,
+                  "samples_per_condition": per.groupby("condition")["sample"].nunique().to_dict(), "variants": {}}
+    _score_variant(per, point, truth, pj, names, n_boot, variant, out, info)
+    info["assay_grid"] = _assay_grid(per, point, truth, pj, names, n_boot)
+    (out / "calibration.json").write_text(json.dumps(info, indent=2, default=str))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--kcats", required=True, help="kcat table, or 'predicted' to build it")
+    ap.add_argument("--kcats", help="kcat table, or 'predicted' to build it (needed unless --pool)")
+    ap.add_argument("--pool", nargs="+", type=Path, metavar="DIR",
+                    help="score the saved per-sample screens of these output dirs together (e.g. one run per "
+                    "condition) and write the result to --out; nothing is solved")
+    ap.add_argument("--pool-variant", default="ko_samples_cond_0.1",
+                    help="with --pool: the per-sample folder read in each dir (default ko_samples_cond_0.1)")
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--spread-scale", type=float, default=1.0)
@@ -124,6 +223,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.no_prior and args.condition_on_growth is None:
         ap.error("--no-prior needs --condition-on-growth")
+    if args.pool:
+        return pool(args.pool, args.pool_variant, args.n_boot, Path(args.out))
+    if not args.kcats:
+        ap.error("--kcats is required (unless --pool)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -184,36 +287,9 @@ def main(argv=None) -> int:
                                    conditioning=conditioning)
             df.to_parquet(f)
             print(f"{vname} samples {start}..{start + n - 1}: {time.perf_counter() - tb:.1f} s", flush=True)
-        per = pd.concat([pd.read_parquet(f) for f in sorted(bdir.glob("batch_*.parquet"))], ignore_index=True)
-        per = per[per["sample"] < args.samples]
-        acc = acceptance_summary(per)
-        print(f"{vname}: {acc.to_dict(orient='records')}", flush=True)
-        base = {"screens_seconds_this_run": time.perf_counter() - t, "samples_done": int(per["sample"].nunique()),
-                "seconds_per_sample_screen": float(per.groupby("sample")["seconds"].first().mean()),
-                "conditioning": per["conditioning"].iloc[0], "acceptance": acc.to_dict(orient="records"),
-                "wild_type_growth_over_point": _wt_ratios(per, point)}
-        for rule in ("absolute", "relative"):
-            key = f"{vname}_{rule}"
-            summ = summarise_knockouts(per, point, lethal_rule=rule)
-            summ.to_parquet(out / ("ko_summary.parquet" if key == "prior_absolute" else f"ko_summary_{key}.parquet"))
-            joined = join_knockouts(summ, truth)
-            res = dict(base, **_score(joined, pj, names, args.n_boot, key))
-            info["variants"][key] = res
-            rel = pd.DataFrame(res["reliability"])
-            if key == "prior_absolute":  # the old outputs, unchanged names
-                info["calibration"] = {k: v for k, v in res.items() if k not in ("reliability", "compare_with_point")}
-                info["reliability"] = res["reliability"]
-                info["compare_with_point"] = res["compare_with_point"]
-                info["samples_done"] = base["samples_done"]
-                info["seconds_per_sample_screen"] = base["seconds_per_sample_screen"]
-                rel.to_parquet(out / "reliability.parquet")
-            suffix = "" if key == "prior_absolute" else f"_{key}"
-            plot_reliability(rel, out / f"reliability{suffix}.png", res["brier"],
-                             title=f"iML1515 ecGEM, {base['samples_done']} kcat samples ({key}), {res['n']} points")
-            plot_lethality_vs_fitness(joined, out / f"lethality_vs_fitness{suffix}.png",
-                                      title=f"iML1515 ecGEM, {base['samples_done']} samples ({key}): "
-                                            "p(lethal) vs RB-TnSeq fitness")
-
+        per = _read_batches(bdir, args.samples)
+        _score_variant(per, point, truth, pj, names, args.n_boot, vname, out, info,
+                       {"screens_seconds_this_run": time.perf_counter() - t})
     if args.fva_samples:
         t = time.perf_counter()
         from kingems_ray.analysis.fva import flux_variability

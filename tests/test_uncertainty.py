@@ -488,6 +488,55 @@ def test_relative_lethal_rule_on_a_hand_built_table():
         summarise_knockouts(per, point.assign(wild_type_growth=0.0), lethal_rule="relative")
 
 
+def test_fitness_rule_is_the_assay_probability_averaged_over_samples():
+    """The ``fitness`` rule: p(lethal) = mean over samples of Phi((threshold - G (r - 1)) / sd), r the growth
+    relative to the sample's own wild type (checked against scipy's normal cdf written out here)."""
+    from scipy.stats import norm
+
+    from kingems_ray.analysis.uncertainty import FitnessAssay
+
+    def expected(r, g=6.0, sd=0.5, thr=-2.0):
+        return norm.cdf((thr - g * (min(max(r, 0.0), 1.0) - 1.0)) / sd)
+
+    point = pd.DataFrame({"gene_id": ["A", "B"], "condition": "c", "growth": [0.2, 0.0], "wild_type_growth": 0.5})
+    per = pd.DataFrame({
+        "sample": [0, 0, 1, 1, 2, 2, 3, 3],
+        "gene_id": ["A", "B"] * 4,
+        "condition": "c",
+        # sample 2's wild type does not grow (no relative growth), sample 3 was not accepted: both left out
+        "wild_type_growth": [0.4, 0.4, 0.1, 0.1, 0.0, 0.0, np.nan, np.nan],
+        "growth": [0.3, 0.0, 0.05, np.nan, 0.0, 0.0, np.nan, np.nan],
+        "method": ["lp"] * 6 + ["not_accepted"] * 2,
+    })
+    s = summarise_knockouts(per, point, lethal_rule="fitness").set_index("gene_id")
+    assert s.loc["A", "p_lethal"] == pytest.approx((expected(0.75) + expected(0.5)) / 2, rel=1e-12)
+    assert s.loc["B", "p_lethal"] == pytest.approx(expected(0.0), rel=1e-12)  # NaN growth counts as 0
+    assert (s["n_samples"] == 2).all()
+    assert s.loc["A", "point_p_lethal"] == pytest.approx(expected(0.4), rel=1e-12)
+    assert s["lethal_rule"].iloc[0] == FitnessAssay().label()
+    a = FitnessAssay(generations=4, sd=1.0, threshold=-1.0)
+    s2 = summarise_knockouts(per, point, lethal_rule="fitness", assay=a).set_index("gene_id")
+    assert s2.loc["A", "p_lethal"] == pytest.approx((expected(0.75, 4, 1, -1) + expected(0.5, 4, 1, -1)) / 2)
+    # a knockout can only be as fast as its wild type: r is capped at 1
+    assert FitnessAssay().p_lethal([1.0, 1.3])[1] == FitnessAssay().p_lethal([1.0])[0]
+    with pytest.raises(KingemsError, match="assay applies to lethal_rule='fitness' only"):
+        summarise_knockouts(per, point, lethal_rule="relative", assay=a)
+    with pytest.raises(KingemsError, match="relative"):
+        summarise_knockouts(per.drop(columns="wild_type_growth"), point, lethal_rule="fitness")
+    for bad in ({"generations": 0}, {"sd": -1.0}, {"sd": float("nan")}, {"threshold": float("inf")},
+                {"generations": True}):
+        with pytest.raises(KingemsError, match="FitnessAssay"):
+            FitnessAssay(**bad)
+
+
+def test_probability_scores_without_tie_break_keep_the_tails_apart():
+    """Ranked by probability alone, p = 1e-9 and 1e-12 stay two ranks after the metrics' 6-decimal rounding."""
+    summ = pd.DataFrame({"gene_id": list("abcde"), "condition": "c",
+                         "p_lethal": [1e-12, 1e-9, 0.5, 1 - 1e-9, 1.0], "n_samples": 64})
+    sc = np.round(probability_scores(summ, tie_break=None)["growth"].to_numpy(), 6)
+    assert (np.diff(sc) < 0).all() and np.isfinite(sc).all()
+
+
 def test_conditioning_bad_inputs_give_clear_errors(demo):
     from kingems_ray.analysis.uncertainty import WildTypeConditioning
 
@@ -527,8 +576,22 @@ def test_knockout_cli_conditioned_samples_and_relative_rule(tmp_path, capsys):
     spread = json.loads((tmp_path / "k_spread.json").read_text())
     assert spread["conditioning"] == label and spread["acceptance"][0]["attempts"] >= 2
     assert "acceptance rate" in capsys.readouterr().out
+    from kingems_ray.analysis.uncertainty import FitnessAssay
+
+    fit = tmp_path / "f.parquet"
+    assert main(["knockout", "textbook", "--kcats", table, "--samples", "2", "--genes", "b0351", "b1241",
+                 "--lethal-rule", "fitness", "--assay-sd", "0.3", "--out", str(fit)]) == 0
+    fs = pd.read_parquet(fit)
+    assert (fs["lethal_rule"] == FitnessAssay(sd=0.3).label()).all()
+    assert fs["p_lethal"].between(0, 1).all() and fs["point_p_lethal"].between(0, 1).all()
+    assert json.loads((tmp_path / "f_spread.json").read_text())["lethal_rule"] == FitnessAssay(sd=0.3).label()
+    capsys.readouterr()
     for bad, match in ((["--condition-on-growth", "0.5"], "--condition-on-growth without --samples"),
                        (["--lethal-rule", "relative"], "--lethal-rule relative without --samples"),
+                       (["--lethal-rule", "fitness"], "--lethal-rule fitness without --samples"),
+                       (["--samples", "1", "--assay-sd", "0.3"], "--assay-sd without --lethal-rule fitness"),
+                       (["--samples", "1", "--lethal-rule", "fitness", "--assay-generations", "0"],
+                        "FitnessAssay.generations must be"),
                        (["--samples", "1", "--condition-on-growth", "0"], "min_fraction must be > 0"),
                        (["--samples", "1", "--max-attempts", "8"], "--max-attempts without --condition-on-growth")):
         assert main(["knockout", "textbook", "--kcats", table, *bad, "--out", str(tmp_path / "x.parquet")]) == 2

@@ -472,12 +472,62 @@ def fva_interval_summary(summary: pd.DataFrame) -> dict:
 
 
 #: How a sampled knockout is called lethal (:func:`summarise_knockouts`).
-LETHAL_RULES = ("absolute", "relative")
+LETHAL_RULES = ("absolute", "relative", "fitness")
+
+
+@dataclass(frozen=True)
+class FitnessAssay:
+    """How a pooled fitness assay (RB-TnSeq, Tn-seq) sees a knockout's growth: the ``fitness`` lethal rule.
+
+    Truth tables call a gene lethal when its measured fitness is at most ``threshold`` (RB-TnSeq: -2, a log2
+    change of the mutant's share of the pool). A mutant growing at ``r`` times the wild type's rate for the
+    ``generations`` doublings of the experiment changes its share by ``2**(generations * (r - 1))``, so its
+    expected fitness is ``generations * (r - 1)``; the measurement adds noise with standard deviation ``sd``
+    (normal). The probability that the assay calls a knockout lethal, given its modelled relative growth, is then
+    ``Phi((threshold - generations * (r - 1)) / sd)``; averaged over kcat samples it is the posterior predictive
+    probability of the *label*, which is what a Brier score or reliability curve against such labels checks.
+    A growth-threshold rule (``absolute``, ``relative``) instead asks whether the model can grow at all, which
+    a kcat rarely decides, and gives a nearly 0/1 probability.
+
+    Attributes
+    ----------
+    generations : float
+        Wild-type doublings over the assay. Pooled fitness experiments run 4-8 (Wetmore et al. 2015, mBio
+        6:e00306); the default is the middle.
+    sd : float
+        Measurement noise of one gene's fitness, in log2 units.
+    threshold : float
+        The truth table's fitness cut (``grows = fitness > threshold``).
+    """
+
+    generations: float = 6.0
+    sd: float = 0.5
+    threshold: float = -2.0
+
+    def __post_init__(self) -> None:
+        for name in ("generations", "sd"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+                raise KingemsError(f"FitnessAssay.{name} must be a finite number > 0, got {v!r}")
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not \
+                math.isfinite(self.threshold):
+            raise KingemsError(f"FitnessAssay.threshold must be a finite number, got {self.threshold!r}")
+
+    def p_lethal(self, relative_growth: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Probability that the assay calls a knockout lethal, per relative growth (NaN counts as 0 growth)."""
+        from scipy.special import ndtr
+
+        r = np.clip(np.nan_to_num(np.asarray(relative_growth, dtype=float), nan=0.0), 0.0, 1.0)
+        return ndtr((self.threshold - self.generations * (r - 1.0)) / self.sd)
+
+    def label(self) -> str:
+        """One-line description (the summary's ``lethal_rule`` column)."""
+        return f"fitness(generations {self.generations:g}, sd {self.sd:g}, threshold {self.threshold:g})"
 
 
 def summarise_knockouts(
     per_sample: pd.DataFrame, point: pd.DataFrame | None = None, threshold: float = GROWTH_THRESHOLD,
-    lethal_rule: str = "absolute",
+    lethal_rule: str = "absolute", assay: FitnessAssay | None = None,
 ) -> pd.DataFrame:
     """Per (gene, condition): probability of lethality and growth quantiles over samples.
 
@@ -499,20 +549,28 @@ def summarise_knockouts(
         threshold is relative to its wild type on that condition), so a slow sample does not call every knockout
         lethal. Needs ``point`` with ``wild_type_growth`` and per-sample ``wild_type_growth``; samples whose wild
         type does not grow have no relative growth and are left out (``n_samples`` counts those used).
+        ``fitness``: each sample contributes the probability that a pooled fitness assay calls the knockout
+        lethal given its growth relative to that sample's wild type (:class:`FitnessAssay`; the same inputs and
+        exclusions as ``relative``); the point model gets the same rule (``point_p_lethal``).
+    assay : FitnessAssay, optional
+        The assay of the ``fitness`` rule (default ``FitnessAssay()``); an error with the other rules.
 
     Returns
     -------
     DataFrame
         ``gene_id, condition, p_lethal, growth_mean, growth_q05, growth_q50, growth_q95`` (plus
-        ``relative_growth_q05/q50/q95`` when given), ``n_samples``, ``point_growth``, ``point_lethal``,
-        ``lethal_rule``. A missing growth (NaN: the LP ended undecided) counts as lethal, as the metrics count it
-        as 0.
+        ``relative_growth_q05/q50/q95`` when given), ``n_samples``, ``point_growth``, ``point_lethal``
+        (``point_p_lethal`` with the ``fitness`` rule), ``lethal_rule`` (the assay's label with ``fitness``).
+        A missing growth (NaN: the LP ended undecided) counts as lethal, as the metrics count it as 0.
     """
     need = {"sample", "gene_id", "condition", "growth"}
     if not need <= set(per_sample.columns):
         raise KingemsError(f"per-sample knockouts need columns {sorted(need)}")
     if lethal_rule not in LETHAL_RULES:
         raise KingemsError(f"lethal_rule must be one of {', '.join(LETHAL_RULES)}, got {lethal_rule!r}")
+    if assay is not None and lethal_rule != "fitness":
+        raise KingemsError(f"an assay applies to lethal_rule='fitness' only, not {lethal_rule!r}")
+    assay = FitnessAssay() if lethal_rule == "fitness" and assay is None else assay
     df = per_sample
     if "method" in df:
         df = df[df["method"] != "not_accepted"]
@@ -528,8 +586,12 @@ def summarise_knockouts(
             raise KingemsError(f"the point model's wild type does not grow on {bad}: no relative threshold there")
         wt = df["wild_type_growth"].to_numpy(float)
         df = df[np.isfinite(wt) & (wt > 0)]
-        cut = threshold * df["wild_type_growth"].to_numpy(float) / df["condition"].map(pwt).to_numpy(float)
-        df = df.assign(_lethal=~(df["growth"].fillna(0.0).to_numpy(float) > cut))
+        if assay is not None:  # the probability the assay calls it lethal, per sample
+            r = df["growth"].to_numpy(float) / df["wild_type_growth"].to_numpy(float)
+            df = df.assign(_lethal=assay.p_lethal(r))
+        else:
+            cut = threshold * df["wild_type_growth"].to_numpy(float) / df["condition"].map(pwt).to_numpy(float)
+            df = df.assign(_lethal=~(df["growth"].fillna(0.0).to_numpy(float) > cut))
     if df.empty:
         raise KingemsError("no sample left to summarise (every sample rejected or without a growing wild type)")
     g = df.groupby(["gene_id", "condition"], sort=False)
@@ -543,7 +605,11 @@ def summarise_knockouts(
         p = point.set_index(["gene_id", "condition"])["growth"]
         out["point_growth"] = p.reindex(pd.MultiIndex.from_frame(out[["gene_id", "condition"]])).to_numpy()
         out["point_lethal"] = ~(out["point_growth"].fillna(0.0) > threshold)
-    out["lethal_rule"] = lethal_rule
+        if assay is not None:
+            pwt = point.groupby("condition", sort=False)["wild_type_growth"].first()
+            out["point_p_lethal"] = assay.p_lethal(out["point_growth"].to_numpy(float)
+                                                   / out["condition"].map(pwt).to_numpy(float))
+    out["lethal_rule"] = lethal_rule if assay is None else assay.label()
     if "conditioning" in df:
         out["conditioning"] = "; ".join(pd.unique(df["conditioning"].astype(str)))
     return out
@@ -655,14 +721,15 @@ def lethality_calibration(joined: pd.DataFrame, n_bins: int = 10) -> dict:
     joined : DataFrame
         :func:`summarise_knockouts` output joined with a truth table: ``p_lethal`` and ``grows`` (measured; rows
         without a measurement are dropped). ``point_lethal`` adds the point model's Brier score (its 0/1 call as
-        a probability).
+        a probability); ``point_p_lethal`` (the ``fitness`` rule) replaces it.
 
     Returns
     -------
     dict
         ``n, n_lethal, brier, brier_point, brier_base_rate`` (a constant forecast of the observed lethal rate),
         ``roc_auc_p_lethal`` (how well ``p_lethal`` ranks lethal above viable knockouts; ties count half, scores
-        rounded as the knockout metrics round them), ``reliability`` (DataFrame).
+        rounded as the knockout metrics round them), ``reliability`` (DataFrame); with the point screen's
+        columns also ``roc_auc_point_growth`` (the point model ranked by its growth).
     """
     if not {"p_lethal", "grows"} <= set(joined.columns):
         raise KingemsError("calibration needs columns p_lethal and grows (join the summary with a truth table)")
@@ -678,7 +745,11 @@ def lethality_calibration(joined: pd.DataFrame, n_bins: int = 10) -> dict:
         "roc_auc_p_lethal": roc_auc(y_lethal, np.round(p, 9)),
         "reliability": reliability_curve(p, y_lethal, n_bins),
     }
-    if "point_lethal" in d:
+    if "point_growth" in d:  # the point model's graded score: lower growth, more likely lethal
+        out["roc_auc_point_growth"] = roc_auc(y_lethal, np.round(-d["point_growth"].fillna(0.0).to_numpy(float), 9))
+    if "point_p_lethal" in d:  # the point model under the same (probabilistic) rule
+        out["brier_point"] = brier_score(d["point_p_lethal"].to_numpy(float), y_lethal)
+    elif "point_lethal" in d:
         out["brier_point"] = brier_score(d["point_lethal"].astype(float).to_numpy(), y_lethal)
     return out
 
@@ -689,7 +760,9 @@ def probability_scores(summary: pd.DataFrame, tie_break: str | None = "growth_q5
     ``compare_knockout_scores`` ranks a ``growth`` column with *grows* as the positive class; here that column is
     ``1 - p_lethal`` (the probability that the knockout grows), with ties within one probability broken by a
     second column scaled below the probability step (default: the median sampled growth) when ``tie_break`` is
-    given. ``tie_break=None`` ranks by the probability alone.
+    given. ``tie_break=None`` ranks by the probability alone, as its log-odds ``log((1 - p) / p)`` (clipped to
+    +-40): the same order, but probabilities within ``1e-6`` of 0 or 1 (the ``fitness`` rule's tails) stay
+    apart when the knockout metrics round scores to 6 decimals.
 
     Returns
     -------
@@ -697,13 +770,17 @@ def probability_scores(summary: pd.DataFrame, tie_break: str | None = "growth_q5
         ``gene_id, condition, growth`` (the score) plus the summary's other columns.
     """
     out = summary.copy()
-    score = 1.0 - out["p_lethal"].to_numpy(float)
-    if tie_break is not None:
-        t = out[tie_break].fillna(0.0).to_numpy(float)
-        span = float(np.nanmax(np.abs(t))) if len(t) else 0.0
-        n = int(out["n_samples"].max()) if "n_samples" in out and len(out) else 1
-        # Below half of one probability step (1/n), so the tie-break never reorders two probabilities.
-        if span > 0:
-            score = score + t / span * 0.5 / max(n, 1) * 0.999
+    p = out["p_lethal"].to_numpy(float)
+    if tie_break is None:
+        with np.errstate(divide="ignore"):
+            out["growth"] = np.clip(np.log1p(-p) - np.log(p), -40.0, 40.0)
+        return out
+    score = 1.0 - p
+    t = out[tie_break].fillna(0.0).to_numpy(float)
+    span = float(np.nanmax(np.abs(t))) if len(t) else 0.0
+    n = int(out["n_samples"].max()) if "n_samples" in out and len(out) else 1
+    # Below half of one probability step (1/n), so the tie-break never reorders two probabilities.
+    if span > 0:
+        score = score + t / span * 0.5 / max(n, 1) * 0.999
     out["growth"] = score
     return out

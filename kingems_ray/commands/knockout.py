@@ -40,9 +40,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "growth on each condition (rejection sampling; default: every draw, the prior)")
     g.add_argument("--max-attempts", type=int, default=None,
                    help="with --condition-on-growth: draws tried per sample and condition (default 64)")
-    g.add_argument("--lethal-rule", default="absolute", choices=["absolute", "relative"],
+    g.add_argument("--lethal-rule", default="absolute", choices=["absolute", "relative", "fitness"],
                    help="a sampled knockout is lethal at growth <= 0.001 (absolute, default) or at growth <= 0.001 "
-                   "x its sample's wild-type growth / the point wild-type growth (relative)")
+                   "x its sample's wild-type growth / the point wild-type growth (relative); 'fitness': p(lethal) "
+                   "is the probability that a pooled fitness assay (RB-TnSeq) calls it lethal, from its growth "
+                   "relative to its sample's wild type (see --assay-*)")
+    g.add_argument("--assay-generations", type=float, default=None,
+                   help="with --lethal-rule fitness: wild-type doublings over the assay (default 6)")
+    g.add_argument("--assay-sd", type=float, default=None,
+                   help="with --lethal-rule fitness: noise sd of a measured fitness, log2 (default 0.5)")
+    g.add_argument("--assay-threshold", type=float, default=None,
+                   help="with --lethal-rule fitness: fitness at or below which the truth calls a gene lethal "
+                   "(default -2)")
     p.add_argument("--truth", default=None,
                    help="with --samples: score p(lethal) against a truth set (evaluate's names or a CSV) and plot it "
                    "against measured fitness")
@@ -69,13 +78,23 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "samples", 0):
         given = [f for f, v in (("--condition-on-growth", args.condition_on_growth is not None),
                                 ("--max-attempts", args.max_attempts is not None),
-                                ("--lethal-rule relative", args.lethal_rule == "relative")) if v]
+                                (f"--lethal-rule {args.lethal_rule}", args.lethal_rule != "absolute")) if v]
         if given:
             raise KingemsError(f"{' and '.join(given)} without --samples N: conditioning and the lethal rule "
                                "apply only to sampled screens")
     if args.max_attempts is not None and args.condition_on_growth is None:
         raise KingemsError("--max-attempts without --condition-on-growth: it bounds the draws of conditioned "
                            "sampling only")
+    assay_given = [f"--assay-{k}" for k in ("generations", "sd", "threshold")
+                   if getattr(args, f"assay_{k}") is not None]
+    if assay_given and args.lethal_rule != "fitness":
+        raise KingemsError(f"{', '.join(assay_given)} without --lethal-rule fitness: the assay is that rule's")
+    assay = None
+    if args.lethal_rule == "fitness":
+        from ..analysis.uncertainty import FitnessAssay
+
+        assay = FitnessAssay(**{k: getattr(args, f"assay_{k}") for k in ("generations", "sd", "threshold")
+                                if getattr(args, f"assay_{k}") is not None})  # checked before building
     conditioning = None
     if args.condition_on_growth is not None:
         from ..analysis.uncertainty import WildTypeConditioning
@@ -106,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         if rep.unknown:
             print(f"condition {cond}: {rep.summary()}", file=sys.stderr)
     if getattr(args, "samples", 0):
-        return _run_samples(b, problem, conditions, args, conditioning)
+        return _run_samples(b, problem, conditions, args, conditioning, assay)
     t1 = time.perf_counter()
     df = knockout_screen(problem if args.processes <= 1 else b.compiled, conditions, genes=_genes(args.genes),
                          processes=args.processes)
@@ -124,11 +143,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_samples(b, problem, conditions, args: argparse.Namespace, conditioning=None) -> int:
+def _run_samples(b, problem, conditions, args: argparse.Namespace, conditioning=None, assay=None) -> int:
     """``knockout --samples N``: the point screen, N sampled screens, p(lethal) and growth quantiles per gene.
 
     ``conditioning`` (:class:`~kingems_ray.analysis.uncertainty.WildTypeConditioning`): screen the posterior given
     that the wild type grows instead of the prior; the acceptance rate per condition goes to the spread JSON.
+    ``assay`` (:class:`~kingems_ray.analysis.uncertainty.FitnessAssay`): the ``fitness`` lethal rule's assay.
     """
     import json
 
@@ -147,14 +167,14 @@ def _run_samples(b, problem, conditions, args: argparse.Namespace, conditioning=
     per = sampled_knockouts(target, sampler, args.samples, conditions, genes=genes, processes=args.processes,
                             conditioning=conditioning)
     t3 = time.perf_counter()
-    summary = summarise_knockouts(per, point, lethal_rule=args.lethal_rule)
+    summary = summarise_knockouts(per, point, lethal_rule=args.lethal_rule, assay=assay)
     out = Path(args.out)
     paths = write_sampled(out, summary, per, sampler)
     acc = acceptance_summary(per)
     extra = {"point_seconds": t2 - t1, "samples_seconds": t3 - t2, "conditioning": per["conditioning"].iloc[0],
-             "lethal_rule": args.lethal_rule, "acceptance": acc.to_dict(orient="records")}
+             "lethal_rule": summary["lethal_rule"].iloc[0], "acceptance": acc.to_dict(orient="records")}
     uncertain = int(((summary["p_lethal"] > 0) & (summary["p_lethal"] < 1)).sum())
-    print(f"spread: {sampler.label()}; conditioning: {extra['conditioning']}; lethal rule: {args.lethal_rule}")
+    print(f"spread: {sampler.label()}; conditioning: {extra['conditioning']}; lethal rule: {extra['lethal_rule']}")
     if conditioning is not None:
         for r in acc.itertuples():
             print(f"  {r.condition}: {r.n_accepted}/{r.n_samples} samples accepted, {r.attempts} draws "
@@ -178,6 +198,7 @@ def _run_samples(b, problem, conditions, args: argparse.Namespace, conditioning=
         plot_reliability(rel, paths["figure"].with_name(paths["figure"].stem + "_reliability.png"), cal["brier"])
         print(f"against {args.truth} ({cal['n']} points, {cal['n_lethal']} lethal): Brier {cal['brier']:.4f} "
               f"(point call {cal.get('brier_point', float('nan')):.4f}), ROC-AUC of p(lethal) "
-              f"{cal['roc_auc_p_lethal']:.4f}")
+              f"{cal['roc_auc_p_lethal']:.4f} (point model by growth "
+              f"{cal.get('roc_auc_point_growth', float('nan')):.4f})")
     write_spread(paths["spread"], sampler, extra)
     return 0
