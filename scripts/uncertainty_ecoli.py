@@ -22,7 +22,8 @@ each with the absolute lethal rule (growth <= 0.001) and the relative one (growt
 / the point wild type). ``acceptance`` gives the acceptance rate per condition. Every variant is also scored with
 the ``fitness`` rule: p(lethal) is the probability that RB-TnSeq calls the knockout lethal (fitness <= -2) given its
 growth relative to its sample's wild type (:class:`~kingems_ray.analysis.uncertainty.FitnessAssay`, defaults).
-``--no-prior`` skips the prior screens.
+``--no-prior`` skips the prior screens. ``--samples 0 --fva-samples N`` runs FVA only; with ``--condition-on-growth``
+the FVA samples are conditioned the same way (on the model's own medium); FVA batches resume as the screens do.
 
 ``--pool DIR [DIR ...] --out OUT`` solves nothing: it scores the saved per-sample screens of several runs together
 (one run per condition, so each resumes on its own), with the same rules, plus the ``fitness`` rule over a grid of
@@ -256,55 +257,74 @@ def main(argv=None) -> int:
                  else [g for g in args.genes.split(",") if g])
     info.update(conditions=names, n_genes=len(genes) if genes else len(cm.gene_ids))
 
-    pp = out / "ko_point.parquet"
-    if not pp.exists():
-        t = time.perf_counter()
-        point = knockout_screen(cm, conds, genes=genes, processes=args.processes)
-        point.to_parquet(pp)
-        info["point_screen_seconds"] = time.perf_counter() - t
-        print(f"point screen {info['point_screen_seconds']:.1f} s", flush=True)
-    point = pd.read_parquet(pp)
+    if args.samples:  # the knockout screens (--samples 0: FVA only)
+        pp = out / "ko_point.parquet"
+        if not pp.exists():
+            t = time.perf_counter()
+            point = knockout_screen(cm, conds, genes=genes, processes=args.processes)
+            point.to_parquet(pp)
+            info["point_screen_seconds"] = time.perf_counter() - t
+            print(f"point screen {info['point_screen_seconds']:.1f} s", flush=True)
+        point = pd.read_parquet(pp)
 
-    truth = ecoli_keio_fitness(tuple(names))
-    pj = join_knockouts(point, truth)
-    pgrow = pj.dropna(subset=["grows"])
-    info["point_accuracy"] = float(((pgrow["growth"].fillna(0.0) > GROWTH_THRESHOLD) == pgrow["grows"]).mean())
-    variants = [] if args.no_prior else [("prior", None)]
-    if args.condition_on_growth is not None:
-        variants.append(("conditioned", WildTypeConditioning(args.condition_on_growth, args.max_attempts)))
-    info["variants"] = {}
-    for vname, conditioning in variants:
-        bdir = out / ("ko_samples" if conditioning is None else f"ko_samples_cond_{conditioning.min_fraction:g}")
-        bdir.mkdir(exist_ok=True)
-        t = time.perf_counter()
-        for start in range(0, args.samples, args.batch):
-            n = min(args.batch, args.samples - start)
-            f = bdir / f"batch_{start:05d}_{n}.parquet"
-            if f.exists():
-                continue
-            tb = time.perf_counter()
-            df = sampled_knockouts(cm, sampler, n, conds, genes=genes, processes=args.processes, start=start,
-                                   conditioning=conditioning)
-            df.to_parquet(f)
-            print(f"{vname} samples {start}..{start + n - 1}: {time.perf_counter() - tb:.1f} s", flush=True)
-        per = _read_batches(bdir, args.samples)
-        _score_variant(per, point, truth, pj, names, args.n_boot, vname, out, info,
-                       {"screens_seconds_this_run": time.perf_counter() - t})
+        truth = ecoli_keio_fitness(tuple(names))
+        pj = join_knockouts(point, truth)
+        pgrow = pj.dropna(subset=["grows"])
+        info["point_accuracy"] = float(((pgrow["growth"].fillna(0.0) > GROWTH_THRESHOLD) == pgrow["grows"]).mean())
+        variants = [] if args.no_prior else [("prior", None)]
+        if args.condition_on_growth is not None:
+            variants.append(("conditioned", WildTypeConditioning(args.condition_on_growth, args.max_attempts)))
+        info["variants"] = {}
+        for vname, conditioning in variants:
+            bdir = out / ("ko_samples" if conditioning is None else f"ko_samples_cond_{conditioning.min_fraction:g}")
+            bdir.mkdir(exist_ok=True)
+            t = time.perf_counter()
+            for start in range(0, args.samples, args.batch):
+                n = min(args.batch, args.samples - start)
+                f = bdir / f"batch_{start:05d}_{n}.parquet"
+                if f.exists():
+                    continue
+                tb = time.perf_counter()
+                df = sampled_knockouts(cm, sampler, n, conds, genes=genes, processes=args.processes, start=start,
+                                       conditioning=conditioning)
+                df.to_parquet(f)
+                print(f"{vname} samples {start}..{start + n - 1}: {time.perf_counter() - tb:.1f} s", flush=True)
+            per = _read_batches(bdir, args.samples)
+            _score_variant(per, point, truth, pj, names, args.n_boot, vname, out, info,
+                           {"screens_seconds_this_run": time.perf_counter() - t})
     if args.fva_samples:
-        t = time.perf_counter()
         from kingems_ray.analysis.fva import flux_variability
 
-        fpoint = flux_variability(cm, fraction=0.9, processes=args.processes)
-        info["fva_point_seconds"] = time.perf_counter() - t
+        fc = (WildTypeConditioning(args.condition_on_growth, args.max_attempts)
+              if args.condition_on_growth is not None else None)
+        fp = out / "fva_point.parquet"
+        if not fp.exists():
+            t = time.perf_counter()
+            flux_variability(cm, fraction=0.9, processes=args.processes).to_parquet(fp)
+            info["fva_point_seconds"] = time.perf_counter() - t
+        fpoint = pd.read_parquet(fp)
+        fdir = out / ("fva_samples" if fc is None else f"fva_samples_cond_{fc.min_fraction:g}")
+        fdir.mkdir(exist_ok=True)
         t = time.perf_counter()
-        fs = sampled_fva(cm, sampler, args.fva_samples, fraction=0.9, processes=args.processes)
-        info["fva_samples_seconds"] = time.perf_counter() - t
-        fs.to_parquet(out / "fva_samples.parquet")
+        for start in range(0, args.fva_samples, args.batch):
+            n = min(args.batch, args.fva_samples - start)
+            f = fdir / f"batch_{start:05d}_{n}.parquet"
+            if not f.exists():
+                tb = time.perf_counter()
+                sampled_fva(cm, sampler, n, fraction=0.9, processes=args.processes, start=start,
+                            conditioning=fc).to_parquet(f)
+                print(f"FVA samples {start}..{start + n - 1}: {time.perf_counter() - tb:.1f} s", flush=True)
+        info["fva_samples_seconds_this_run"] = time.perf_counter() - t
+        fs = _read_batches(fdir, args.fva_samples)
+        info["fva_seconds_per_sample"] = float(fs.groupby("sample")["seconds"].first().mean())
+        info["fva_conditioning"] = fs["conditioning"].iloc[0]
+        info["fva_samples_accepted"] = int((fs.drop_duplicates("sample")["status"] != "not_accepted").sum())
         fsum = summarise_fva(fs, fpoint)
         fsum.to_parquet(out / "fva_summary.parquet")
         info["fva"] = fva_interval_summary(fsum)
         print(f"FVA: {info['fva']}", flush=True)
-        plot_fva_intervals(fsum, out / "fva_intervals.png", title=f"iML1515 ecGEM, {args.fva_samples} kcat samples")
+        plot_fva_intervals(fsum, out / "fva_intervals.png",
+                           title=f"iML1515 ecGEM, {args.fva_samples} kcat samples ({info['fva_conditioning']})")
     info["total_seconds"] = time.perf_counter() - t0
     (out / "calibration.json").write_text(json.dumps(info, indent=2, default=str))
     return 0

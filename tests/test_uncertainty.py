@@ -457,6 +457,45 @@ def test_conditioned_knockouts_accept_only_growing_wild_types(demo):
     pd.testing.assert_frame_equal(par.drop(columns="seconds"), per.drop(columns="seconds"))
 
 
+def test_conditioned_fva_samples_are_the_accepted_draws(demo, tmp_path, capsys):
+    """Conditioned FVA: each sample's FVA is the plain FVA of its first accepted draw (wild type >= the bound,
+    on a recompiled model); no accepted draw gives ``not_accepted`` rows that the summary counts as failed."""
+    from kingems_ray.analysis.sampled import fva_sample, point_wild_type_growth, sampled_fva
+    from kingems_ray.analysis.uncertainty import WildTypeConditioning, summarise_fva
+    from kingems_ray.cli import main
+
+    cm = demo.compiled
+    s = KcatSampler.from_pairs(cm.pairs, seed=0)
+    rx = list(cm.rxn_ids[:25])
+    cond = WildTypeConditioning(0.8, max_attempts=8)
+    pwt = point_wild_type_growth(cm)["model"]
+    per = sampled_fva(cm, s, 3, reactions=rx, conditioning=cond)
+    assert (per["conditioning"] == cond.label()).all() and (per["point_wild_type_growth"] == pwt).all()
+    first = per.drop_duplicates("sample").set_index("sample")
+    ok = first[first["status"] != "not_accepted"]
+    assert len(ok) >= 1
+    for i, row in ok.iterrows():
+        k = s.sample(i, int(row["attempt"]))
+        ref = Problem(build(demo.model, cm.pairs.assign(kcat=k), level="L4", pool=0.25).compiled)
+        assert ref.growth() >= 0.8 * pwt - 1e-9 and row["growth"] == pytest.approx(ref.growth(), rel=1e-7)
+        plain = fva_sample(Problem(cm), k, reactions=rx)
+        got = per[per["sample"] == i]
+        assert np.allclose(got["minimum"], plain["minimum"], atol=1e-7)
+        assert np.allclose(got["maximum"], plain["maximum"], atol=1e-7)
+    none = sampled_fva(cm, s, 2, reactions=rx, conditioning=WildTypeConditioning(50.0, max_attempts=2))
+    assert (none["status"] == "not_accepted").all() and (none["attempt"] == 2).all()
+    with pytest.raises(KingemsError, match="no sample has an FVA optimum"):
+        summarise_fva(none)
+    both = summarise_fva(pd.concat([per, none.assign(sample=none["sample"] + 10)]))
+    assert (both["n_failed"] == 2 + len(first) - len(ok)).all() and (both["n_samples"] == len(ok)).all()
+    out = tmp_path / "f.parquet"
+    assert main(["fva", "textbook", "--kcats", str(package_data("kcat_default", TABLE)), "--samples", "2",
+                 "--condition-on-growth", "0.5", "--max-attempts", "8", "--out", str(out)]) == 0
+    assert "samples accepted" in capsys.readouterr().out
+    assert main(["fva", "textbook", "--max-attempts", "8", "--out", str(out)]) == 2
+    assert "--max-attempts without --samples" in capsys.readouterr().err
+
+
 def test_relative_lethal_rule_on_a_hand_built_table():
     thr = 1e-3
     point = pd.DataFrame({"gene_id": ["A", "B"], "condition": "c", "growth": [0.2, 0.0], "wild_type_growth": 0.5})

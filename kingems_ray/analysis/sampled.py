@@ -145,6 +145,32 @@ def point_wild_type_growth(target: Problem | CompiledModel,
     return {c: wild_type_growth(problem, m)[0] for c, m in (conditions or {"model": None}).items()}
 
 
+def accepted_draw(problem: Problem, sampler: KcatSampler, i: int, medium: Medium | None, min_growth: float,
+                  max_attempts: int) -> tuple[np.ndarray | None, int]:
+    """The first attempt of sample ``i`` whose wild type grows at least ``min_growth`` on ``medium``.
+
+    Attempts ``a = 0, 1, ...`` of ``sampler.sample(i, a)`` are applied in place (a cold wild-type solve each) and
+    written back. Returns ``(kcats, a)`` of the accepted draw, or ``(None, max_attempts)`` when none of
+    ``max_attempts`` draws is accepted.
+    """
+    for a in range(int(max_attempts)):
+        k = sampler.sample(i, a)
+        with kcats_applied(problem, k):
+            wt, _ = wild_type_growth(problem, medium)
+        if np.isfinite(wt) and wt >= float(min_growth):
+            return k, a
+    return None, int(max_attempts)
+
+
+def _check_min_growth(conds: Mapping, min_growth: Mapping[str, float] | None,
+                      conditioning: WildTypeConditioning | None, who: str) -> None:
+    if conditioning is None:
+        raise KingemsError(f"{who} needs a WildTypeConditioning")
+    missing = [c for c in conds if c not in (min_growth or {})]
+    if missing:
+        raise KingemsError(f"no minimum wild-type growth for condition(s) {missing}")
+
+
 def conditioned_knockout_sample(problem: Problem, sampler: KcatSampler, i: int,
                                 conditions: Mapping[str, Medium | None] | None = None,
                                 genes: Sequence[str] | None = None, min_growth: Mapping[str, float] | None = None,
@@ -152,38 +178,47 @@ def conditioned_knockout_sample(problem: Problem, sampler: KcatSampler, i: int,
                                 warm_start: bool = False) -> pd.DataFrame:
     """Knockout screen of sample ``i`` conditioned on its wild type growing (rejection, per condition).
 
-    For each condition, attempts ``a = 0, 1, ...`` of ``sampler.sample(i, a)`` are applied in place until the
-    wild type grows at least ``min_growth[condition]`` (:class:`WildTypeConditioning`; a cold solve each); the
-    accepted vector's screen is returned with column ``attempt`` (rejected draws before it). A condition with no
-    accepted draw within ``conditioning.max_attempts`` gives rows with method ``not_accepted`` and growth NaN.
+    For each condition, the accepted draw of :func:`accepted_draw` (the bound ``min_growth[condition]``, at most
+    ``conditioning.max_attempts`` draws) is screened and returned with column ``attempt`` (rejected draws before
+    it). A condition with no accepted draw gives rows with method ``not_accepted`` and growth NaN.
     """
-    if conditioning is None:
-        raise KingemsError("conditioned_knockout_sample needs a WildTypeConditioning")
     conds = {"model": None} if conditions is None else dict(conditions)
-    missing = [c for c in conds if c not in (min_growth or {})]
-    if missing:
-        raise KingemsError(f"no minimum wild-type growth for condition(s) {missing}")
+    _check_min_growth(conds, min_growth, conditioning, "conditioned_knockout_sample")
     zero, bases = _shortcut_data(problem, conds, genes, warm_start) if shortcuts else ({}, {})
     parts = []
     for cond, med in conds.items():
-        df = None
-        for a in range(int(conditioning.max_attempts)):
-            with kcats_applied(problem, sampler.sample(i, a)):
-                wt, _ = wild_type_growth(problem, med)
-                if np.isfinite(wt) and wt >= float(min_growth[cond]):
-                    df = knockout_screen(problem, {cond: med}, genes=genes, shortcuts=shortcuts,
-                                         zero_growth={cond: zero.get(cond, frozenset())},
-                                         start_bases={cond: bases[cond]} if cond in bases else None,
-                                         check_wild_type=False)
-                    df["attempt"] = a
-                    break
-        if df is None:  # a screen's rows (knockout.COLUMNS), with nothing solved
+        k, a = accepted_draw(problem, sampler, i, med, min_growth[cond], conditioning.max_attempts)
+        if k is None:  # a screen's rows (knockout.COLUMNS), with nothing solved
             df = pd.DataFrame([(g, cond, np.nan, "not_accepted", np.nan, np.nan, 0, False,
                                 "not_accepted") for g in knockout_targets(problem.cm, genes)],
                               columns=KO_COLUMNS)
-            df["attempt"] = int(conditioning.max_attempts)
+        else:
+            with kcats_applied(problem, k):
+                df = knockout_screen(problem, {cond: med}, genes=genes, shortcuts=shortcuts,
+                                     zero_growth={cond: zero.get(cond, frozenset())},
+                                     start_bases={cond: bases[cond]} if cond in bases else None,
+                                     check_wild_type=False)
+        df["attempt"] = a
         parts.append(df)
     return pd.concat(parts, ignore_index=True)
+
+
+def conditioned_fva_sample(problem: Problem, sampler: KcatSampler, i: int, fraction: float = 0.9,
+                           reactions: Sequence[str] | None = None, min_growth: Mapping[str, float] | None = None,
+                           conditioning: WildTypeConditioning | None = None) -> pd.DataFrame:
+    """FVA of sample ``i`` conditioned on its wild type growing (on the problem's own medium, condition
+    ``model``): the accepted draw of :func:`accepted_draw`, with column ``attempt``; no accepted draw gives one
+    row per reaction with status ``not_accepted`` and missing ranges."""
+    _check_min_growth({"model": None}, min_growth, conditioning, "conditioned_fva_sample")
+    k, a = accepted_draw(problem, sampler, i, None, min_growth["model"], conditioning.max_attempts)
+    if k is None:
+        ids = list(reactions) if reactions is not None else list(problem.cm.rxn_ids)
+        df = pd.DataFrame({"reaction_id": ids, "minimum": np.nan, "maximum": np.nan, "status": "not_accepted",
+                           "growth": np.nan})
+    else:
+        df = fva_sample(problem, k, fraction, reactions)
+    df["attempt"] = a
+    return df
 
 
 def growth_sample(problem: Problem, kcats: np.ndarray) -> pd.DataFrame:
@@ -196,9 +231,10 @@ def growth_sample(problem: Problem, kcats: np.ndarray) -> pd.DataFrame:
 
 _KINDS: dict[str, Callable[..., pd.DataFrame]] = {"fva": fva_sample, "knockout": knockout_sample,
                                                   "growth": growth_sample,
-                                                  "knockout_conditioned": conditioned_knockout_sample}
+                                                  "knockout_conditioned": conditioned_knockout_sample,
+                                                  "fva_conditioned": conditioned_fva_sample}
 #: Kinds that draw their own vectors (rejection sampling): called with (problem, sampler, i).
-_SAMPLER_KINDS = frozenset({"knockout_conditioned"})
+_SAMPLER_KINDS = frozenset({"knockout_conditioned", "fva_conditioned"})
 
 
 def run_samples(problem: Problem, sampler: KcatSampler, kind: str, indices: Sequence[int], **kw) -> pd.DataFrame:
@@ -231,7 +267,8 @@ def _run_unit(args: tuple[str, list[int], dict]) -> pd.DataFrame:
 
 def map_samples(target: Problem | CompiledModel, sampler: KcatSampler, kind: str, n: int, start: int = 0,
                 processes: int = 1, **kw) -> pd.DataFrame:
-    """Samples ``start .. start + n - 1`` of analysis ``kind`` (``fva``, ``knockout``, ``growth``).
+    """Samples ``start .. start + n - 1`` of analysis ``kind`` (``fva``, ``knockout``, ``growth``, and the
+    conditioned ``knockout_conditioned`` / ``fva_conditioned``).
 
     ``processes > 1`` spawns workers (:func:`kingems_ray.parallel.process_map`) that each build one Problem from the
     compiled model once (a given Problem's edits are replayed from its snapshot) and take one sample at a time; the
@@ -255,18 +292,44 @@ def map_samples(target: Problem | CompiledModel, sampler: KcatSampler, kind: str
 
 
 # -- the public entry points -----------------------------------------------------------------------------------------
+def _min_growth(target: Problem | CompiledModel, conditions: Mapping[str, Medium | None] | None,
+                conditioning: WildTypeConditioning) -> tuple[dict[str, float], dict[str, float]]:
+    """The point wild-type growth per condition and the bound a conditioned draw must reach there."""
+    _require_kcats(target.cm if isinstance(target, Problem) else target)
+    pwt = point_wild_type_growth(target, conditions)
+    dead = [c for c, g in pwt.items() if not g > GROWTH_THRESHOLD]
+    if dead:
+        raise KingemsError(f"the point model's wild type does not grow on {dead}: nothing to condition the "
+                           "samples on there (drop the condition, or sample without conditioning)")
+    return pwt, {c: conditioning.min_fraction * g for c, g in pwt.items()}
+
+
 def sampled_fva(target: Problem | CompiledModel, sampler: KcatSampler, n: int, fraction: float = 0.9,
-                reactions: Sequence[str] | None = None, processes: int = 1, start: int = 0) -> pd.DataFrame:
+                reactions: Sequence[str] | None = None, processes: int = 1, start: int = 0,
+                conditioning: WildTypeConditioning | None = None) -> pd.DataFrame:
     """FVA of ``n`` sampled kcat vectors.
+
+    ``conditioning`` (:class:`WildTypeConditioning`) keeps only draws whose wild type grows at least its fraction
+    of the point model's growth on the problem's medium (rejection sampling, as :func:`sampled_knockouts`;
+    columns ``attempt`` and ``point_wild_type_growth``; a sample without an accepted draw has status
+    ``not_accepted``).
 
     Returns
     -------
     DataFrame
-        ``sample, reaction_id, minimum, maximum, status, growth, seconds`` (one FVA per sample);
-        ``attrs["sampler"]`` describes the spread (:meth:`KcatSampler.describe`).
+        ``sample, reaction_id, minimum, maximum, status, growth, seconds`` (one FVA per sample), ``spread`` and
+        ``conditioning``; ``attrs["sampler"]`` describes the spread (:meth:`KcatSampler.describe`).
     """
-    df = map_samples(target, sampler, "fva", n, start, processes, fraction=fraction, reactions=reactions)
+    kw: dict = {"fraction": fraction, "reactions": reactions}
+    if conditioning is None:
+        df = map_samples(target, sampler, "fva", n, start, processes, **kw)
+    else:
+        pwt, bound = _min_growth(target, None, conditioning)
+        df = map_samples(target, sampler, "fva_conditioned", n, start, processes, min_growth=bound,
+                         conditioning=conditioning, **kw)
+        df["point_wild_type_growth"] = pwt["model"]
     df["spread"] = sampler.label()
+    df["conditioning"] = conditioning_label(conditioning)
     df.attrs["sampler"] = sampler.describe()
     return df
 
@@ -287,14 +350,9 @@ def sampled_knockouts(target: Problem | CompiledModel, sampler: KcatSampler, n: 
     kind = "knockout"
     pwt: dict[str, float] = {}
     if conditioning is not None:
-        _require_kcats(target.cm if isinstance(target, Problem) else target)
-        pwt = point_wild_type_growth(target, conditions)
-        dead = [c for c, g in pwt.items() if not g > GROWTH_THRESHOLD]
-        if dead:
-            raise KingemsError(f"the point model's wild type does not grow on {dead}: nothing to condition the "
-                               "samples on there (drop the condition, or sample without conditioning)")
+        pwt, bound = _min_growth(target, conditions, conditioning)
         kind = "knockout_conditioned"
-        kw.update(conditioning=conditioning, min_growth={c: conditioning.min_fraction * g for c, g in pwt.items()})
+        kw.update(conditioning=conditioning, min_growth=bound)
     df = map_samples(target, sampler, kind, n, start, processes, **kw)
     if conditioning is not None:
         df["point_wild_type_growth"] = df["condition"].map(pwt)

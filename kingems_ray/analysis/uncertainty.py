@@ -431,6 +431,9 @@ def summarise_fva(per_sample: pd.DataFrame, point: pd.DataFrame | None = None, t
         raise KingemsError(f"per-sample FVA needs columns {sorted(need)}")
     df = per_sample.assign(range=per_sample["maximum"] - per_sample["minimum"])
     ok = df.dropna(subset=["minimum", "maximum"])
+    if ok.empty:
+        raise KingemsError("no sample has an FVA optimum (every sample infeasible, undecided or not accepted): "
+                           "nothing to summarise")
     g = ok.groupby("reaction_id", sort=False)
     out = pd.concat([_quantile_columns(g, "minimum", "min"), _quantile_columns(g, "maximum", "max"),
                      _quantile_columns(g, "range", "range")], axis=1)

@@ -23,9 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference-fvi", action="store_true",
                    help="also report kinGEMs' 'FVi' (irreversible model, forward + reverse ranges summed)")
     p.add_argument("--out", required=True, help="output Parquet file")
-    from .sampling import add_sampling_arguments
+    from .sampling import add_conditioning_arguments, add_sampling_arguments
 
     add_sampling_arguments(p)
+    add_conditioning_arguments(p)
 
 
 def _net_view(cm, suffix: str = "_reverse"):
@@ -117,11 +118,13 @@ def compiled_model(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     """Run ``fva``."""
     from ..analysis.fva import flux_variability, variability_summary
+    from .sampling import conditioning_from_args
 
     t0 = time.perf_counter()
+    conditioning = conditioning_from_args(args)  # checked before building
     cm, source = compiled_model(args)
     if getattr(args, "samples", 0):
-        return _run_samples(cm, args)
+        return _run_samples(cm, args, conditioning)
     t1 = time.perf_counter()
     df = flux_variability(cm, fraction=args.fraction, processes=args.processes)
     t2 = time.perf_counter()
@@ -151,8 +154,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_samples(cm, args: argparse.Namespace) -> int:
-    """``fva --samples N``: the point FVA, N sampled FVAs, per-reaction quantiles, a figure."""
+def _run_samples(cm, args: argparse.Namespace, conditioning=None) -> int:
+    """``fva --samples N``: the point FVA, N sampled FVAs, per-reaction quantiles, a figure.
+
+    ``conditioning``: sample the posterior given that the wild type grows (:func:`sampled_fva`).
+    """
     from ..analysis.fva import flux_variability
     from ..analysis.sampled import sampled_fva
     from ..analysis.uncertainty import fva_interval_summary, summarise_fva
@@ -165,17 +171,24 @@ def _run_samples(cm, args: argparse.Namespace) -> int:
     t1 = time.perf_counter()
     point = flux_variability(cm, fraction=args.fraction, processes=args.processes)
     t2 = time.perf_counter()
-    per = sampled_fva(cm, sampler, args.samples, fraction=args.fraction, processes=args.processes)
+    per = sampled_fva(cm, sampler, args.samples, fraction=args.fraction, processes=args.processes,
+                      conditioning=conditioning)
     t3 = time.perf_counter()
     summary = summarise_fva(per, point)
     out = Path(args.out)
     paths = write_sampled(out, summary, per, sampler)
     head = fva_interval_summary(summary)
-    write_spread(paths["spread"], sampler, {"fva": head, "point_seconds": t2 - t1, "samples_seconds": t3 - t2})
+    acc = per.drop_duplicates("sample")
+    n_acc = int((acc["status"] != "not_accepted").sum())
+    write_spread(paths["spread"], sampler, {"fva": head, "point_seconds": t2 - t1, "samples_seconds": t3 - t2,
+                                            "conditioning": per["conditioning"].iloc[0], "n_accepted": n_acc})
     plot_fva_intervals(summary, paths["figure"], title=f"{cm.model_id}: FVA at {args.fraction:g} of optimum, "
                        f"{args.samples} kcat samples")
     n_inf = int(per.groupby("sample")["status"].first().ne("optimal").sum())
-    print(f"spread: {sampler.label()}")
+    print(f"spread: {sampler.label()}; conditioning: {per['conditioning'].iloc[0]}")
+    if conditioning is not None:
+        draws = int(acc["attempt"].to_numpy().sum() + n_acc)
+        print(f"  {n_acc}/{args.samples} samples accepted, {draws} draws")
     print(f"point FVA {t2 - t1:.2f} s; {args.samples} sampled FVAs {t3 - t2:.2f} s "
           f"({(t3 - t2) / args.samples:.2f} s per sample; {n_inf} samples without an optimum)")
     print(f"{head['n_kcat_dependent']} of {head['n_reactions']} reactions depend on the kcats; median width of the "

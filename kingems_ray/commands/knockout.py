@@ -31,15 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--genes", nargs="+", help="genes to knock out (default: all); a single @FILE reads one per line")
     p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--out", required=True, help="output Parquet file")
-    from .sampling import add_sampling_arguments
+    from .sampling import add_conditioning_arguments, add_sampling_arguments
 
     add_sampling_arguments(p)
-    g = p.add_argument_group("knockout samples: conditioning and lethality (with --samples)")
-    g.add_argument("--condition-on-growth", type=float, default=None, metavar="FRACTION",
-                   help="keep only kcat vectors whose wild type grows >= FRACTION x the point model's wild-type "
-                   "growth on each condition (rejection sampling; default: every draw, the prior)")
-    g.add_argument("--max-attempts", type=int, default=None,
-                   help="with --condition-on-growth: draws tried per sample and condition (default 64)")
+    g = add_conditioning_arguments(p)
     g.add_argument("--lethal-rule", default="absolute", choices=["absolute", "relative", "fitness"],
                    help="a sampled knockout is lethal at growth <= 0.001 (absolute, default) or at growth <= 0.001 "
                    "x its sample's wild-type growth / the point wild-type growth (relative); 'fitness': p(lethal) "
@@ -75,16 +70,6 @@ def run(args: argparse.Namespace) -> int:
     from ..gem.media import carbon_source_medium, medium_bounds, read_media
 
     t0 = time.perf_counter()
-    if not getattr(args, "samples", 0):
-        given = [f for f, v in (("--condition-on-growth", args.condition_on_growth is not None),
-                                ("--max-attempts", args.max_attempts is not None),
-                                (f"--lethal-rule {args.lethal_rule}", args.lethal_rule != "absolute")) if v]
-        if given:
-            raise KingemsError(f"{' and '.join(given)} without --samples N: conditioning and the lethal rule "
-                               "apply only to sampled screens")
-    if args.max_attempts is not None and args.condition_on_growth is None:
-        raise KingemsError("--max-attempts without --condition-on-growth: it bounds the draws of conditioned "
-                           "sampling only")
     assay_given = [f"--assay-{k}" for k in ("generations", "sd", "threshold")
                    if getattr(args, f"assay_{k}") is not None]
     if assay_given and args.lethal_rule != "fitness":
@@ -95,12 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
         assay = FitnessAssay(**{k: getattr(args, f"assay_{k}") for k in ("generations", "sd", "threshold")
                                 if getattr(args, f"assay_{k}") is not None})  # checked before building
-    conditioning = None
-    if args.condition_on_growth is not None:
-        from ..analysis.uncertainty import WildTypeConditioning
+    from .sampling import conditioning_from_args
 
-        kw = {} if args.max_attempts is None else {"max_attempts": args.max_attempts}
-        conditioning = WildTypeConditioning(args.condition_on_growth, **kw)  # checked before building
+    conditioning = conditioning_from_args(args, {f"--lethal-rule {args.lethal_rule}": args.lethal_rule != "absolute"})
     from ..ec.spec import EcSpec
 
     b = EcSpec.from_args(args).build(args.model)

@@ -12,7 +12,42 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the sampler pulls in pandas: only when --samples is used, never for --help
-    from ..analysis.uncertainty import KcatSampler
+    from ..analysis.uncertainty import KcatSampler, WildTypeConditioning
+
+
+def add_conditioning_arguments(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``--condition-on-growth`` and ``--max-attempts`` (sampled ``fva`` and ``knockout``); returns the group."""
+    g = p.add_argument_group("kcat samples: conditioning (with --samples)")
+    g.add_argument("--condition-on-growth", type=float, default=None, metavar="FRACTION",
+                   help="keep only kcat vectors whose wild type grows >= FRACTION x the point model's wild-type "
+                   "growth (per condition; rejection sampling; default: every draw, the prior)")
+    g.add_argument("--max-attempts", type=int, default=None,
+                   help="with --condition-on-growth: draws tried per sample and condition (default 64)")
+    return g
+
+
+def conditioning_from_args(args: argparse.Namespace, also: dict[str, bool] | None = None
+                           ) -> WildTypeConditioning | None:
+    """The :class:`~kingems_ray.analysis.uncertainty.WildTypeConditioning` the arguments ask for, checked before
+    any model is built: conditioning flags (and the caller's ``also``: flag -> given) without ``--samples``, or
+    ``--max-attempts`` without ``--condition-on-growth``, are clear errors."""
+    from ..errors import KingemsError
+
+    if not getattr(args, "samples", 0):
+        given = [f for f, v in (("--condition-on-growth", args.condition_on_growth is not None),
+                                ("--max-attempts", args.max_attempts is not None), *(also or {}).items()) if v]
+        if given:
+            raise KingemsError(f"{' and '.join(given)} without --samples N: conditioning and the lethal rule "
+                               "apply only to sampled analyses")
+    if args.max_attempts is not None and args.condition_on_growth is None:
+        raise KingemsError("--max-attempts without --condition-on-growth: it bounds the draws of conditioned "
+                           "sampling only")
+    if args.condition_on_growth is None:
+        return None
+    from ..analysis.uncertainty import WildTypeConditioning
+
+    kw = {} if args.max_attempts is None else {"max_attempts": args.max_attempts}
+    return WildTypeConditioning(args.condition_on_growth, **kw)
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
