@@ -263,6 +263,39 @@ def test_sweep_sample_units_are_unique_and_resumable(tmp_path):
     assert np.allclose(got.sort_values("sample")["growth"].to_numpy(float), ref["growth"].to_numpy(), rtol=1e-7)
 
 
+def test_sweep_conditioned_knockout_samples_equal_the_in_process_screen(tmp_path, demo):
+    """``knockout_sample`` with ``condition_on_growth`` in a sweep draws the same accepted vectors and gives the
+    same growth as :func:`sampled_knockouts` with the same conditioning."""
+    from kingems_ray.analysis.uncertainty import WildTypeConditioning
+    from kingems_ray.distributed.config import load_config, plan_units
+    from kingems_ray.distributed.scheduler import run_units
+    from kingems_ray.store.results import ResultStore
+
+    table = str(package_data("kcat_default", TABLE))
+    genes = list(demo.compiled.gene_ids[:12])
+    cfg = {"name": "cond", "models": {"list": ["textbook"]}, "ec": {"kcats": table, "level": "L4", "pool": 0.25},
+           "analyses": [{"name": "knockout_sample", "ec": True, "samples": 3,
+                         "params": {"sample_seed": 0, "condition_on_growth": 0.8, "max_attempts": 8,
+                                    "genes": genes}}],
+           "run": {"cache_dir": str(tmp_path / "cache")}}
+    store = ResultStore(tmp_path / "out")
+    run_units(plan_units(load_config(cfg)), store, backend="serial", progress=False,
+              cache_dir=str(tmp_path / "cache"))
+    rows = store.read().sort_values("sample")
+    cond = WildTypeConditioning(0.8, max_attempts=8)
+    ref = sampled_knockouts(demo.compiled, KcatSampler.from_pairs(demo.compiled.pairs, seed=0), 3, genes=genes,
+                            conditioning=cond)
+    first = ref.drop_duplicates("sample").sort_values("sample")
+    assert rows["attempt"].tolist() == first["attempt"].tolist()
+    assert rows["accepted"].tolist() == (first["method"] != "not_accepted").tolist()
+    assert (rows["conditioning"] == cond.label()).all()
+    ok = first["method"] != "not_accepted"
+    assert np.allclose(rows.loc[ok.to_numpy(), "wild_type_growth"], first.loc[ok, "wild_type_growth"], rtol=1e-7)
+    lethal = ref.groupby("sample")["growth"].apply(lambda g: int((g.fillna(0.0) <= 1e-3).sum()))
+    assert rows.loc[ok.to_numpy(), "n_lethal"].astype(int).tolist() == lethal[ok.to_numpy()].tolist()
+    assert rows.loc[~ok.to_numpy(), "n_lethal"].isna().all()
+
+
 @pytest.mark.slow
 def test_sampled_pair_and_community_equal_recompiled_members(data_dir, tmp_path):
     """Golden: a sample written into the joint LPs in place equals members compiled from scratch with those kcats."""

@@ -382,18 +382,57 @@ def fva_sample(problem, params: dict[str, Any]) -> Result:
     return row, df.assign(sample=int(params["sample"]))
 
 
+#: Per worker: the point model's wild-type growth of a problem (kept with the problem, compared by identity).
+_POINT_WT: dict[int, tuple[Any, float]] = {}
+
+
+def _point_wild_type(problem) -> float:
+    """The point model's wild-type growth on the problem's medium, solved once per worker and problem (before any
+    sample is applied: the problem holds the table's kcats between units)."""
+    from ..analysis.sampled import point_wild_type_growth
+
+    hit = _POINT_WT.get(id(problem))
+    if hit is None or hit[0] is not problem:
+        _POINT_WT.clear()
+        hit = _POINT_WT[id(problem)] = (problem, point_wild_type_growth(problem)["model"])
+    return hit[1]
+
+
 @register("knockout_sample", requires="kingems_ray.analysis.knockout")
 def knockout_sample(problem, params: dict[str, Any]) -> Result:
-    """Single-gene knockouts with the kcats of sample ``params.sample``: lethal count and the table."""
+    """Single-gene knockouts with the kcats of sample ``params.sample``: lethal count and the table.
+
+    ``params.condition_on_growth: F`` (and ``max_attempts``, default 64) screens the sample's first draw whose
+    wild type grows >= F x the point model's (:class:`~kingems_ray.analysis.uncertainty.WildTypeConditioning`,
+    the same draws as ``knockout --samples N --condition-on-growth F``).
+    """
+    from ..analysis.sampled import conditioned_knockout_sample
     from ..analysis.sampled import knockout_sample as run
+    from ..analysis.uncertainty import WildTypeConditioning, conditioning_label
 
     s = _sampler(problem.cm, params)
-    df = run(problem, s.sample(int(params["sample"])), None, params.get("genes"))
+    i = int(params["sample"])
+    cond = None
+    if params.get("condition_on_growth") is not None:
+        cond = WildTypeConditioning(float(params["condition_on_growth"]), int(params.get("max_attempts", 64)))
+        pwt = _point_wild_type(problem)
+        if not pwt > 1e-3:
+            raise KingemsError(f"the point model's wild type does not grow ({pwt:g}): nothing to condition on")
+        df = conditioned_knockout_sample(problem, s, i, None, params.get("genes"),
+                                         min_growth={"model": cond.min_fraction * pwt}, conditioning=cond)
+    else:
+        df = run(problem, s.sample(i), None, params.get("genes"))
     thr = float(params.get("growth_threshold", 1e-3))
-    row = _sample_row(s, params, {"wild_type_growth": float(df["wild_type_growth"].iloc[0]) if len(df) else np.nan,
-                                  "n_genes": len(df), "n_lethal": int((df["growth"].fillna(0.0) <= thr).sum()),
-                                  "n_lp": int(df["solved"].sum())})
-    return row, df.assign(sample=int(params["sample"]))
+    extra = {"wild_type_growth": float(df["wild_type_growth"].iloc[0]) if len(df) else np.nan,
+             "n_genes": len(df), "n_lethal": int((df["growth"].fillna(0.0) <= thr).sum()),
+             "n_lp": int(df["solved"].sum()), "conditioning": conditioning_label(cond)}
+    if cond is not None:
+        accepted = bool((df["method"] != "not_accepted").all())
+        extra.update(attempt=int(df["attempt"].iloc[0]), accepted=accepted)
+        if not accepted:  # nothing was screened: no lethal count
+            extra["n_lethal"] = None
+    row = _sample_row(s, params, extra)
+    return row, df.assign(sample=i, conditioning=conditioning_label(cond))
 
 
 @register("pairwise_sample", needs="input", requires="kingems_ray.community.sampled")
