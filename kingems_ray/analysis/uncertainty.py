@@ -495,8 +495,9 @@ class FitnessAssay:
     Attributes
     ----------
     generations : float
-        Wild-type doublings over the assay. Pooled fitness experiments run 4-8 (Wetmore et al. 2015, mBio
-        6:e00306); the default is the middle.
+        Wild-type doublings over the assay. The Fitness Browser's documentation of its gene fitness (RB-TnSeq,
+        Wetmore et al. 2015, mBio 6:e00306) reads a mutant incapable of growth at about -6 "if the experiment ran
+        for 6 generations", i.e. fitness = generations x (r - 1); 6 is the default.
     sd : float
         Measurement noise of one gene's fitness, in log2 units.
     threshold : float
