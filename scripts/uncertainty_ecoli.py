@@ -90,20 +90,27 @@ def _score(joined: pd.DataFrame, pj: pd.DataFrame, names: list[str], n_boot: int
     cal["accuracy_p05"] = float(((d["p_lethal"] < 0.5) == d["grows"].astype(bool)).mean())
     cal["reliability"] = rel.to_dict(orient="records")
     comps = {}
-    for label, tb_ in (("p_lethal_tiebreak_median_growth", "growth_q50"), ("p_lethal_alone", None),
-                       ("mean_growth", "mean")):
+    # The point model ranked by its growth relative to its wild type: the same ranking as its growth within one
+    # condition, but comparable across conditions (pooled), as p(lethal) under the relative/fitness rules is.
+    pj_rel = pj.assign(growth=pj["relative_growth"])
+    for label, tb_, a in (("p_lethal_tiebreak_median_growth", "growth_q50", pj), ("p_lethal_alone", None, pj),
+                          ("mean_growth", "mean", pj),
+                          ("p_lethal_alone_vs_point_relative_growth", None, pj_rel)):
         if tb_ == "mean":
             b = joined.assign(growth=joined["growth_mean"])
         else:
             b = probability_scores(joined, tie_break=tb_)
-        c = compare_knockout_scores(pj, b, score="growth", n_boot=n_boot, seed=0,
+        c = compare_knockout_scores(a, b, score="growth", n_boot=n_boot, seed=0,
                                     by="condition" if len(names) > 1 else None)
         comps[label] = {k: c[k] for k in ("n", "n_genes", "pooled_roc_auc") if k in c}
         if "mean_condition_roc_auc" in c:
             comps[label]["mean_condition_roc_auc"] = c["mean_condition_roc_auc"]
         v = c["pooled_roc_auc"]
+        m = c.get("mean_condition_roc_auc")
+        per_cond = (f"; mean over conditions {m['a']:.4f} vs {m['b']:.4f}: {m['diff']:+.4f} "
+                    f"[{m['ci_low']:+.4f}, {m['ci_high']:+.4f}]") if m else ""
         print(f"[{key}] ROC-AUC point {v['a']:.4f} vs {label} {v['b']:.4f}: {v['diff']:+.4f} "
-              f"[{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]", flush=True)
+              f"[{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]{per_cond}", flush=True)
     cal["compare_with_point"] = comps
     print(f"[{key}] Brier {cal['brier']:.5f} (point 0/1 call {cal.get('brier_point', float('nan')):.5f}, base "
           f"rate {cal['brier_base_rate']:.5f}); ROC-AUC of p(lethal) {cal['roc_auc_p_lethal']:.4f}; accuracy "
@@ -165,15 +172,16 @@ def _assay_grid(per: pd.DataFrame, point: pd.DataFrame, truth: pd.DataFrame, pj:
             summ = summarise_knockouts(per, point, lethal_rule="fitness", assay=FitnessAssay(gen, sd))
             joined = join_knockouts(summ, truth)
             cal = lethality_calibration(joined)
-            c = compare_knockout_scores(pj, probability_scores(joined, tie_break=None), score="growth",
+            c = compare_knockout_scores(pj.assign(growth=pj["relative_growth"]),
+                                        probability_scores(joined, tie_break=None), score="growth",
                                         n_boot=n_boot, seed=0, by="condition" if len(names) > 1 else None)
             v = c["pooled_roc_auc"]
             rows.append({"generations": gen, "sd": sd, "brier": cal["brier"], "brier_point": cal["brier_point"],
-                         "roc_auc_p_lethal": v["b"], "roc_auc_point": v["a"], "diff": v["diff"],
+                         "roc_auc_p_lethal": v["b"], "roc_auc_point_relative_growth": v["a"], "diff": v["diff"],
                          "ci_low": v["ci_low"], "ci_high": v["ci_high"]})
             print(f"[assay G={gen:g} sd={sd:g}] Brier {cal['brier']:.5f} (point {cal['brier_point']:.5f}); ROC-AUC "
-                  f"p(lethal) {v['b']:.4f} vs point {v['a']:.4f}: {v['diff']:+.4f} [{v['ci_low']:+.4f}, "
-                  f"{v['ci_high']:+.4f}]", flush=True)
+                  f"p(lethal) {v['b']:.4f} vs point (relative growth) {v['a']:.4f}: {v['diff']:+.4f} "
+                  f"[{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]", flush=True)
     return rows
 
 
