@@ -1,9 +1,17 @@
-"""Pairwise interactions and communities over sampled kcat vectors, edited in place in the joint LP.
+"""Pairwise interactions and communities over sampled kcat vectors, without re-assembling or recompiling.
 
-A joint LP (:mod:`.joint`) keeps each member's own rows and columns at an offset, so a member's kcat entries
+Pairs use the reduced LP of :func:`kingems_ray.community.pairwise.run_pair` (enzyme columns projected out, the pool
+row held out; :func:`kingems_ray.community.joint.make_block`). There a kcat reaches the LP only through its member's
+held-out pool row, so a sample recomputes that row (:class:`ReducedKcats`, a few numpy operations on the entries the
+reduction read) and re-runs the held-out-row protocol from the relaxation's basis on three persistent HiGHS
+instances (:class:`~kingems_ray.community.pairwise.HeldOutSolver`: the pair, each member alone). The relaxation does
+not depend on kcats and is solved once.
+
+Members whose kcats also sit in rows the reduction keeps (levels without a projected-out pool row), and communities,
+use the full LP: a joint LP keeps each member's own rows and columns at an offset, so a member's kcat entries
 (``CompiledModel.coef_entries``) sit at ``(row_offset + row, col_offset + col)``. :class:`JointKcats` writes a
 member's sampled kcats there with ``changeCoeff`` and writes the point values back afterwards: one persistent
-HiGHS instance per joint problem (the pair, each member alone, the community), never a re-assembly per sample.
+HiGHS instance per joint problem, never a re-assembly per sample.
 
 Taxa are sampled independently: each member has its own :class:`~kingems_ray.analysis.uncertainty.KcatSampler`
 (its own table), seeded with ``seed + member index`` unless samplers are given.
@@ -12,6 +20,7 @@ Taxa are sampled independently: each member has its own :class:`~kingems_ray.ana
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator, Sequence
 
@@ -24,9 +33,53 @@ from ..errors import KingemsError
 from ..solver.highs import PersistentLP
 from .community import Community
 from .diets import Diet, read_diet
-from .joint import COUPLING_C, COUPLING_U, JointLP, assemble
+from .joint import COUPLING_C, COUPLING_U, Block, JointLP, assemble
 from .models import Member, member_from_compiled
-from .pairwise import _BLOCKS, MIN_GROWTH, SIG_D, classify, giver_taker, pair_problem
+from .pairwise import _BLOCKS, MIN_GROWTH, SIG_D, HeldOutSolver, pair_outcome, pair_problem
+
+log = logging.getLogger(__name__)
+
+
+class ReducedKcats:
+    """A member's kcats as the held-out pool row of its reduced block (:attr:`Block.pool`, :attr:`Block.lazy_rows`).
+
+    Every kcat entry of the member must be one the reduction moved into the pool row; otherwise the reduced LP keeps
+    it elsewhere and a :class:`~kingems_ray.errors.KingemsError` says so (use :class:`JointKcats` on the full LP).
+    """
+
+    def __init__(self, block: Block) -> None:
+        cm = block.member.compiled
+        ce = cm.coef_entries
+        name = block.member.name
+        if cm.pairs is None or ce is None or len(ce) == 0:
+            raise KingemsError(f"{name} has no kcats to sample")
+        if block.pool is None or len(block.lazy_rows) != 1:
+            raise KingemsError(f"{name}: the reduced block holds no pool row out (not a gecko L4-form ecGEM)")
+        self.pool = block.pool
+        self.slots = self.pool.slots(ce["row"].to_numpy(int), ce["col"].to_numpy(int))
+        if (self.slots < 0).any():
+            raise KingemsError(f"{name}: {int((self.slots < 0).sum())} kcat entries stay in the reduced LP, outside "
+                               "its pool row")
+        self.pair = ce["pair"].to_numpy(int)
+        self.kind = ce["kind"].astype(str).to_numpy()
+        self.n_pairs = len(cm.pairs)
+        self.name = name
+        cols, _, self.lb, self.ub = block.lazy_rows[0]
+        self.cols = block.col_index[self.pool.out_cols]
+        if not np.array_equal(self.cols, cols):
+            raise KingemsError(f"{name}: the pool row's pattern does not match the reduced block")  # cannot happen
+
+    def lazy_rows(self, kcats: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+        """The block's held-out rows (block columns) for kcat vector ``kcats`` (1/s, ``compiled.pairs`` order)."""
+        k = np.asarray(kcats, float)
+        if k.shape != (self.n_pairs,):
+            raise KingemsError(f"{self.name}: {k.size} kcats for {self.n_pairs} pairs")
+        v = self.pool.slot_val.copy()
+        v[self.slots] = 0.0  # entries are summed, as the compiled matrix sums duplicates
+        for kind in np.unique(self.kind):
+            m = self.kind == kind
+            np.add.at(v, self.slots[m], kcat_coefficient(str(kind), k[self.pair[m]]))
+        return [(self.cols, self.pool.row(v), self.lb, self.ub)]
 
 
 class JointKcats:
@@ -100,6 +153,43 @@ def _growth_alone(member: Member, diet: Diet, coupling, coupling_u) -> tuple[Joi
     return joint, lp, JointKcats(joint, lp)
 
 
+def _reduced_pair(a: Member, b: Member, diet: Diet, smp: list, coupling, coupling_u, min_growth):
+    """Per-sample solver of the reduced pair protocol: ``ks -> (growths alone, statuses alone, pair result)``."""
+    pair = pair_problem(a, b, diet, coupling, coupling_u, min_growth, reduced=True)
+    rk = [ReducedKcats(blk) if s is not None else None for blk, s in zip(pair.blocks, smp)]
+    pair_s = HeldOutSolver(pair)
+    alone = [HeldOutSolver(assemble([blk], diet)) for blk in pair.blocks]
+
+    def run(ks):
+        rows = [r.lazy_rows(k) if r is not None and k is not None else None for r, k in zip(rk, ks)]
+        res = [s.solve(s.joint.lazy_rows([rows[j]])) for j, s in enumerate(alone)]
+        g = [s.joint.growth(r.x, 0) if r.x is not None else float("nan") for s, r in zip(alone, res)]
+        return g, [r.status for r in res], pair_s.solve(pair.lazy_rows(rows)), pair
+
+    return run
+
+
+def _full_pair(a: Member, b: Member, diet: Diet, coupling, coupling_u, min_growth):
+    """Per-sample solver of the full-LP pair protocol, kcat entries edited in place (:class:`JointKcats`)."""
+    pair = pair_problem(a, b, diet, coupling, coupling_u, min_growth)
+    pair_lp = PersistentLP(pair.lp, threads=1)
+    pair_k = JointKcats(pair, pair_lp)
+    alone = [_growth_alone(m, diet, coupling, coupling_u) for m in (a, b)]
+
+    def run(ks):
+        g, st = [], []
+        for j, (joint, lp, jk) in enumerate(alone):
+            with jk.applied([ks[j]]):
+                r = lp.solve(need_x=True)
+            g.append(joint.growth(r.x, 0) if r.x is not None else float("nan"))
+            st.append(r.status)
+        with pair_k.applied(ks):
+            r = pair_lp.solve(need_x=True)
+        return g, st, r, pair
+
+    return run
+
+
 def sampled_pairs(
     compiled_a: Member | CompiledModel,
     compiled_b: Member | CompiledModel,
@@ -112,54 +202,49 @@ def sampled_pairs(
     min_growth: float = MIN_GROWTH,
     sig: float = SIG_D,
     start: int = 0,
+    fast: bool = True,
     **sampler_kw,
 ) -> pd.DataFrame:
     """The AGORA pairwise protocol (:func:`kingems_ray.community.pairwise.run_pair`) for ``n`` kcat samples.
 
-    Three persistent LPs (the pair; each member alone, for its growth alone) are built once; each sample writes
-    both members' sampled kcats into all three and classifies the interaction.
+    Three persistent LPs (the pair; each member alone, for its growth alone) are built once; each sample changes
+    them in place and classifies the interaction.
+
+    Parameters
+    ----------
+    fast : bool
+        The reduced LPs of ``run_pair(fast=True)``: a sample recomputes each member's held-out pool row
+        (:class:`ReducedKcats`) and re-runs the held-out-row protocol from the relaxation's basis, which is solved
+        once. Members whose kcats the reduction does not move into a held-out pool row (not gecko L4 form) fall
+        back to the full LP, as does ``fast=False``: there each sample writes the kcat entries in place
+        (:class:`JointKcats`) and re-solves warm.
 
     Returns
     -------
     DataFrame
         One row per sample: ``sample, model_a, model_b, growth_a_alone, growth_b_alone, growth_a_paired,
-        growth_b_paired, outcome_a, outcome_b, interaction, giver, taker, status, seconds, spread``.
+        growth_b_paired, outcome_a, outcome_b, interaction, giver, taker, status, seconds, lp, spread``
+        (``lp``: ``reduced`` or ``full``).
     """
     n = check_n_samples(n)
     a, b = _member(compiled_a), _member(compiled_b)
     diet = read_diet(diet)
     smp = _samplers([a, b], samplers, seed, **sampler_kw)
-    pair = pair_problem(a, b, diet, coupling, coupling_u, min_growth)
-    pair_lp = PersistentLP(pair.lp, threads=1)
-    pair_k = JointKcats(pair, pair_lp)
-    alone = [_growth_alone(m, diet, coupling, coupling_u) for m in (a, b)]
+    run, lp = None, "full"
+    if fast:
+        try:
+            run, lp = _reduced_pair(a, b, diet, smp, coupling, coupling_u, min_growth), "reduced"
+        except KingemsError as e:
+            log.info("sampled pair %s + %s on the full LP: %s", a.name, b.name, e)
+    if run is None:
+        run = _full_pair(a, b, diet, coupling, coupling_u, min_growth)
     rows = []
     for i in range(int(start), int(start) + n):
         t0 = time.perf_counter()
         ks = [s.sample(i) if s is not None else None for s in smp]
-        g_alone, st_alone = [], []
-        for j, (joint, lp, jk) in enumerate(alone):
-            with jk.applied([ks[j]]):
-                r = lp.solve(need_x=True)
-            g_alone.append(joint.growth(r.x, 0) if r.x is not None else float("nan"))
-            st_alone.append(r.status)
-        with pair_k.applied(ks):
-            r = pair_lp.solve(need_x=True)
-        pa = pair.growth(r.x, 0) if r.x is not None else float("nan")
-        pb = pair.growth(r.x, 1) if r.x is not None else float("nan")
-        if r.status != "optimal" or any(s != "optimal" for s in st_alone):
-            oa = ob = total = "Infeasible"
-            bad = [f"paired {r.status}"] if r.status != "optimal" else []
-            bad += [f"{m.name} alone {s}" for m, s in zip((a, b), st_alone) if s != "optimal"]
-            st = "; ".join(bad)
-        else:
-            oa, ob, total = classify(pa, pb, g_alone[0], g_alone[1], sig)
-            st = "optimal"
-        giver, taker = giver_taker(oa, ob, a.name, b.name)
-        rows.append({"sample": i, "model_a": a.name, "model_b": b.name, "growth_a_alone": g_alone[0],
-                     "growth_b_alone": g_alone[1], "growth_a_paired": pa, "growth_b_paired": pb, "outcome_a": oa,
-                     "outcome_b": ob, "interaction": total, "giver": giver, "taker": taker, "status": st,
-                     "seconds": time.perf_counter() - t0})
+        g, st, r, pair = run(ks)
+        row = pair_outcome(a.name, b.name, g[0], st[0], g[1], st[1], r.status, r.x, pair, sig)
+        rows.append({"sample": i, **row, "seconds": time.perf_counter() - t0, "lp": lp})
     df = pd.DataFrame(rows)
     df["spread"] = " | ".join(f"{m.name}: {s.label()}" if s is not None else f"{m.name}: no kcats"
                               for m, s in zip((a, b), smp))
