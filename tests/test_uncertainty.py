@@ -337,16 +337,19 @@ def test_sampled_pair_equals_recompiled_members_and_full_lp(agora_ec):
 
 @pytest.mark.slow
 def test_sampled_community_equals_recompiled_members(agora_ec):
-    """Golden: a sample written into the community LP in place equals members compiled from scratch with those
-    kcats."""
+    """Golden: a sample written into the community LP in place (the reduced LP's pool rows, or the full LP's kcat
+    entries) equals members compiled from scratch with those kcats."""
     from kingems_ray.community.community import Community
     from kingems_ray.community.sampled import sampled_community
 
     mems, samplers, ref = agora_ec
     com = sampled_community(mems, 1, diet="western", samplers=samplers, start=1)
+    full = sampled_community(mems, 1, diet="western", samplers=samplers, start=1, reduce_enzymes=False)
+    assert set(com["lp"]) == {"reduced"} and set(full["lp"]) == {"full"}
     tr = Community(ref[1], diet="western").cooperative_tradeoff(0.5)
-    g = com[com["sample"] == 1].set_index("taxon")["growth"]
-    assert np.allclose(g.to_numpy(), tr.growth.reindex(g.index).to_numpy(), rtol=1e-5, atol=1e-7)
+    for df in (com, full):
+        g = df[df["sample"] == 1].set_index("taxon")["growth"]
+        assert np.allclose(g.to_numpy(), tr.growth.reindex(g.index).to_numpy(), rtol=1e-5, atol=1e-7)
     assert len(summarise_taxa(com)) == 2
 
 

@@ -71,6 +71,8 @@ class Block:
     #: How the reduced pool row follows from the unreduced block's matrix values (kcat samples recompute it);
     #: ``None`` when no enzyme column was projected out.
     pool: ReducedPool | None = None
+    #: Row of ``A`` holding the reduced pool row (``None``: held out in :attr:`lazy_rows`, or not reduced).
+    pool_row: int | None = None
 
     def local_cols(self, cols) -> np.ndarray:
         """Columns of ``A`` for columns of the member's compiled LP (every one must be kept)."""
@@ -188,6 +190,7 @@ def make_block(
     col_index = None
     lazy: list = []
     pool = None
+    pool_row = None
     if reduce_enzymes and cm.pool_row is not None and cm.enzyme_col:
         A, col_lb, col_ub, row_lb, row_ub, col_index, prow, pool = _reduce_enzymes(
             A, col_lb, col_ub, row_lb, row_ub, int(cm.pool_row), np.fromiter(cm.enzyme_col.values(), dtype=int))
@@ -205,6 +208,8 @@ def make_block(
             keep = np.arange(A.shape[0]) != prow
             A = sp.csr_matrix(A)[keep].tocsc()
             row_lb, row_ub = row_lb[keep], row_ub[keep]
+        elif pool is not None:
+            pool_row = prow
     return Block(
         member=member,
         A=A,
@@ -221,6 +226,7 @@ def make_block(
         col_index=col_index,
         lazy_rows=lazy,
         pool=pool,
+        pool_row=pool_row,
     )
 
 

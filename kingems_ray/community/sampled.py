@@ -41,10 +41,11 @@ log = logging.getLogger(__name__)
 
 
 class ReducedKcats:
-    """A member's kcats as the held-out pool row of its reduced block (:attr:`Block.pool`, :attr:`Block.lazy_rows`).
+    """A member's kcats as the pool row of its reduced block (:attr:`Block.pool`): held out
+    (:attr:`Block.lazy_rows`) in a pair, or in the LP (:attr:`Block.pool_row`) in a community.
 
     Every kcat entry of the member must be one the reduction moved into the pool row; otherwise the reduced LP keeps
-    it elsewhere and a :class:`~kingems_ray.errors.KingemsError` says so (use :class:`JointKcats` on the full LP).
+    it elsewhere and a :class:`~kingems_ray.errors.KingemsError` says so (sample the full LP then).
     """
 
     def __init__(self, block: Block) -> None:
@@ -53,8 +54,8 @@ class ReducedKcats:
         name = block.member.name
         if cm.pairs is None or ce is None or len(ce) == 0:
             raise KingemsError(f"{name} has no kcats to sample")
-        if block.pool is None or len(block.lazy_rows) != 1:
-            raise KingemsError(f"{name}: the reduced block holds no pool row out (not a gecko L4-form ecGEM)")
+        if block.pool is None or (len(block.lazy_rows) != 1 and block.pool_row is None):
+            raise KingemsError(f"{name}: no reduced pool row (not a gecko L4-form ecGEM block)")
         self.pool = block.pool
         self.slots = self.pool.slots(ce["row"].to_numpy(int), ce["col"].to_numpy(int))
         if (self.slots < 0).any():
@@ -64,13 +65,18 @@ class ReducedKcats:
         self.kind = ce["kind"].astype(str).to_numpy()
         self.n_pairs = len(cm.pairs)
         self.name = name
-        cols, _, self.lb, self.ub = block.lazy_rows[0]
+        #: Block columns of the pool row's entries, and the row of ``A`` holding it (``None``: held out).
         self.cols = block.col_index[self.pool.out_cols]
-        if not np.array_equal(self.cols, cols):
+        self.row = block.pool_row
+        self._held_out = block.lazy_rows[0] if block.pool_row is None else None
+        if self._held_out is not None and not np.array_equal(self.cols, self._held_out[0]):
             raise KingemsError(f"{name}: the pool row's pattern does not match the reduced block")  # cannot happen
 
-    def lazy_rows(self, kcats: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
-        """The block's held-out rows (block columns) for kcat vector ``kcats`` (1/s, ``compiled.pairs`` order)."""
+    def values(self, kcats: np.ndarray | None) -> np.ndarray:
+        """Pool-row values at :attr:`cols` for kcat vector ``kcats`` (1/s, ``compiled.pairs`` order; ``None``: the
+        point kcats the block was reduced with)."""
+        if kcats is None:
+            return self.pool.row()
         k = np.asarray(kcats, float)
         if k.shape != (self.n_pairs,):
             raise KingemsError(f"{self.name}: {k.size} kcats for {self.n_pairs} pairs")
@@ -79,21 +85,43 @@ class ReducedKcats:
         for kind in np.unique(self.kind):
             m = self.kind == kind
             np.add.at(v, self.slots[m], kcat_coefficient(str(kind), k[self.pair[m]]))
-        return [(self.cols, self.pool.row(v), self.lb, self.ub)]
+        return self.pool.row(v)
+
+    def lazy_rows(self, kcats: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+        """The block's held-out rows (block columns) for kcat vector ``kcats``."""
+        if self._held_out is None:
+            raise KingemsError(f"{self.name}: the pool row is in the LP, not held out")
+        return [(self.cols, self.values(kcats), self._held_out[2], self._held_out[3])]
 
 
 class JointKcats:
-    """In-place kcat edits of the members of one joint LP held by a :class:`PersistentLP`."""
+    """In-place kcat edits of the members of one joint LP held by a :class:`PersistentLP`.
+
+    A full block's kcat entries are rewritten one by one; a reduced block (community: pool row in the LP) gets its
+    pool row recomputed (:class:`ReducedKcats`) and rewritten.
+    """
 
     def __init__(self, joint: JointLP, solver: PersistentLP) -> None:
         self.joint = joint
         self.solver = solver
         self._entries: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None] = []
+        self._reduced: list[ReducedKcats | None] = []
         for i, blk in enumerate(joint.blocks):
             cm = blk.member.compiled
             ce = cm.coef_entries
+            self._reduced.append(None)
             if cm.pairs is None or ce is None or len(ce) == 0:
                 self._entries.append(None)
+                continue
+            if blk.col_index is not None:
+                # raises where kcat entries stay outside the pool row, or the pool row is held out
+                rk = ReducedKcats(blk)
+                if rk.row is None:
+                    raise KingemsError(f"{blk.member.name}: the pool row is held out of this LP (see HeldOutSolver)")
+                self._reduced[i] = rk
+                rows = np.full(rk.cols.size, joint.row_offset[i] + rk.row)
+                self._entries.append((np.zeros(0, int), rows, rk.cols + joint.col_offset[i], np.zeros(0, str),
+                                      cm.pairs["kcat"].to_numpy(float)))
                 continue
             self._entries.append((ce["pair"].to_numpy(int), ce["row"].to_numpy(int) + joint.row_offset[i],
                                   ce["col"].to_numpy(int) + joint.col_offset[i], ce["kind"].astype(str).to_numpy(),
@@ -103,8 +131,14 @@ class JointKcats:
         """Whether member ``i`` has kcat entries."""
         return self._entries[i] is not None
 
-    def _write(self, i: int, kcats: np.ndarray) -> None:
-        pair, rows, cols, kinds, _ = self._entries[i]
+    def _write(self, i: int, kcats: np.ndarray | None) -> None:
+        pair, rows, cols, kinds, point = self._entries[i]
+        rk = self._reduced[i]
+        if rk is not None:
+            for r, c, v in zip(rows, cols, rk.values(kcats)):
+                self.solver.set_coef(int(r), int(c), float(v))
+            return
+        kcats = point if kcats is None else kcats
         for p, r, c, k in zip(pair, rows, cols, kinds):
             self.solver.set_coef(int(r), int(c), kcat_coefficient(k, float(kcats[p])))
 
@@ -125,7 +159,7 @@ class JointKcats:
             yield
         finally:
             for i in done:
-                self._write(i, self._entries[i][4])
+                self._write(i, None)
 
 
 def _member(m: Member | CompiledModel) -> Member:
@@ -260,21 +294,35 @@ def sampled_community(
     seed: int = 0,
     samplers: Sequence[KcatSampler | None] | None = None,
     start: int = 0,
+    reduce_enzymes: bool = True,
     **sampler_kw,
 ) -> pd.DataFrame:
     """MICOM's cooperative trade-off for ``n`` kcat samples on one persistent community problem.
 
+    ``reduce_enzymes``: the reduced ecGEM blocks of ``run_community`` (pool row in the LP), a sample rewriting each
+    taxon's pool row (:class:`ReducedKcats`); taxa whose kcats the reduction does not move into the pool row (not
+    gecko L4 form), and ``reduce_enzymes=False``, use the full LP with kcat entries rewritten in place.
+
     Returns
     -------
     DataFrame
-        One row per (sample, taxon): ``sample, taxon, abundance, growth, community_growth, status, seconds,
-        spread``.
+        One row per (sample, taxon): ``sample, taxon, abundance, growth, community_growth, status, seconds, lp,
+        spread`` (``lp``: ``reduced`` or ``full``).
     """
     n = check_n_samples(n)
     mems = [_member(m) for m in members]
     smp = _samplers(mems, samplers, seed, **sampler_kw)
-    com = Community(mems, abundances, diet)
-    jk = JointKcats(com.joint, com.solver)
+    com, lp = None, "reduced"
+    if reduce_enzymes:
+        try:
+            com = Community(mems, abundances, diet, reduce_enzymes=True)
+            jk = JointKcats(com.joint, com.solver)
+        except KingemsError as e:
+            log.info("sampled community on the full LP: %s", e)
+            com = None
+    if com is None:
+        com, lp = Community(mems, abundances, diet), "full"
+        jk = JointKcats(com.joint, com.solver)
     parts = []
     for i in range(int(start), int(start) + n):
         t0 = time.perf_counter()
@@ -282,7 +330,7 @@ def sampled_community(
             res = com.cooperative_tradeoff(tradeoff)
         parts.append(pd.DataFrame({"sample": i, "taxon": com.taxa, "abundance": com.abundances.to_numpy(),
                                    "growth": res.growth.to_numpy(), "community_growth": res.community_growth,
-                                   "status": res.status, "seconds": time.perf_counter() - t0}))
+                                   "status": res.status, "seconds": time.perf_counter() - t0, "lp": lp}))
     df = pd.concat(parts, ignore_index=True)
     df["spread"] = " | ".join(f"{m.name}: {s.label()}" if s is not None else f"{m.name}: no kcats"
                               for m, s in zip(mems, smp))
