@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 SIG_D = 0.1
 MIN_GROWTH = 0.001
+#: Simplex iterations a warm re-solve after added pool rows may take before the LP is solved from scratch with
+#: presolve instead (a usual re-solve takes a handful; the relaxation from scratch without presolve ~3,000-4,500).
+WARM_ITERATION_LIMIT = 1000
 
 INTERACTIONS = ("Neutralism", "Commensalism", "Amensalism", "Mutualism", "Parasitism", "Competition",
                 "Infeasible", "No_Result")
@@ -131,7 +134,13 @@ def _add_violated(solver: PersistentLP, joint: JointLP, res: SolveResult, lazy: 
         # Devex pricing: exact steepest-edge weights cost one solve per row (~80 ms here) before the first of
         # the few iterations an added pool row takes
         solver.set_option("simplex_dual_edge_weight_strategy", 1)
-        res = solver.solve(need_x=True)
+        with solver.option("simplex_iteration_limit", WARM_ITERATION_LIMIT):
+            res = solver.solve(need_x=True)
+        if res.status == "iteration_limit":
+            # Extreme pool coefficients (a sampled kcat far in a tail: entries from 2e-8 to 8e8) can stall the warm
+            # dual simplex; seen: > 90 s on a pair that presolve proves infeasible from scratch in 0.15 s
+            log.info("warm re-solve stopped at %d iterations: solving from scratch", WARM_ITERATION_LIMIT)
+            res = solver.solve_cold(need_x=True)
     return res
 
 
