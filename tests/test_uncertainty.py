@@ -333,6 +333,11 @@ def test_sampled_pair_equals_recompiled_members_and_full_lp(agora_ec):
     # the pool binds: growth of the second taxon alone moves with its kcats
     assert red["growth_b_alone"].nunique() == 2
     assert summarise_pairs(red)["frequency"].sum() == pytest.approx(1.0)
+    # A tail sample (seed 0, sample 3: pool coefficients 2e-8..8e8) once stalled the warm re-solve for > 90 s; it is
+    # infeasible (the second taxon alone grows < 0.001), as run_pair finds on recompiled members, full LP or reduced.
+    tail = [KcatSampler.from_pairs(m.compiled.pairs, seed=i) for i, m in enumerate(mems)]
+    red = sampled_pairs(mems[0], mems[1], "western", 1, samplers=tail, start=3).iloc[0]
+    assert red["status"] == "paired infeasible" and red["seconds"] < 30 and red["growth_b_alone"] < 1e-3
 
 
 @pytest.mark.slow
