@@ -114,7 +114,7 @@ def bench_pair(n: int, n_full: int = 2, n_recompile: int = 2) -> dict:
     t = time.perf_counter()
     df = sampled_pairs(mems[0], mems[1], "western", n, samplers=samplers)
     total = time.perf_counter() - t
-    sm = float(df["seconds"].median())
+    sm, mean = float(df["seconds"].median()), float(df["seconds"].mean())
     setup = total - float(df["seconds"].sum())
     # the full LP with kcat entries edited in place (the path before the reduced one); its first sample is a cold
     # solve of the full pair LP, the rest warm
@@ -131,14 +131,46 @@ def bench_pair(n: int, n_full: int = 2, n_recompile: int = 2) -> dict:
 
     rc = statistics.median(_t(lambda i=i: recompile(i)) for i in range(min(n, n_recompile)))
     print(f"AGORA pair (ecGEM, fallback kcats): point run_pair {pt * 1e3:9.1f} ms | sample (reduced LP, in place) "
-          f"{sm * 1e3:9.1f} ms (+ {setup * 1e3:.1f} ms once per pair) | sample (full LP, in place) {fs * 1e3:9.1f} ms "
-          f"| recompile both members {rc * 1e3:9.1f} ms || sample/point {sm / pt:5.2f}, full/sample {fs / sm:6.1f}, "
-          f"recompile/sample {rc / sm:6.1f}; full == reduced on {n_full} samples: {same}; "
+          f"{sm * 1e3:9.1f} ms (mean {mean * 1e3:.1f}; + {setup * 1e3:.1f} ms once per pair) | sample (full LP, in "
+          f"place) {fs * 1e3:9.1f} ms | recompile both members {rc * 1e3:9.1f} ms || sample/point {sm / pt:5.2f}, "
+          f"full/sample {fs / sm:6.1f}, recompile/sample {rc / sm:6.1f}; full == reduced on {n_full} samples: {same}; "
           f"labels {df['interaction'].value_counts().to_dict()}", flush=True)
-    return {"point_s": pt, "sample_s": sm, "setup_s": setup, "full_sample_s": fs, "recompile_s": rc,
+    return {"point_s": pt, "sample_s": sm, "sample_mean_s": mean, "setup_s": setup, "full_sample_s": fs,
+            "recompile_s": rc,
             "sample_over_point": sm / pt, "full_over_sample": fs / sm, "recompile_over_sample": rc / sm,
             "full_equals_reduced": bool(same), "n_samples": n, "n_full": n_full,
             "labels": df["interaction"].value_counts().to_dict()}
+
+
+def bench_community(n: int, n_full: int = 1) -> dict:
+    """The same two AGORA ecGEMs as a MICOM community (trade-off 0.5, Western diet)."""
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.ec import load_ec_member
+    from kingems_ray.community.sampled import sampled_community
+
+    paths = [data_file("agora", "models", f"{m}.xml.gz")
+             for m in ("Abiotrophia_defectiva_ATCC_49176", "Acetivibrio_ethanolgignens_ACET_33324")]
+    mems = [load_ec_member(p, cache_dir="") for p in paths]
+    samplers = [KcatSampler.from_pairs(m.compiled.pairs, seed=i) for i, m in enumerate(mems)]
+    # point: what run_community's baseline costs, the reduced community built and solved from scratch
+    pt = statistics.median(_t(lambda: Community(mems, diet="western", reduce_enzymes=True).cooperative_tradeoff(0.5))
+                           for _ in range(n))
+    t = time.perf_counter()
+    df = sampled_community(mems, n, diet="western", samplers=samplers)
+    total = time.perf_counter() - t
+    per = df.groupby("sample")["seconds"].first()
+    sm, setup = float(per.median()), total - float(per.sum())
+    full = sampled_community(mems, n_full, diet="western", samplers=samplers, reduce_enzymes=False)
+    fs = float(full.groupby("sample")["seconds"].first().median())
+    g = df[df["sample"] < n_full].sort_values(["sample", "taxon"])["growth"].to_numpy()
+    gf = full.sort_values(["sample", "taxon"])["growth"].to_numpy()
+    dmax = float(abs(g - gf).max())
+    print(f"AGORA 2-taxon community (ecGEM, trade-off 0.5): point {pt * 1e3:9.1f} ms | sample (reduced LP, in place) "
+          f"{sm * 1e3:9.1f} ms (+ {setup * 1e3:.1f} ms once) | sample (full LP, in place) {fs * 1e3:9.1f} ms || "
+          f"sample/point {sm / pt:5.2f}, full/sample {fs / sm:6.1f}; growth reduced vs full max diff {dmax:.2e} "
+          f"({n_full} samples)", flush=True)
+    return {"point_s": pt, "sample_s": sm, "setup_s": setup, "full_sample_s": fs, "sample_over_point": sm / pt,
+            "full_over_sample": fs / sm, "growth_max_diff_full": dmax, "n_samples": n, "n_full": n_full}
 
 
 def main() -> int:
@@ -149,7 +181,8 @@ def main() -> int:
     ap.add_argument("--pair-samples", type=int, default=4)
     ap.add_argument("--no-pair", action="store_true")
     ap.add_argument("--only-pair", action="store_true", help="time the AGORA pair only")
-    ap.add_argument("--full-samples", type=int, default=2, help="pair samples on the full LP (the old path)")
+    ap.add_argument("--full-samples", type=int, default=1, help="pair / community samples on the full LP")
+    ap.add_argument("--community-samples", type=int, default=4, help="2-taxon community samples (0: skip)")
     ap.add_argument("--spread-scale", type=float, default=1.0)
     ap.add_argument("--kinds", default="growth,fva,knockout", help="analyses to time (comma list)")
     ap.add_argument("--out", default=None)
@@ -162,6 +195,8 @@ def main() -> int:
         res["model"] = bench_model(model, kc, args.samples, args.spread_scale, tuple(args.kinds.split(",")))
     if not args.no_pair:
         res["pair"] = bench_pair(args.pair_samples, args.full_samples)
+        if args.community_samples:
+            res["community"] = bench_community(args.community_samples, args.full_samples)
     res["load_at_end"] = os.getloadavg()
     print(f"load average at end: {res['load_at_end']}")
     if args.out:
