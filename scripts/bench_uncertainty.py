@@ -1,7 +1,8 @@
 """Cost of one kcat sample next to the point analysis it repeats and to recompiling the model per sample.
 
     PYTHONPATH=. .venv/bin/python scripts/bench_uncertainty.py [--model textbook|iML1515] [--kcats TABLE]
-        [--samples 4] [--pair-samples 4] [--no-pair] [--out bench.json]
+        [--samples 4] [--pair-samples 4] [--full-samples 1] [--community-samples 4] [--no-pair | --only-pair]
+        [--out bench.json]
 
 For FVA (90 % of optimum), a knockout screen (the model's medium, all genes) and growth, in one run:
 
@@ -12,12 +13,26 @@ For FVA (90 % of optimum), a knockout screen (the model's medium, all genes) and
 * ``recompile``: what a rebuild per sample costs: matching the sampled table, compiling the ecGEM, a new HiGHS
   problem, then the analysis (median over samples).
 
-And for an AGORA pair (two ecGEMs with fallback kcats, Western diet): the protocol per sample on three persistent
-joint LPs (:func:`kingems_ray.community.sampled.sampled_pairs`) against ``run_pair`` on freshly assembled LPs with
-the point kcats (what a point pair costs), and against recompiling both members from SBML per sample.
+And for an AGORA pair (two L4 ecGEMs with fallback kcats, Western diet), in the same run:
 
-Printed ratios: ``sample / point`` (goal <= 1: a sample costs no more than the point analysis) and
-``recompile / sample``.
+* ``point``: ``run_pair`` with the point kcats (reduced LPs assembled and solved afresh: pair and both taxa alone);
+* ``sample``: :func:`kingems_ray.community.sampled.sampled_pairs` on the reduced LPs, per sample (median and mean
+  of ``--pair-samples``): each taxon's pool row recomputed from the sampled kcats and the held-out-row protocol re-run
+  from the relaxation's basis on three persistent HiGHS instances; the one-off set-up per pair (assembly and the
+  three relaxation solves) is printed apart;
+* ``full LP``: the previous path, kcat entries written into the full enzyme-constrained LPs (``fast=False``),
+  ``--full-samples`` samples (each seconds to minutes), checked equal to the reduced path;
+* ``recompile``: both members compiled from SBML with the sampled kcats, then ``run_pair``.
+
+And the same two taxa as a MICOM community (trade-off 0.5): a reduced community built and solved afresh (point)
+against ``sampled_community`` on the reduced LP (pool rows rewritten in place) and on the full LP.
+
+Printed ratios: ``sample / point`` (goal <= 1: a sample costs no more than the point analysis),
+``recompile / sample`` and ``full / sample``.
+
+Measured (2026-12-07, 2 cores shared with a 2-process background job, load average 2.8 at start and end;
+``--samples 3 --pair-samples 16 --full-samples 1``): AGORA pair point 203.9 ms, sample 61.8 ms (sample/point 0.30;
+168 ms set-up once per pair), full-LP sample 1,458 ms, recompile 4,675 ms; see docs/uncertainty.md "Cost".
 """
 
 from __future__ import annotations
