@@ -30,9 +30,11 @@ against ``sampled_community`` on the reduced LP (pool rows rewritten in place) a
 Printed ratios: ``sample / point`` (goal <= 1: a sample costs no more than the point analysis),
 ``recompile / sample`` and ``full / sample``.
 
-Measured (2026-12-07, 2 cores shared with a 2-process background job, load average 2.8 at start and end;
-``--samples 3 --pair-samples 16 --full-samples 1``): AGORA pair point 203.9 ms, sample 61.8 ms (sample/point 0.30;
-168 ms set-up once per pair), full-LP sample 1,458 ms, recompile 4,675 ms; see docs/uncertainty.md "Cost".
+Measured (2026-12-07, 2 cores shared with a 2-process background job, load average 2.8 at start, 2.9 at end;
+``--samples 3 --pair-samples 16 --full-samples 1 --community-samples 4``): AGORA pair point 285.5 ms, sample 62.8 ms
+median / 107.0 ms mean (sample/point 0.22; 181 ms set-up once per pair), full-LP sample 2,187 ms, recompile 5,628 ms;
+2-taxon community point 794.7 ms, sample 433.0 ms (0.54), full-LP sample 5,997 ms. See docs/uncertainty.md "Cost of a
+pair and a community sample".
 """
 
 from __future__ import annotations
