@@ -119,8 +119,9 @@ def make_block(
         MICOM's ``max_exchange``: member imports limited to this (model upper bounds kept).
     reduce_enzymes : bool
         For an ecGEM member, project its enzyme and isoenzyme-clause columns out (:func:`_reduce_enzymes`): the
-        same feasible fluxes and growth, a smaller LP that HiGHS solves ~10x faster. Off where kcat entries are
-        edited in the joint LP (:mod:`kingems_ray.community.sampled`) or enzyme levels are read.
+        same feasible fluxes and growth, a smaller LP that HiGHS solves ~10x faster. kcats then enter only the
+        pool row (:attr:`Block.pool` recomputes it for sampled kcats, :mod:`kingems_ray.community.sampled`). Off
+        where enzyme levels are read.
     lazy_pool : bool
         With ``reduce_enzymes``, hold the pool row out of ``A`` (:attr:`Block.lazy_rows`): a solver adds it only when
         an optimum violates it (a relaxation's optimum that satisfies it is optimal with it).

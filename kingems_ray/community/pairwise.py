@@ -239,7 +239,7 @@ def pair_problem(a: Member, b: Member, diet: Diet, coupling: float | None = COUP
     """The joint LP of two organisms: objective the sum of biomasses, each biomass >= ``min_growth``.
 
     ``reduced``: ecGEM blocks with enzyme columns projected out and pool rows held out (solve it with
-    :func:`_solve_joint`); the full LP (default) keeps every kcat entry where :mod:`.sampled` edits it.
+    :func:`_solve_joint`); the full LP (default) keeps every kcat entry as compiled.
     """
     ba, bb = _BLOCKS.get(a, coupling, coupling_u, reduced), _BLOCKS.get(b, coupling, coupling_u, reduced)
     joint = assemble([ba, bb], diet)
