@@ -7,11 +7,14 @@ reduction read) and re-runs the held-out-row protocol from the relaxation's basi
 instances (:class:`~kingems_ray.community.pairwise.HeldOutSolver`: the pair, each member alone). The relaxation does
 not depend on kcats and is solved once.
 
-Members whose kcats also sit in rows the reduction keeps (levels without a projected-out pool row), and communities,
-use the full LP: a joint LP keeps each member's own rows and columns at an offset, so a member's kcat entries
-(``CompiledModel.coef_entries``) sit at ``(row_offset + row, col_offset + col)``. :class:`JointKcats` writes a
-member's sampled kcats there with ``changeCoeff`` and writes the point values back afterwards: one persistent
-HiGHS instance per joint problem, never a re-assembly per sample.
+Communities use the reduced LP of ``run_community`` too, with the pool row in the LP: :class:`JointKcats` rewrites
+its entries with ``changeCoeff`` for a sample and writes the point values back afterwards.
+
+Members whose kcats also sit in rows the reduction keeps (levels other than gecko L4) use the full LP (as do
+``fast=False`` / ``reduce_enzymes=False``): a joint LP keeps each member's own rows and columns at an offset, so a
+member's kcat entries (``CompiledModel.coef_entries``) sit at ``(row_offset + row, col_offset + col)``, where
+:class:`JointKcats` writes them. Either way: one persistent HiGHS instance per joint problem, never a re-assembly
+per sample.
 
 Taxa are sampled independently: each member has its own :class:`~kingems_ray.analysis.uncertainty.KcatSampler`
 (its own table), seeded with ``seed + member index`` unless samplers are given.
@@ -188,9 +191,15 @@ def _growth_alone(member: Member, diet: Diet, coupling, coupling_u) -> tuple[Joi
 
 
 def _reduced_pair(a: Member, b: Member, diet: Diet, smp: list, coupling, coupling_u, min_growth):
-    """Per-sample solver of the reduced pair protocol: ``ks -> (growths alone, statuses alone, pair result)``."""
+    """Per-sample solver of the reduced pair protocol: ``ks -> (growths alone, statuses alone, pair result, pair LP)``.
+
+    Raises :class:`KingemsError` (before any solve) when a sampled member's kcats cannot be sampled there.
+    """
     pair = pair_problem(a, b, diet, coupling, coupling_u, min_growth, reduced=True)
     rk = [ReducedKcats(blk) if s is not None else None for blk, s in zip(pair.blocks, smp)]
+    for r in rk:
+        if r is not None and r.row is not None:
+            raise KingemsError(f"{r.name}: the pool row is in the reduced pair LP, not held out")
     pair_s = HeldOutSolver(pair)
     alone = [HeldOutSolver(assemble([blk], diet)) for blk in pair.blocks]
 
@@ -204,7 +213,8 @@ def _reduced_pair(a: Member, b: Member, diet: Diet, smp: list, coupling, couplin
 
 
 def _full_pair(a: Member, b: Member, diet: Diet, coupling, coupling_u, min_growth):
-    """Per-sample solver of the full-LP pair protocol, kcat entries edited in place (:class:`JointKcats`)."""
+    """Per-sample solver of the full-LP pair protocol, kcat entries edited in place (:class:`JointKcats`); returns
+    what :func:`_reduced_pair`'s returns."""
     pair = pair_problem(a, b, diet, coupling, coupling_u, min_growth)
     pair_lp = PersistentLP(pair.lp, threads=1)
     pair_k = JointKcats(pair, pair_lp)
