@@ -340,6 +340,29 @@ def test_sampled_pair_equals_recompiled_members_and_full_lp(agora_ec):
     assert red["status"] == "paired infeasible" and red["seconds"] < 30 and red["growth_b_alone"] < 1e-3
 
 
+@pytest.mark.parametrize("level", ["L4", "L3b"])
+def test_sampled_pair_reduced_or_full_lp_by_level(level):
+    """The demo model paired with itself on its own medium: at L4 the sampled pool rows on the reduced LP give the
+    full-LP path's growths and labels; at L3b kcats stay in capacity rows the reduction keeps, so it falls back to
+    the full LP."""
+    from kingems_ray.community.models import member_from_compiled
+    from kingems_ray.community.sampled import sampled_pairs
+
+    b = build("textbook", package_data("kcat_default", TABLE), level=level, pool=0.25)
+    cm = b.compiled
+    a, c = member_from_compiled(cm, name="a"), member_from_compiled(cm, name="b")
+    smp = [KcatSampler.from_pairs(cm.pairs, seed=s) for s in (0, 1)]
+    diet = dict(b.model.medium)
+    red = sampled_pairs(a, c, diet, 3, samplers=smp)
+    full = sampled_pairs(a, c, diet, 3, samplers=smp, fast=False)
+    assert set(red["lp"]) == {"reduced" if level == "L4" else "full"} and set(full["lp"]) == {"full"}
+    assert (red["status"] == "optimal").all()
+    for k in PAIR_GROWTH:
+        assert np.allclose(red[k], full[k], rtol=1e-6, atol=1e-8), k
+    assert list(red["interaction"]) == list(full["interaction"])
+    assert red["growth_a_alone"].nunique() == 3  # the samples move growth
+
+
 @pytest.mark.slow
 def test_sampled_community_equals_recompiled_members(agora_ec):
     """Golden: a sample written into the community LP in place (the reduced LP's pool rows, or the full LP's kcat
