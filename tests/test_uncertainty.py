@@ -296,33 +296,121 @@ def test_sweep_conditioned_knockout_samples_equal_the_in_process_screen(tmp_path
     assert rows.loc[~ok.to_numpy(), "n_lethal"].isna().all()
 
 
-@pytest.mark.slow
-def test_sampled_pair_and_community_equal_recompiled_members(data_dir, tmp_path):
-    """Golden: a sample written into the joint LPs in place equals members compiled from scratch with those kcats."""
-    from kingems_ray.community.community import Community
-    from kingems_ray.community.ec import load_ec_member
-    from kingems_ray.community.models import load_member
-    from kingems_ray.community.pairwise import run_pair
-    from kingems_ray.community.sampled import sampled_community, sampled_pairs
+AGORA_PAIR = ("Abiotrophia_defectiva_ATCC_49176", "Acetivibrio_ethanolgignens_ACET_33324")
+PAIR_GROWTH = ("growth_a_alone", "growth_b_alone", "growth_a_paired", "growth_b_paired")
 
-    paths = [data_dir / "agora" / "models" / f"{m}.xml.gz"
-             for m in ("Abiotrophia_defectiva_ATCC_49176", "Acetivibrio_ethanolgignens_ACET_33324")]
-    mems = [load_ec_member(p, cache_dir=tmp_path) for p in paths]
+
+@pytest.fixture(scope="module")
+def agora_ec(data_dir, tmp_path_factory):
+    """Two AGORA L4 members (fallback kcats), their samplers, and per sample 0-1 both members compiled from scratch
+    with the sampled kcats (from one parse of each SBML file)."""
+    from kingems_ray.community.ec import load_ec_member
+    from kingems_ray.community.models import member_from_compiled, strip_complex_gprs
+    from kingems_ray.ec.compile import compile_model
+    from kingems_ray.gem.io import load_model
+
+    paths = [data_dir / "agora" / "models" / f"{m}.xml.gz" for m in AGORA_PAIR]
+    mems = [load_ec_member(p, cache_dir=tmp_path_factory.mktemp("cache")) for p in paths]
     samplers = [KcatSampler.from_pairs(m.compiled.pairs, seed=7 + i) for i, m in enumerate(mems)]
-    pairs = sampled_pairs(mems[0], mems[1], "western", 1, samplers=samplers, start=1)
-    com = sampled_community(mems, 1, diet="western", samplers=samplers, start=1)
-    for i in (1,):
-        ref = [load_member(p, cache_dir="", kcats=m.compiled.pairs.assign(kcat=s.sample(i)), level="L4")
-               for p, m, s in zip(paths, mems, samplers)]
-        r = run_pair(ref[0], ref[1], "western")
-        got = pairs[pairs["sample"] == i].iloc[0]
-        for k in ("growth_a_alone", "growth_b_alone", "growth_a_paired", "growth_b_paired"):
+    models = [load_model(p) for p in paths]
+    for m in models:
+        strip_complex_gprs(m)
+    ref = {i: [member_from_compiled(compile_model(cb, m.compiled.pairs.assign(kcat=s.sample(i)), level="L4",
+                                                  pool=m.compiled.pool), name=m.name)
+               for cb, m, s in zip(models, mems, samplers)]
+           for i in (0, 1)}
+    return mems, samplers, ref
+
+
+def test_reduced_pool_row_of_sampled_kcats_equals_recompiled_block(agora_ec):
+    """Golden: the pool row a sample writes (ReducedKcats) is the one make_block reduces from a member compiled with
+    those kcats; the point kcats give the block's own row back."""
+    from kingems_ray.community.joint import make_block
+    from kingems_ray.community.sampled import ReducedKcats
+
+    mems, samplers, ref = agora_ec
+    for j, m in enumerate(mems):
+        blk = make_block(m, reduce_enzymes=True, lazy_pool=True)
+        rk = ReducedKcats(blk)
+        [(cols, vals, lb, ub)] = rk.lazy_rows(m.compiled.pairs["kcat"].to_numpy(float))
+        assert np.array_equal(cols, blk.lazy_rows[0][0]) and np.allclose(vals, blk.lazy_rows[0][1], rtol=1e-14)
+        for i, members in ref.items():
+            rb = make_block(members[j], reduce_enzymes=True, lazy_pool=True)
+            [(cols, vals, lb, ub)] = rk.lazy_rows(samplers[j].sample(i))
+            assert np.array_equal(cols, rb.lazy_rows[0][0])
+            assert np.allclose(vals, rb.lazy_rows[0][1], rtol=1e-12, atol=0)
+            assert (lb, ub) == rb.lazy_rows[0][2:]
+            assert not np.allclose(vals, blk.lazy_rows[0][1])  # the sample moved the row
+    with pytest.raises(KingemsError, match="kcats for"):
+        rk.lazy_rows(np.ones(3))
+
+
+def test_sampled_pair_equals_recompiled_members_and_full_lp(agora_ec):
+    """Golden: a sample on the persistent reduced LPs (pool rows recomputed, relaxation solved once) equals run_pair
+    on members compiled from scratch with those kcats, and the full-LP path that edits kcat entries in place."""
+    from kingems_ray.community.pairwise import run_pair
+    from kingems_ray.community.sampled import sampled_pairs
+
+    mems, samplers, ref = agora_ec
+    red = sampled_pairs(mems[0], mems[1], "western", 2, samplers=samplers)
+    full = sampled_pairs(mems[0], mems[1], "western", 2, samplers=samplers, fast=False)
+    assert list(red["lp"]) == ["reduced"] * 2 and list(full["lp"]) == ["full"] * 2
+    for i, members in ref.items():
+        r = run_pair(members[0], members[1], "western")
+        got, fl = red.iloc[i], full.iloc[i]
+        for k in PAIR_GROWTH:
             assert got[k] == pytest.approx(r[k], rel=1e-6, abs=1e-8), k
-        assert got["interaction"] == r["interaction"]
-        tr = Community(ref, diet="western").cooperative_tradeoff(0.5)
-        g = com[com["sample"] == i].set_index("taxon")["growth"]
+            assert got[k] == pytest.approx(fl[k], rel=1e-6, abs=1e-8), k
+        assert got["interaction"] == r["interaction"] == fl["interaction"]
+        assert got["status"] == "optimal"
+    # the pool binds: growth of the second taxon alone moves with its kcats
+    assert red["growth_b_alone"].nunique() == 2
+    assert summarise_pairs(red)["frequency"].sum() == pytest.approx(1.0)
+    # A tail sample (seed 0, sample 3: pool coefficients 2e-8..8e8) once stalled the warm re-solve for > 90 s; it is
+    # infeasible (the second taxon alone grows < 0.001), as run_pair finds on recompiled members, full LP or reduced.
+    tail = [KcatSampler.from_pairs(m.compiled.pairs, seed=i) for i, m in enumerate(mems)]
+    red = sampled_pairs(mems[0], mems[1], "western", 1, samplers=tail, start=3).iloc[0]
+    assert red["status"] == "paired infeasible" and red["seconds"] < 30 and red["growth_b_alone"] < 1e-3
+
+
+@pytest.mark.parametrize("level", ["L4", "L3b"])
+def test_sampled_pair_reduced_or_full_lp_by_level(level):
+    """The demo model paired with itself on its own medium: at L4 the sampled pool rows on the reduced LP give the
+    full-LP path's growths and labels; at L3b kcats stay in capacity rows the reduction keeps, so it falls back to
+    the full LP."""
+    from kingems_ray.community.models import member_from_compiled
+    from kingems_ray.community.sampled import sampled_pairs
+
+    b = build("textbook", package_data("kcat_default", TABLE), level=level, pool=0.25)
+    cm = b.compiled
+    a, c = member_from_compiled(cm, name="a"), member_from_compiled(cm, name="b")
+    smp = [KcatSampler.from_pairs(cm.pairs, seed=s) for s in (0, 1)]
+    diet = dict(b.model.medium)
+    red = sampled_pairs(a, c, diet, 3, samplers=smp)
+    full = sampled_pairs(a, c, diet, 3, samplers=smp, fast=False)
+    assert set(red["lp"]) == {"reduced" if level == "L4" else "full"} and set(full["lp"]) == {"full"}
+    assert (red["status"] == "optimal").all()
+    for k in PAIR_GROWTH:
+        assert np.allclose(red[k], full[k], rtol=1e-6, atol=1e-8), k
+    assert list(red["interaction"]) == list(full["interaction"])
+    assert red["growth_a_alone"].nunique() == 3  # the samples move growth
+
+
+@pytest.mark.slow
+def test_sampled_community_equals_recompiled_members(agora_ec):
+    """Golden: a sample written into the community LP in place (the reduced LP's pool rows, or the full LP's kcat
+    entries) equals members compiled from scratch with those kcats."""
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.sampled import sampled_community
+
+    mems, samplers, ref = agora_ec
+    com = sampled_community(mems, 1, diet="western", samplers=samplers, start=1)
+    full = sampled_community(mems, 1, diet="western", samplers=samplers, start=1, reduce_enzymes=False)
+    assert set(com["lp"]) == {"reduced"} and set(full["lp"]) == {"full"}
+    tr = Community(ref[1], diet="western").cooperative_tradeoff(0.5)
+    for df in (com, full):
+        g = df[df["sample"] == 1].set_index("taxon")["growth"]
         assert np.allclose(g.to_numpy(), tr.growth.reindex(g.index).to_numpy(), rtol=1e-5, atol=1e-7)
-    assert summarise_pairs(pairs)["frequency"].sum() == pytest.approx(1.0)
     assert len(summarise_taxa(com)) == 2
 
 

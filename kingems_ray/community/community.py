@@ -107,8 +107,8 @@ class Community:
         Import limit of each taxon's own exchanges (MICOM: 100).
     reduce_enzymes : bool
         ecGEM taxa: project their enzyme and isoenzyme-clause columns out of the LP
-        (:func:`~kingems_ray.community.joint.make_block`): the same growth, ~3x faster. Off where kcat entries are
-        edited in place (:mod:`~kingems_ray.community.sampled`) or enzyme levels are read.
+        (:func:`~kingems_ray.community.joint.make_block`): the same growth, ~3x faster; kcat samples rewrite the
+        pool rows (:mod:`~kingems_ray.community.sampled`). Off where enzyme levels are read.
     """
 
     def __init__(self, members, abundances=None, diet: Diet | str | None = None,

@@ -68,6 +68,11 @@ class Block:
     #: Rows held out of ``A`` (the protein pool of a reduced ecGEM block): ``(cols, vals, lb, ub)`` in block columns,
     #: added to a joint LP only when a solution violates them (:meth:`JointLP.violated_rows`).
     lazy_rows: list = field(default_factory=list)
+    #: How the reduced pool row follows from the unreduced block's matrix values (kcat samples recompute it);
+    #: ``None`` when no enzyme column was projected out.
+    pool: ReducedPool | None = None
+    #: Row of ``A`` holding the reduced pool row (``None``: held out in :attr:`lazy_rows`, or not reduced).
+    pool_row: int | None = None
 
     def local_cols(self, cols) -> np.ndarray:
         """Columns of ``A`` for columns of the member's compiled LP (every one must be kept)."""
@@ -114,8 +119,9 @@ def make_block(
         MICOM's ``max_exchange``: member imports limited to this (model upper bounds kept).
     reduce_enzymes : bool
         For an ecGEM member, project its enzyme and isoenzyme-clause columns out (:func:`_reduce_enzymes`): the
-        same feasible fluxes and growth, a smaller LP that HiGHS solves ~10x faster. Off where kcat entries are
-        edited in the joint LP (:mod:`kingems_ray.community.sampled`) or enzyme levels are read.
+        same feasible fluxes and growth, a smaller LP that HiGHS solves ~10x faster. kcats then enter only the
+        pool row (:attr:`Block.pool` recomputes it for sampled kcats, :mod:`kingems_ray.community.sampled`). Off
+        where enzyme levels are read.
     lazy_pool : bool
         With ``reduce_enzymes``, hold the pool row out of ``A`` (:attr:`Block.lazy_rows`): a solver adds it only when
         an optimum violates it (a relaxation's optimum that satisfies it is optimal with it).
@@ -184,8 +190,10 @@ def make_block(
         row_ub = np.concatenate([row_ub, hi_l])
     col_index = None
     lazy: list = []
+    pool = None
+    pool_row = None
     if reduce_enzymes and cm.pool_row is not None and cm.enzyme_col:
-        A, col_lb, col_ub, row_lb, row_ub, col_index, prow = _reduce_enzymes(
+        A, col_lb, col_ub, row_lb, row_ub, col_index, prow, pool = _reduce_enzymes(
             A, col_lb, col_ub, row_lb, row_ub, int(cm.pool_row), np.fromiter(cm.enzyme_col.values(), dtype=int))
         env_cols = col_index[env_cols]
         bcols = [int(col_index[c]) for c in bcols]
@@ -201,6 +209,8 @@ def make_block(
             keep = np.arange(A.shape[0]) != prow
             A = sp.csr_matrix(A)[keep].tocsc()
             row_lb, row_ub = row_lb[keep], row_ub[keep]
+        elif pool is not None:
+            pool_row = prow
     return Block(
         member=member,
         A=A,
@@ -216,12 +226,83 @@ def make_block(
         n_coupling=n_coupling,
         col_index=col_index,
         lazy_rows=lazy,
+        pool=pool,
+        pool_row=pool_row,
     )
+
+
+@dataclass
+class ReducedPool:
+    """How the pool row of a reduced ecGEM block follows from the values of the unreduced block matrix.
+
+    :func:`_reduce_enzymes` keeps the matrix's pattern and moves only values into the pool row, so the reduced row is
+    a fixed function of a few entries of the unreduced matrix, its *slots* (``slot_row``, ``slot_col``; values at
+    reduction ``slot_val``):
+
+    * ``pool[j]`` starts from the old pool entries of kept columns (``base_col`` <- ``base_slot``);
+    * each projected-out enzyme column adds ``(m / k) a_j`` (pool entry ``m`` = slot ``t_m``, usage entry ``-k`` =
+      slot ``t_k``, usage entry ``a_j`` = slot ``t_v`` of column ``t_col``);
+    * each removed isoenzyme split ``a v - sum_c b_c u_c = 0`` (slots ``iso_a``, ``iso_b`` hold ``a``, ``-b_c``)
+      adds ``min_c pool[u_c] a / b_c`` to ``pool[v]`` and clears the ``pool[u_c]`` (groups of ``iso_u`` / ``iso_b``
+      starting at ``iso_start``).
+
+    A kcat sample changes slot values only (:meth:`slots` finds them), so its reduced pool row is :meth:`row` of the
+    new values: no re-reduction, no re-assembly.
+    """
+
+    n_cols: int
+    slot_row: np.ndarray
+    slot_col: np.ndarray
+    slot_val: np.ndarray
+    base_col: np.ndarray
+    base_slot: np.ndarray
+    t_col: np.ndarray
+    t_m: np.ndarray
+    t_k: np.ndarray
+    t_v: np.ndarray
+    iso_v: np.ndarray
+    iso_a: np.ndarray
+    iso_u: np.ndarray
+    iso_b: np.ndarray
+    iso_start: np.ndarray
+    #: Columns (of the unreduced block) of the reduced pool row's entries, ascending.
+    out_cols: np.ndarray
+
+    def values(self, slot_val: np.ndarray | None = None, iso: bool = True) -> np.ndarray:
+        """The pool row over every unreduced column, from slot values (default: those at reduction)."""
+        s = self.slot_val if slot_val is None else np.asarray(slot_val, float)
+        pool = np.zeros(self.n_cols)
+        pool[self.base_col] = s[self.base_slot]
+        np.add.at(pool, self.t_col, s[self.t_m] / -s[self.t_k] * s[self.t_v])
+        if iso and self.iso_v.size:
+            sizes = np.diff(np.append(self.iso_start, self.iso_u.size))
+            w = pool[self.iso_u] * np.repeat(s[self.iso_a], sizes) / -s[self.iso_b]  # split entries -b_c
+            np.add.at(pool, self.iso_v, np.minimum.reduceat(w, self.iso_start))
+            pool[self.iso_u] = 0.0
+        return pool
+
+    def row(self, slot_val: np.ndarray | None = None) -> np.ndarray:
+        """The reduced pool row's values at :attr:`out_cols`."""
+        return self.values(slot_val)[self.out_cols]
+
+    def slots(self, rows, cols) -> np.ndarray:
+        """Slot of each unreduced-matrix entry ``(rows[i], cols[i])``; -1 where the pool row does not depend on it."""
+        want = np.asarray(rows, np.int64) * self.n_cols + np.asarray(cols, np.int64)
+        out = np.full(want.size, -1)
+        if self.slot_row.size == 0:
+            return out
+        key = self.slot_row.astype(np.int64) * self.n_cols + self.slot_col
+        order = np.argsort(key)
+        pos = np.clip(np.searchsorted(key[order], want), 0, key.size - 1)
+        found = key[order][pos] == want
+        out[found] = order[pos[found]]
+        return out
 
 
 def _reduce_enzymes(A: sp.csc_matrix, col_lb: np.ndarray, col_ub: np.ndarray, row_lb: np.ndarray,
                     row_ub: np.ndarray, pool_row: int, enzyme_cols: np.ndarray
-                    ) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+                    ) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int,
+                               ReducedPool | None]:
     """Project the enzyme columns of a gecko-form ecGEM block out of its LP, exactly.
 
     Two substitutions, each checked entry by entry (a column that does not fit the pattern is kept as it is):
@@ -235,7 +316,8 @@ def _reduce_enzymes(A: sp.csc_matrix, col_lb: np.ndarray, col_ub: np.ndarray, ro
        ``u_c`` and the split row go and ``v`` gets pool weight ``min_c w_c`` (``v >= 0`` required).
 
     The set of feasible fluxes of the other columns is unchanged, hence so are growth optima. Pool rows with a lower
-    bound, or enzyme columns with bounds or costs (tuned or measured enzyme levels), keep the full form.
+    bound, or enzyme columns with bounds or costs (tuned or measured enzyme levels), keep the full form. The new pool
+    row is computed by a :class:`ReducedPool`, returned so that changed kcats can recompute it.
 
     Returns
     -------
@@ -243,19 +325,23 @@ def _reduce_enzymes(A: sp.csc_matrix, col_lb: np.ndarray, col_ub: np.ndarray, ro
     col_index : ndarray of int
         Per original column its reduced column, -1 for a removed one.
     new_pool_row : int
+    pool : ReducedPool or None
+        ``None`` when nothing was projected out.
     """
     n_rows, n_cols = A.shape
     A = A.tocsc().copy()
     A.sum_duplicates()
     if not np.isneginf(row_lb[pool_row]) and row_lb[pool_row] > -1e30:
-        return A, col_lb, col_ub, row_lb, row_ub, np.arange(n_cols), pool_row
+        return A, col_lb, col_ub, row_lb, row_ub, np.arange(n_cols), pool_row, None
     Ar = A.tocsr()
+    # position in A.data (csc order) of each entry of Ar (csr order): the slots of a ReducedPool
+    P = sp.csc_matrix((np.arange(A.nnz), A.indices, A.indptr), shape=A.shape).tocsr()
     is_e = np.zeros(n_cols, bool)
     is_e[np.asarray(enzyme_cols, dtype=int)] = True
     free_pos = (col_lb == 0) & (col_ub >= 1e30)  # x >= 0, unbounded above
     drop_row = np.zeros(n_rows, bool)
     drop_col = np.zeros(n_cols, bool)
-    pool_add = np.zeros(n_cols)
+    t_col, t_m, t_k, t_v = [], [], [], []
     # 1. enzyme columns
     for c in np.nonzero(is_e & free_pos)[0]:
         rows = A.indices[A.indptr[c]:A.indptr[c + 1]]
@@ -272,24 +358,43 @@ def _reduce_enzymes(A: sp.csc_matrix, col_lb: np.ndarray, col_ub: np.ndarray, ro
         other = rc != c
         if is_e[rc[other]].any() or (rv[other] < 0).any() or (col_lb[rc[other]] < 0).any():
             continue
-        pool_add[rc[other]] += (m / k) * rv[other]
+        n_o = int(other.sum())
+        t_col.append(rc[other])
+        t_m.append(np.full(n_o, A.indptr[c] + int(np.nonzero(rows == pool_row)[0][0])))
+        t_k.append(np.full(n_o, A.indptr[c] + int(np.nonzero(rows != pool_row)[0][0])))
+        t_v.append(P.data[Ar.indptr[r]:Ar.indptr[r + 1]][other])
         drop_row[r] = True
         drop_col[c] = True
-    # the pool row as it will be: its old entries (enzyme columns removed) plus the substituted terms
-    pool_coef = np.asarray(Ar[pool_row].todense()).ravel()
-    pool_coef[drop_col] = 0.0
-    pool_coef += pool_add
+    pcols = Ar.indices[Ar.indptr[pool_row]:Ar.indptr[pool_row + 1]]
+    ppos = P.data[Ar.indptr[pool_row]:Ar.indptr[pool_row + 1]]
+    base = ~drop_col[pcols]  # old entries of projected-out enzyme columns leave the pool row
+
+    def _cat(parts):
+        return np.concatenate(parts).astype(int) if parts else np.zeros(0, int)
+
+    recipe = ReducedPool(n_cols=n_cols, slot_row=np.zeros(0, int), slot_col=np.zeros(0, int), slot_val=A.data,
+                         base_col=pcols[base], base_slot=ppos[base], t_col=_cat(t_col), t_m=_cat(t_m), t_k=_cat(t_k),
+                         t_v=_cat(t_v), iso_v=np.zeros(0, int), iso_a=np.zeros(0, int), iso_u=np.zeros(0, int),
+                         iso_b=np.zeros(0, int), iso_start=np.zeros(0, int), out_cols=np.zeros(0, int))
+    # the pool row after step 1 (the clause weights step 2 compares)
+    pool_coef = recipe.values(iso=False)
     # 2. isoenzyme clause columns: in their split row and (maybe) the pool row only
     cand = free_pos & ~drop_col & ~is_e
+    iso_v, iso_a, iso_u, iso_b, iso_start = [], [], [], [], []
+    used_v, used_u = set(), set()
+    n_u = 0
     for r in np.nonzero(~drop_row & (row_lb == 0) & (row_ub == 0))[0]:
         rc = Ar.indices[Ar.indptr[r]:Ar.indptr[r + 1]]
         rv = Ar.data[Ar.indptr[r]:Ar.indptr[r + 1]]
         pos, neg = rv > 0, rv < 0
         if pos.sum() != 1 or neg.sum() < 2:
             continue
-        v, a = int(rc[pos][0]), float(rv[pos][0])
-        us, b = rc[neg], -rv[neg]
+        v = int(rc[pos][0])
+        us = rc[neg]
         if col_lb[v] < 0 or drop_col[v] or not cand[us].all():
+            continue
+        # a column both a split's flux and another's clause would chain the substitutions: keep it
+        if v in used_u or used_v.intersection(us.tolist()):
             continue
         ok = True
         for u in us:
@@ -300,14 +405,26 @@ def _reduce_enzymes(A: sp.csc_matrix, col_lb: np.ndarray, col_ub: np.ndarray, ro
         if not ok or (pool_coef[us] < 0).any():
             continue
         # u_c = (a / b_c) * v when clause c carries everything: cost w_c a / b_c
-        pool_coef[v] += float(np.min(pool_coef[us] * a / b))
-        pool_coef[us] = 0.0
+        rp = P.data[Ar.indptr[r]:Ar.indptr[r + 1]]
+        iso_v.append(v)
+        iso_a.append(int(rp[pos][0]))
+        iso_u.append(us)
+        iso_b.append(rp[neg])
+        iso_start.append(n_u)
+        n_u += us.size
+        used_v.add(v)
+        used_u.update(us.tolist())
         drop_col[us] = True
         drop_row[r] = True
     if not drop_col.any():
-        return A, col_lb, col_ub, row_lb, row_ub, np.arange(n_cols), pool_row
+        return A, col_lb, col_ub, row_lb, row_ub, np.arange(n_cols), pool_row, None
+    recipe.iso_v, recipe.iso_a = np.asarray(iso_v, int), np.asarray(iso_a, int)
+    recipe.iso_u, recipe.iso_b, recipe.iso_start = _cat(iso_u), _cat(iso_b), np.asarray(iso_start, int)
+    pool_coef = recipe.values()
     keep_c = np.nonzero(~drop_col)[0]
     keep_r = np.nonzero(~drop_row)[0]
+    recipe.out_cols = keep_c[pool_coef[keep_c] != 0]
+    _compact_slots(recipe, A)
     # replace the pool row, then drop rows and columns
     Ar = Ar.tolil()
     Ar[pool_row] = pool_coef
@@ -316,7 +433,18 @@ def _reduce_enzymes(A: sp.csc_matrix, col_lb: np.ndarray, col_ub: np.ndarray, ro
     col_index = np.full(n_cols, -1)
     col_index[keep_c] = np.arange(keep_c.size)
     new_pool = int(np.searchsorted(keep_r, pool_row))
-    return A, col_lb[keep_c], col_ub[keep_c], row_lb[keep_r], row_ub[keep_r], col_index, new_pool
+    return A, col_lb[keep_c], col_ub[keep_c], row_lb[keep_r], row_ub[keep_r], col_index, new_pool, recipe
+
+
+def _compact_slots(recipe: ReducedPool, A: sp.csc_matrix) -> None:
+    """Renumber a recipe's slots from positions in ``A.data`` to the few entries it reads (keeps no copy of A)."""
+    fields = ("base_slot", "t_m", "t_k", "t_v", "iso_a", "iso_b")
+    used = np.unique(np.concatenate([getattr(recipe, f) for f in fields]))
+    for f in fields:
+        setattr(recipe, f, np.searchsorted(used, getattr(recipe, f)))
+    col_of = np.repeat(np.arange(A.shape[1]), np.diff(A.indptr))
+    recipe.slot_row, recipe.slot_col = A.indices[used].astype(int), col_of[used]
+    recipe.slot_val = np.asarray(A.data[used], float).copy()
 
 
 @dataclass
@@ -366,10 +494,14 @@ class JointLP:
         """Column of the environment exchange of a metabolite."""
         return self.env_col0 + self.env_keys.index(key)
 
-    def lazy_rows(self) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
-        """The members' held-out rows (:attr:`Block.lazy_rows`) in joint columns."""
-        return [(self.col_offset[i] + cols, vals, lb, ub) for i, b in enumerate(self.blocks)
-                for cols, vals, lb, ub in b.lazy_rows]
+    def lazy_rows(self, rows: list | None = None) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+        """The members' held-out rows (:attr:`Block.lazy_rows`) in joint columns.
+
+        ``rows``: per block, the held-out rows to use instead of its own (``None`` entries keep its own), e.g. pool
+        rows recomputed for sampled kcats (:mod:`kingems_ray.community.sampled`).
+        """
+        per = [b.lazy_rows if rows is None or rows[i] is None else rows[i] for i, b in enumerate(self.blocks)]
+        return [(self.col_offset[i] + cols, vals, lb, ub) for i, rs in enumerate(per) for cols, vals, lb, ub in rs]
 
     def violated_rows(self, x: np.ndarray, rows: list, tol: float = 1e-9) -> list[int]:
         """Indices into ``rows`` (from :meth:`lazy_rows`) whose activity in ``x`` leaves ``[lb, ub]`` by more than

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ec.compile import CompiledModel
-from ..solver.highs import PersistentLP
+from ..solver.highs import PersistentLP, SolveResult
 from .diets import Diet, read_diet
 from .joint import COUPLING_C, COUPLING_U, Block, JointLP, assemble, make_block
 from .models import Member, member_from_compiled
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 SIG_D = 0.1
 MIN_GROWTH = 0.001
+#: Simplex iterations a warm re-solve after added pool rows may take before the LP is solved from scratch with
+#: presolve instead (a usual re-solve takes a handful; the relaxation from scratch without presolve ~3,000-4,500).
+WARM_ITERATION_LIMIT = 1000
 
 INTERACTIONS = ("Neutralism", "Commensalism", "Amensalism", "Mutualism", "Parasitism", "Competition",
                 "Infeasible", "No_Result")
@@ -103,14 +106,21 @@ def _solve_joint(joint: JointLP, presolve: bool = True) -> tuple[str, float, np.
     """Solve a joint LP whose reduced ecGEM blocks hold their pool rows out (:attr:`Block.lazy_rows`).
 
     The relaxation (no pool rows) is solved first; a pool row is added only when its optimum violates it, and the
-    LP re-solved from the relaxation's basis (dual simplex, no presolve). An optimum of the relaxation that meets
-    every pool row is an optimum of the full problem. Without held-out rows this is :func:`_solve`.
+    LP re-solved from the relaxation's basis (dual simplex, no presolve; :func:`_add_violated`). An optimum of the
+    relaxation that meets every pool row is an optimum of the full problem. Without held-out rows this is
+    :func:`_solve`.
     """
     lazy = joint.lazy_rows()
     if not lazy:
         return _solve(joint.lp, presolve)
     solver = PersistentLP(joint.lp, threads=1, presolve=presolve)
-    res = solver.solve(need_x=True)
+    res = _add_violated(solver, joint, solver.solve(need_x=True), lazy)
+    return res.status, res.objective, res.x
+
+
+def _add_violated(solver: PersistentLP, joint: JointLP, res: SolveResult, lazy: list) -> SolveResult:
+    """From the relaxation's result ``res`` on ``solver``, add the held-out rows ``lazy`` (from
+    :meth:`JointLP.lazy_rows`) that its optimum violates and re-solve warm, until none is violated."""
     pending = list(range(len(lazy)))
     while res.ok:
         bad = joint.violated_rows(res.x, [lazy[k] for k in pending])
@@ -124,8 +134,38 @@ def _solve_joint(joint: JointLP, presolve: bool = True) -> tuple[str, float, np.
         # Devex pricing: exact steepest-edge weights cost one solve per row (~80 ms here) before the first of
         # the few iterations an added pool row takes
         solver.set_option("simplex_dual_edge_weight_strategy", 1)
-        res = solver.solve(need_x=True)
-    return res.status, res.objective, res.x
+        with solver.option("simplex_iteration_limit", WARM_ITERATION_LIMIT):
+            res = solver.solve(need_x=True)
+        if res.status == "iteration_limit":
+            # Extreme pool coefficients (a sampled kcat far in a tail: entries from 2e-8 to 8e8) can stall the warm
+            # dual simplex; seen: > 90 s on a pair that presolve proves infeasible from scratch in 0.15 s
+            log.info("warm re-solve stopped at %d iterations: solving from scratch", WARM_ITERATION_LIMIT)
+            res = solver.solve_cold(need_x=True)
+    return res
+
+
+class HeldOutSolver:
+    """One persistent HiGHS instance of a joint LP whose held-out rows change between solves.
+
+    The relaxation (the LP without held-out rows) does not depend on them: it is solved once, here, as
+    :func:`_solve_joint` solves it. Each :meth:`solve` deletes the rows the previous one added, restores the
+    relaxation's optimal basis and runs :func:`_add_violated` with the rows given, so a sample whose pool rows the
+    relaxation's optimum meets costs no solve at all, and one that violates them costs the warm re-solves only.
+    """
+
+    def __init__(self, joint: JointLP, presolve: bool = True) -> None:
+        self.joint = joint
+        self.solver = PersistentLP(joint.lp, threads=1, presolve=presolve)
+        self.relaxed = self.solver.solve(need_x=True)
+        self._basis = self.solver.basis()
+        self._shape = (self.solver.n_cols, self.solver.n_rows)
+
+    def solve(self, lazy: list | None = None) -> SolveResult:
+        """Solve with held-out rows ``lazy`` (default: the blocks' own, :meth:`JointLP.lazy_rows`)."""
+        lazy = self.joint.lazy_rows() if lazy is None else lazy
+        if self.solver.n_rows > self._shape[1]:
+            self.solver.truncate(*self._shape, basis=self._basis)
+        return _add_violated(self.solver, self.joint, self.relaxed, lazy)
 
 
 @dataclass
@@ -199,7 +239,7 @@ def pair_problem(a: Member, b: Member, diet: Diet, coupling: float | None = COUP
     """The joint LP of two organisms: objective the sum of biomasses, each biomass >= ``min_growth``.
 
     ``reduced``: ecGEM blocks with enzyme columns projected out and pool rows held out (solve it with
-    :func:`_solve_joint`); the full LP (default) keeps every kcat entry where :mod:`.sampled` edits it.
+    :func:`_solve_joint`); the full LP (default) keeps every kcat entry as compiled.
     """
     ba, bb = _BLOCKS.get(a, coupling, coupling_u, reduced), _BLOCKS.get(b, coupling, coupling_u, reduced)
     joint = assemble([ba, bb], diet)
@@ -257,24 +297,38 @@ def run_pair(
     gb, stb = _g(sb)
     joint = pair_problem(a, b, diet, coupling, coupling_u, min_growth, reduced=fast)
     status, _, x = _solve_joint(joint, presolve=presolve)
+    row = pair_outcome(a.name, b.name, ga, sta, gb, stb, status, x, joint, sig)
+    return {**row, "n_lumen": len(joint.env_keys), "seconds": time.perf_counter() - t0}
+
+
+def pair_outcome(name_a: str, name_b: str, growth_a: float, status_a: str, growth_b: float, status_b: str,
+                 status: str, x: np.ndarray | None, joint: JointLP, sig: float = SIG_D) -> dict:
+    """Paired growths read from the pair LP's solution ``x`` and the interaction they make with the growths alone.
+
+    Returns
+    -------
+    dict
+        ``model_a, model_b, growth_a_alone, growth_b_alone, growth_a_paired, growth_b_paired, outcome_a, outcome_b,
+        interaction, giver, taker, status``; a problem not solved to optimality labels the pair ``Infeasible`` and
+        names it in ``status``.
+    """
     pa = joint.growth(x, 0) if x is not None else float("nan")
     pb = joint.growth(x, 1) if x is not None else float("nan")
-    if status != "optimal" or sta != "optimal" or stb != "optimal":
+    if status != "optimal" or status_a != "optimal" or status_b != "optimal":
         oa = ob = total = "Infeasible"
         bad = [f"paired {status}"] if status != "optimal" else []
-        bad += [f"{a.name} alone {sta}"] if sta != "optimal" else []
-        bad += [f"{b.name} alone {stb}"] if stb != "optimal" else []
+        bad += [f"{name_a} alone {status_a}"] if status_a != "optimal" else []
+        bad += [f"{name_b} alone {status_b}"] if status_b != "optimal" else []
         st = "; ".join(bad)
     else:
-        oa, ob, total = classify(pa, pb, ga, gb, sig)
+        oa, ob, total = classify(pa, pb, growth_a, growth_b, sig)
         st = "optimal"
-    giver, taker = giver_taker(oa, ob, a.name, b.name)
+    giver, taker = giver_taker(oa, ob, name_a, name_b)
     return {
-        "model_a": a.name, "model_b": b.name,
-        "growth_a_alone": float(ga), "growth_b_alone": float(gb),
+        "model_a": name_a, "model_b": name_b,
+        "growth_a_alone": float(growth_a), "growth_b_alone": float(growth_b),
         "growth_a_paired": float(pa), "growth_b_paired": float(pb),
-        "outcome_a": oa, "outcome_b": ob, "interaction": total, "giver": giver, "taker": taker,
-        "status": st, "n_lumen": len(joint.env_keys), "seconds": time.perf_counter() - t0,
+        "outcome_a": oa, "outcome_b": ob, "interaction": total, "giver": giver, "taker": taker, "status": st,
     }
 
 
