@@ -118,6 +118,18 @@ def _score(joined: pd.DataFrame, pj: pd.DataFrame, names: list[str], n_boot: int
     return cal
 
 
+def _run_batches(bdir: Path, n_samples: int, batch: int, label: str, run) -> None:
+    """Samples ``0 .. n_samples - 1`` in batches of ``batch``, each saved as ``bdir/batch_<start>_<n>.parquet``
+    by ``run(n, start)``; batches already saved are skipped (a killed run resumes)."""
+    for start in range(0, n_samples, batch):
+        n = min(batch, n_samples - start)
+        f = bdir / f"batch_{start:05d}_{n}.parquet"
+        if not f.exists():
+            tb = time.perf_counter()
+            run(n, start).to_parquet(f)
+            print(f"{label} samples {start}..{start + n - 1}: {time.perf_counter() - tb:.1f} s", flush=True)
+
+
 def _read_batches(bdir: Path, n_samples: int | None = None) -> pd.DataFrame:
     """The per-sample knockout rows saved in ``bdir`` (samples below ``n_samples``)."""
     files = sorted(bdir.glob("batch_*.parquet"))
@@ -287,16 +299,10 @@ def main(argv=None) -> int:
             bdir = out / ("ko_samples" if conditioning is None else f"ko_samples_cond_{conditioning.min_fraction:g}")
             bdir.mkdir(exist_ok=True)
             t = time.perf_counter()
-            for start in range(0, args.samples, args.batch):
-                n = min(args.batch, args.samples - start)
-                f = bdir / f"batch_{start:05d}_{n}.parquet"
-                if f.exists():
-                    continue
-                tb = time.perf_counter()
-                df = sampled_knockouts(cm, sampler, n, conds, genes=genes, processes=args.processes, start=start,
-                                       conditioning=conditioning)
-                df.to_parquet(f)
-                print(f"{vname} samples {start}..{start + n - 1}: {time.perf_counter() - tb:.1f} s", flush=True)
+            _run_batches(bdir, args.samples, args.batch, vname,
+                         lambda n, start, c=conditioning: sampled_knockouts(
+                             cm, sampler, n, conds, genes=genes, processes=args.processes, start=start,
+                             conditioning=c))
             per = _read_batches(bdir, args.samples)
             _score_variant(per, point, truth, pj, names, args.n_boot, vname, out, info,
                            {"screens_seconds_this_run": time.perf_counter() - t})
@@ -314,14 +320,9 @@ def main(argv=None) -> int:
         fdir = out / ("fva_samples" if fc is None else f"fva_samples_cond_{fc.min_fraction:g}")
         fdir.mkdir(exist_ok=True)
         t = time.perf_counter()
-        for start in range(0, args.fva_samples, args.batch):
-            n = min(args.batch, args.fva_samples - start)
-            f = fdir / f"batch_{start:05d}_{n}.parquet"
-            if not f.exists():
-                tb = time.perf_counter()
-                sampled_fva(cm, sampler, n, fraction=0.9, processes=args.processes, start=start,
-                            conditioning=fc).to_parquet(f)
-                print(f"FVA samples {start}..{start + n - 1}: {time.perf_counter() - tb:.1f} s", flush=True)
+        _run_batches(fdir, args.fva_samples, args.batch, "FVA",
+                     lambda n, start: sampled_fva(cm, sampler, n, fraction=0.9, processes=args.processes,
+                                                  start=start, conditioning=fc))
         info["fva_samples_seconds_this_run"] = time.perf_counter() - t
         fs = _read_batches(fdir, args.fva_samples)
         info["fva_seconds_per_sample"] = float(fs.groupby("sample")["seconds"].first().mean())

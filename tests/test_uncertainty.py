@@ -617,19 +617,26 @@ def test_conditioned_fva_samples_are_the_accepted_draws(demo, tmp_path, capsys):
     assert "--max-attempts without --samples" in capsys.readouterr().err
 
 
-def test_relative_lethal_rule_on_a_hand_built_table():
-    thr = 1e-3
+def _hand_built_screens(growth: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A point screen of genes A and B (wild type 0.5) and four samples of them: sample 0's wild type grows 0.4,
+    sample 1's 0.1, sample 2's not at all, sample 3 is a conditioned sample with no accepted draw; ``growth`` gives
+    the knockouts' growth of samples 0-2 (A, B, A, B, A, B)."""
     point = pd.DataFrame({"gene_id": ["A", "B"], "condition": "c", "growth": [0.2, 0.0], "wild_type_growth": 0.5})
     per = pd.DataFrame({
         "sample": [0, 0, 1, 1, 2, 2, 3, 3],
         "gene_id": ["A", "B"] * 4,
         "condition": "c",
-        # sample 0: wt 0.4 -> relative cut 0.0008; sample 1: wt 0.1 -> cut 0.0002; sample 2: the wild type does not
-        # grow; sample 3: a conditioned sample with no accepted draw
         "wild_type_growth": [0.4, 0.4, 0.1, 0.1, 0.0, 0.0, np.nan, np.nan],
-        "growth": [0.0005, 0.3, 0.0005, 0.0, 0.0, 0.0, np.nan, np.nan],
+        "growth": [*growth, np.nan, np.nan],
         "method": ["lp"] * 6 + ["not_accepted"] * 2,
     })
+    return point, per
+
+
+def test_relative_lethal_rule_on_a_hand_built_table():
+    thr = 1e-3
+    # relative cuts: sample 0 0.001 x 0.4 / 0.5 = 0.0008, sample 1 0.0002, sample 2 none (no wild type)
+    point, per = _hand_built_screens([0.0005, 0.3, 0.0005, 0.0, 0.0, 0.0])
     ab = summarise_knockouts(per, point, threshold=thr).set_index("gene_id")
     rel = summarise_knockouts(per, point, threshold=thr, lethal_rule="relative").set_index("gene_id")
     # absolute: samples 0..2 count; A lethal in all three (0.0005 <= 0.001), B lethal in samples 1 and 2
@@ -658,16 +665,8 @@ def test_fitness_rule_is_the_assay_probability_averaged_over_samples():
     def expected(r, g=6.0, sd=0.5, thr=-2.0):
         return norm.cdf((thr - g * (min(max(r, 0.0), 1.0) - 1.0)) / sd)
 
-    point = pd.DataFrame({"gene_id": ["A", "B"], "condition": "c", "growth": [0.2, 0.0], "wild_type_growth": 0.5})
-    per = pd.DataFrame({
-        "sample": [0, 0, 1, 1, 2, 2, 3, 3],
-        "gene_id": ["A", "B"] * 4,
-        "condition": "c",
-        # sample 2's wild type does not grow (no relative growth), sample 3 was not accepted: both left out
-        "wild_type_growth": [0.4, 0.4, 0.1, 0.1, 0.0, 0.0, np.nan, np.nan],
-        "growth": [0.3, 0.0, 0.05, np.nan, 0.0, 0.0, np.nan, np.nan],
-        "method": ["lp"] * 6 + ["not_accepted"] * 2,
-    })
+    # samples 2 (wild type does not grow) and 3 (not accepted) are left out
+    point, per = _hand_built_screens([0.3, 0.0, 0.05, np.nan, 0.0, 0.0])
     s = summarise_knockouts(per, point, lethal_rule="fitness").set_index("gene_id")
     assert s.loc["A", "p_lethal"] == pytest.approx((expected(0.75) + expected(0.5)) / 2, rel=1e-12)
     assert s.loc["B", "p_lethal"] == pytest.approx(expected(0.0), rel=1e-12)  # NaN growth counts as 0
