@@ -72,15 +72,19 @@ MAX_ENZYME_CLAUSES = 64
 FORMULATIONS = ("gecko", "kingems")
 
 
-def kcat_coefficient(kind: str, kcat_per_s: float) -> float:
+def kcat_coefficient(kind, kcat_per_s):
     """The matrix coefficient that encodes a kcat [1/s] in an entry of the given kind.
 
     ``"E"``: ``-k*3600`` on the enzyme column of a capacity row ``v - k E_g <= 0``; ``"u"``: ``1/(k*3600)`` on a
     flux column of a promiscuous row ``sum v/k - E_g <= 0``. Both compilers write their kcat entries with it and
-    :meth:`kingems_ray.ec.problem.Problem.set_kcat` rewrites them with it.
+    :meth:`kingems_ray.ec.problem.Problem.set_kcats` rewrites them with it. Scalars give a float; arrays of kinds
+    and kcats (element-wise) give an array.
     """
-    k_h = kcat_per_s * SEC_PER_H
-    return -k_h if kind == "E" else 1.0 / k_h
+    if np.ndim(kind) == 0 and np.ndim(kcat_per_s) == 0:
+        k_h = float(kcat_per_s) * SEC_PER_H
+        return -k_h if kind == "E" else 1.0 / k_h
+    k_h = np.asarray(kcat_per_s, dtype=float) * SEC_PER_H
+    return np.where(np.asarray(kind) == "E", -k_h, 1.0 / k_h)
 
 
 # -- entry point -------------------------------------------------------------------------------------------------------

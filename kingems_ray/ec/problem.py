@@ -57,10 +57,18 @@ class Problem:
         self._ridx = compiled.rxn_index
         self._kcat = compiled.pairs["kcat"].to_numpy(float).copy() if compiled.pairs is not None else np.empty(0)
         self._pool = compiled.pool
-        self._entries_by_pair: dict[int, list[tuple[int, int, str]]] = {}
-        if compiled.coef_entries is not None:
-            for p, r, c, k in compiled.coef_entries.itertuples(index=False):
-                self._entries_by_pair.setdefault(int(p), []).append((int(r), int(c), str(k)))
+        # The kcat entries sorted by pair, with each pair's slice (CSR-like): a sample rewrites them all at once.
+        e = compiled.coef_entries
+        if e is not None and len(e):
+            order = np.argsort(e["pair"].to_numpy(int), kind="stable")
+            self._e_row = e["row"].to_numpy(int)[order]
+            self._e_col = e["col"].to_numpy(int)[order]
+            self._e_kind = e["kind"].to_numpy(str)[order]
+            self._e_start = np.searchsorted(e["pair"].to_numpy(int)[order], np.arange(len(self._kcat) + 1))
+        else:
+            self._e_row = self._e_col = np.empty(0, dtype=int)
+            self._e_kind = np.empty(0, dtype=str)
+            self._e_start = np.zeros(len(self._kcat) + 1, dtype=int)
         self._obj_cols, self._obj_coefs = self.reaction_objective(compiled.objective_rxn)
 
     # -- objective ----------------------------------------------------------------------------------------
@@ -168,16 +176,27 @@ class Problem:
 
     def set_kcat(self, pair: int, kcat: float) -> None:
         """Change one pair's kcat [1/s] in place (its matrix coefficients, via :func:`kcat_coefficient`)."""
-        if not np.isfinite(kcat) or kcat <= 0:
-            raise KingemsError(f"kcat must be finite and > 0, got {kcat}")
-        for row, col, kind in self._entries_by_pair.get(int(pair), []):
-            self.solver.set_coef(row, col, kcat_coefficient(kind, kcat))
-        self._kcat[int(pair)] = kcat
+        self.set_kcats([pair], [kcat])
 
     def set_kcats(self, pairs: Sequence[int], values: Sequence[float]) -> None:
-        """Change several kcats [1/s]."""
-        for p, v in zip(pairs, values):
-            self.set_kcat(int(p), float(v))
+        """Change several kcats [1/s] in place: every matrix entry of those pairs, in one pass (the coefficients
+        of :func:`kcat_coefficient`, computed for all entries at once)."""
+        pairs = np.asarray(pairs, dtype=int).reshape(-1)
+        values = np.asarray(values, dtype=float).reshape(-1)
+        if pairs.size != values.size:
+            raise KingemsError(f"{pairs.size} pairs but {values.size} kcats")
+        bad = ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            raise KingemsError(f"kcat must be finite and > 0, got {values[bad][0]}")
+        if pairs.size and (pairs.min() < 0 or pairs.max() >= len(self._kcat)):
+            raise KingemsError(f"pair index out of range (0..{len(self._kcat) - 1})")
+        lo, hi = self._e_start[pairs], self._e_start[pairs + 1]
+        n = hi - lo
+        # entry indices of every pair's slice, and each entry's kcat
+        idx = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+        coef = kcat_coefficient(self._e_kind[idx], np.repeat(values, n))
+        self.solver.set_coefs(self._e_row[idx], self._e_col[idx], coef)
+        self._kcat[pairs] = values
 
     @property
     def pool(self) -> float | None:

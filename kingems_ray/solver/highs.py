@@ -409,6 +409,19 @@ class PersistentLP:
         self._coefs[key] = float(value)
         self._coef_version += 1
 
+    def set_coefs(self, rows: Sequence[int], cols: Sequence[int], values: Sequence[float]) -> None:
+        """Change many matrix coefficients (the same as :meth:`set_coef` per entry, with less Python per entry:
+        a kcat sample rewrites thousands of them)."""
+        base, coefs, ch = self._coef_base, self._coefs, self._h.changeCoeff
+        for r, c, v in zip(np.asarray(rows, dtype=int).tolist(), np.asarray(cols, dtype=int).tolist(),
+                           np.asarray(values, dtype=float).tolist()):
+            key = (r, c)
+            if key not in base:
+                base[key] = float(self._A[key]) if r < self._n_base_rows else 0.0
+            ch(r, c, v)
+            coefs[key] = v
+        self._coef_version += 1
+
     def col_entries(self, col: int) -> tuple[np.ndarray, np.ndarray]:
         """Row indices and values of one column of the current matrix."""
         _, idx, val = self._h.getColEntries(int(col))
@@ -464,9 +477,9 @@ class PersistentLP:
         for key in sorted(set(self._coefs) - set(want)):
             self._h.changeCoeff(key[0], key[1], self._coef_base[key])
             del self._coefs[key]
-        for key, v in sorted(want.items()):
-            if self._coefs.get(key) != v:
-                self.set_coef(key[0], key[1], v)
+        todo = sorted((k, v) for k, v in want.items() if self._coefs.get(k) != v)
+        if todo:
+            self.set_coefs([k[0] for k, _ in todo], [k[1] for k, _ in todo], [v for _, v in todo])
         self._coef_version += 1
 
 
