@@ -51,9 +51,39 @@ def _require_kcats(cm: CompiledModel) -> None:
 
 
 # -- one sample on one problem (what every worker runs) ------------------------------------------------------------
+#: Per worker: the point model's optimal basis of a problem, with the problem and the LP state it was solved in.
+_POINT_BASIS: dict[int, tuple[Problem, object, object]] = {}
+
+
+def _same_lp(a, b) -> bool:
+    """Two :class:`~kingems_ray.solver.highs.LPState` of one LP hold the same bounds, costs and coefficients."""
+    return (a.maximize == b.maximize and a.coefs == b.coefs
+            and all(np.array_equal(getattr(a, f), getattr(b, f))
+                    for f in ("col_lb", "col_ub", "row_lb", "row_ub", "cost")))
+
+
+def _start_from_point(problem: Problem) -> None:
+    """Start the next solve from the point model's optimal basis (solved once per problem and LP state, cold).
+
+    A sample's LP has the point model's structure with other kcat coefficients, so the point optimum's basis is a
+    close start: on e_coli_core a sample's growth solves in ~3.8 ms from it, ~8 ms from the previous sample's
+    basis and ~10 ms cold (the point model cold: ~4-6 ms). Only the speed depends on it, never the result.
+    """
+    state = problem.solver.state()
+    hit = _POINT_BASIS.get(id(problem))
+    if hit is None or hit[0] is not problem or not _same_lp(hit[1], state):
+        _POINT_BASIS.clear()
+        problem.solver.cold_start()
+        if not problem.optimize(need_x=False).ok:
+            return
+        hit = _POINT_BASIS[id(problem)] = (problem, state, problem.solver.basis())
+    problem.solver.set_basis(hit[2])
+
+
 def fva_sample(problem: Problem, kcats: np.ndarray, fraction: float = 0.9,
                reactions: Sequence[str] | None = None) -> pd.DataFrame:
     """FVA at ``fraction`` of optimal growth with ``kcats`` applied in place (restored afterwards)."""
+    _start_from_point(problem)
     with kcats_applied(problem, kcats):
         df = flux_variability(problem, reactions=reactions, fraction=fraction)
     df["growth"] = df.attrs.get("growth", float("nan"))
@@ -222,7 +252,9 @@ def conditioned_fva_sample(problem: Problem, sampler: KcatSampler, i: int, fract
 
 
 def growth_sample(problem: Problem, kcats: np.ndarray) -> pd.DataFrame:
-    """Optimal growth with ``kcats`` applied in place (0 when infeasible, as knockout screens report it)."""
+    """Optimal growth with ``kcats`` applied in place (0 when infeasible, as knockout screens report it), solved
+    from the point model's optimal basis."""
+    _start_from_point(problem)
     with kcats_applied(problem, kcats):
         res = problem.optimize(need_x=False)
     growth = res.objective if res.ok else (0.0 if res.status == "infeasible" else float("nan"))
