@@ -39,6 +39,18 @@ def _kill_marked(marker: str) -> None:
                 pass
 
 
+def _last_json(text: str) -> dict | None:
+    """The last line of ``text`` that is a JSON object (the sweep's summary), if any."""
+    for line in reversed(text.strip().splitlines()):
+        try:
+            v = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(v, dict):
+            return v
+    return None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/uncertainty_textbook.yaml")
@@ -77,7 +89,8 @@ def main() -> int:
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     finally:
         _kill_marked(ray_tmp2)
-    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    summary = _last_json(r.stdout) or {"returncode": r.returncode, "stdout_tail": r.stdout[-2000:],
+                                       "stderr_tail": r.stderr[-2000:]}
     store = ResultStore(out)
     rows = store.read()
     ok = rows[rows["status"] == "ok"]

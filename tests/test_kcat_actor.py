@@ -87,6 +87,37 @@ def test_ray_predictor_matches_in_process(actors):
     pd.testing.assert_frame_equal(a, b[a.columns], check_exact=False, rtol=1e-12)
 
 
+class _CalibratedHash(HashPredictor):
+    """The fake predictor with an ensemble that carries a std calibration, as the shipped checkpoint's does."""
+
+    class ensemble:  # noqa: N801 - stands in for KcatPredictor.ensemble
+        calibration = {"sequence": (1.0, 0.0)}
+
+
+def test_ray_predictor_reports_the_actors_spread_kind(ray_session):
+    """A table built through Ray actors labels its spread as one built in process does (``spread_kind``):
+    before, the actors' calibrated spread came back unlabelled."""
+    from ray import cloudpickle
+
+    mine = sys.modules[__name__].__name__ not in cloudpickle.list_registry_pickle_by_value()
+    if mine:  # the module fixture may have registered it already: leave that registration alone
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    handles = start_actors(n_actors=1, factory=_CalibratedHash, num_cpus_per_actor=0.5)
+    try:
+        resolver = StructureResolver(StructureTables(), extra=SMILES)
+        db = KcatDatabase.empty()
+        model = _model("m", True)
+        local = build_kcat_table(model, SEQS, _CalibratedHash(), database=db, resolver=resolver)
+        remote = build_kcat_table(model, SEQS, RayPredictor(handles), database=db, resolver=resolver)
+        assert set(local["spread_kind"]) == {"calibrated"}
+        pd.testing.assert_frame_equal(local, remote)
+    finally:
+        for h in handles:
+            ray.kill(h)
+        if mine:
+            cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
 def test_stream_dedupes_across_models(actors):
     resolver = StructureResolver(StructureTables(), extra=SMILES)
     db = KcatDatabase.empty()

@@ -35,6 +35,7 @@ from .build_table import (
     finish_table,
     keys_frame,
     load_default_predictor,
+    predictor_spread_kind,
     prepare_rows,
     result_tuples,
 )
@@ -161,7 +162,8 @@ class PredictorServer:
         """Process id, predictions served and the GPUs Ray gave this actor."""
         import os
 
-        return {"pid": os.getpid(), "n_predicted": self.n_predicted, "gpu_ids": ray.get_gpu_ids()}
+        return {"pid": os.getpid(), "n_predicted": self.n_predicted, "gpu_ids": ray.get_gpu_ids(),
+                "spread_kind": predictor_spread_kind(self.predictor)}
 
 
 def start_actors(
@@ -271,6 +273,16 @@ class RayPredictor:
         self.actors = actors
         self.batch_size = batch_size
         self.max_in_flight_per_actor = max_in_flight_per_actor
+        self._spread_kind: str | None = None
+
+    @property
+    def spread_kind(self) -> str:
+        """What the actors' ``log10_kcat_std`` is (:func:`~.build_table.predictor_spread_kind` of their
+        predictor, asked once): ``calibrated``, ``ensemble`` or ``""``; ``""`` when the actors disagree."""
+        if self._spread_kind is None:
+            kinds = {ray.get(a.info.remote()).get("spread_kind", "") for a in self.actors}
+            self._spread_kind = kinds.pop() if len(kinds) == 1 else ""
+        return self._spread_kind
 
     def predict(self, sequences: list[str], smiles: list[str]) -> pd.DataFrame:
         """One row per input pair: ``log10_kcat_mean, log10_kcat_std, kcat, kcat_std, status``."""
@@ -401,6 +413,7 @@ class _KcatStream:
         self.prep_remote = ray.remote(num_cpus=prep_cpus)(_prepare_task)
         self.resolver_ref = ray.put(resolver) if resolver is not None else None
         self.pool = _predictor_pool(actors, max_in_flight_per_actor)
+        self.spread_kind = RayPredictor(actors).spread_kind  # what every table's log10_kcat_std is
         self.preparing: dict[Any, str] = {}  # preparation task -> model name
         self.results: dict[Key, Result] = {}
         self.submitted: set[Key] = set()
@@ -464,4 +477,5 @@ class _KcatStream:
         prepared, _ = self.waiting.pop(name)
         preds = {k: self.results[k] for k in prepared.keys}
         self.stats.models += 1
-        return name, finish_table(prepared, preds, self.database, self._organism(name))
+        return name, finish_table(prepared, preds, self.database, self._organism(name),
+                                  spread_kind=self.spread_kind)

@@ -313,7 +313,11 @@ def predict_keys(predictor: Predictor, keys: list[Key], batch_size: int = 2048) 
 
 def predictor_spread_kind(predictor) -> str:
     """``"calibrated"`` when the predictor's ensemble carries a std calibration (its ``log10_kcat_std`` is then
-    the calibrated spread), ``"ensemble"`` for an ensemble without one, ``""`` when unknown (no ensemble)."""
+    the calibrated spread), ``"ensemble"`` for an ensemble without one, ``""`` when unknown (no ensemble). A
+    predictor that serves from elsewhere (Ray actors) says so itself in a ``spread_kind`` attribute."""
+    told = getattr(predictor, "spread_kind", None)
+    if isinstance(told, str):
+        return told
     ens = getattr(predictor, "ensemble", None)
     if ens is None:
         return ""
