@@ -35,6 +35,10 @@ def _current_bounds(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return col_lb, col_ub, row_lb, row_ub
 
 
+#: Simplex iterations a warm FVA re-solve may take before it is redone from scratch (:meth:`_FvaRun._solve`).
+WARM_ITERATION_LIMIT = 20000
+
+
 def _fva_indices(
     problem: Problem, indices: Sequence[int], optimum: float, fraction: float, reduce: bool = True
 ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
@@ -206,8 +210,14 @@ class _FvaRun:
         return np.isfinite(bound) & (np.abs(seen - bound) <= _BOUND_TOL * np.maximum(1.0, np.abs(bound)))
 
     def _solve(self, cols: list[int], coefs: list[float], maximize: bool):
-        self.problem.solver.set_objective(cols, coefs, maximize=maximize)
-        r = self.problem.solver.solve()
+        solver = self.problem.solver
+        solver.set_objective(cols, coefs, maximize=maximize)
+        with solver.option("simplex_iteration_limit", WARM_ITERATION_LIMIT):
+            r = solver.solve()
+        if r.status == "iteration_limit":
+            # A warm re-solve that walks this far is stuck (seen on sampled kcats far in a tail: one sample's FVA
+            # ran 17 min of CPU); from scratch with presolve is seconds. Normal warm steps take far fewer.
+            r = solver.solve_cold()
         self.n_solves += 1
         return r
 
