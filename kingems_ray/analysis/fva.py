@@ -212,12 +212,9 @@ class _FvaRun:
     def _solve(self, cols: list[int], coefs: list[float], maximize: bool):
         solver = self.problem.solver
         solver.set_objective(cols, coefs, maximize=maximize)
-        with solver.option("simplex_iteration_limit", WARM_ITERATION_LIMIT):
-            r = solver.solve()
-        if r.status == "iteration_limit":
-            # A warm re-solve that walks this far is stuck (seen on sampled kcats far in a tail: one sample's FVA
-            # ran 17 min of CPU); from scratch with presolve is seconds. Normal warm steps take far fewer.
-            r = solver.solve_cold()
+        # A warm re-solve that walks this far is stuck (seen on sampled kcats far in a tail: one sample's FVA ran
+        # 17 min of CPU); normal warm steps take far fewer.
+        r = solver.solve_capped(WARM_ITERATION_LIMIT)
         self.n_solves += 1
         return r
 

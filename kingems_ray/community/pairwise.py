@@ -17,7 +17,6 @@ Protocol (Magnusdottir et al. 2017; COBRA Toolbox ``joinModelsPairwiseFromList``
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ from ..solver.highs import PersistentLP, SolveResult
 from .diets import Diet, read_diet
 from .joint import COUPLING_C, COUPLING_U, Block, JointLP, assemble, make_block
 from .models import Member, member_from_compiled
-
-log = logging.getLogger(__name__)
 
 SIG_D = 0.1
 MIN_GROWTH = 0.001
@@ -134,13 +131,9 @@ def _add_violated(solver: PersistentLP, joint: JointLP, res: SolveResult, lazy: 
         # Devex pricing: exact steepest-edge weights cost one solve per row (~80 ms here) before the first of
         # the few iterations an added pool row takes
         solver.set_option("simplex_dual_edge_weight_strategy", 1)
-        with solver.option("simplex_iteration_limit", WARM_ITERATION_LIMIT):
-            res = solver.solve(need_x=True)
-        if res.status == "iteration_limit":
-            # Extreme pool coefficients (a sampled kcat far in a tail: entries from 2e-8 to 8e8) can stall the warm
-            # dual simplex; seen: > 90 s on a pair that presolve proves infeasible from scratch in 0.15 s
-            log.info("warm re-solve stopped at %d iterations: solving from scratch", WARM_ITERATION_LIMIT)
-            res = solver.solve_cold(need_x=True)
+        # Extreme pool coefficients (a sampled kcat far in a tail: entries from 2e-8 to 8e8) can stall the warm
+        # dual simplex; seen: > 90 s on a pair that presolve proves infeasible from scratch in 0.15 s
+        res = solver.solve_capped(WARM_ITERATION_LIMIT)
     return res
 
 

@@ -400,6 +400,18 @@ class PersistentLP:
         with self.option("presolve", "on"):
             return PersistentLP.solve(self, need_x)
 
+    def solve_capped(self, max_iterations: int, need_x: bool = True) -> SolveResult:
+        """A warm solve stopped after ``max_iterations`` simplex iterations and then redone from scratch with
+        presolve (:meth:`solve_cold`): a warm start that walks that far is stuck (extreme coefficients, e.g. a
+        sampled kcat far in a tail), and a cold solve is seconds where the stalled one ran for minutes."""
+        with self.option("simplex_iteration_limit", int(max_iterations)):
+            res = self.solve(need_x=need_x)
+        if res.status == "iteration_limit":
+            logging.getLogger(__name__).info("warm solve stopped at %d iterations: solving from scratch",
+                                             int(max_iterations))
+            res = self.solve_cold(need_x=need_x)
+        return res
+
     def set_coef(self, row: int, col: int, value: float) -> None:
         """Change one matrix coefficient."""
         key = (int(row), int(col))
