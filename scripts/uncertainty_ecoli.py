@@ -38,12 +38,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kingems_ray.analysis.knockout import knockout_screen
 from kingems_ray.analysis.metrics import GROWTH_THRESHOLD, compare_knockout_scores
-from kingems_ray.analysis.sampled import acceptance_summary, sampled_fva, sampled_knockouts
+from kingems_ray.analysis.sampled import acceptance_summary, pcn_chain, sampled_fva, sampled_knockouts
 from kingems_ray.analysis.uncertainty import (
+    ChainSampler,
     FitnessAssay,
     KcatSampler,
     WildTypeConditioning,
@@ -150,7 +152,7 @@ def _score_variant(per: pd.DataFrame, point: pd.DataFrame, truth: pd.DataFrame, 
     print(f"{vname}: {acc.to_dict(orient='records')}", flush=True)
     base = {**(extra or {}), "samples_done": int(per["sample"].nunique()),
             "seconds_per_sample_screen": float(per.groupby("sample")["seconds"].first().mean()),
-            "conditioning": per["conditioning"].iloc[0], "acceptance": acc.to_dict(orient="records"),
+            "conditioning": "; ".join(pd.unique(per["conditioning"])), "acceptance": acc.to_dict(orient="records"),
             "wild_type_growth_over_point": _wt_ratios(per, point)}
     for rule in RULES:
         key = f"{vname}_{rule}"
@@ -197,6 +199,39 @@ def _assay_grid(per: pd.DataFrame, point: pd.DataFrame, truth: pd.DataFrame, pj:
     return rows
 
 
+def _chain(cm, sampler: KcatSampler, conditioning: WildTypeConditioning, name: str, medium, args, out: Path,
+           info: dict) -> ChainSampler:
+    """The pCN chain's kept vectors for one condition: loaded from ``out/chain_<name>_<F>.npz`` when a run saved
+    them with the same prior and settings, else run (minutes on iML1515) and saved."""
+    f = out / f"chain_{name}_{conditioning.min_fraction:g}.npz"
+    settings = {"prior": sampler.label(), "n": args.samples, "thin": args.chain_thin, "burn_in": args.chain_burn_in,
+                "step": args.chain_step, "min_fraction": conditioning.min_fraction}
+    if f.exists():
+        z = np.load(f, allow_pickle=False)
+        meta = json.loads(str(z["meta"]))
+        if meta["settings"] == settings:
+            chain = ChainSampler.of(sampler, z["zs"], meta["chain"])
+            print(f"chain loaded from {f}", flush=True)
+            info["chain"] = {k: v for k, v in chain.chain.items() if k != "kept_wild_type_growth"}
+            return chain
+        print(f"{f} was made with other settings: running the chain again", flush=True)
+    t0 = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        if done % 100 == 0:
+            print(f"chain {name}: {done}/{total} proposals, {time.perf_counter() - t0:.0f} s", flush=True)
+
+    chain = pcn_chain(cm, sampler, args.samples, conditioning, medium=medium, condition=name,
+                      thin=args.chain_thin, burn_in=args.chain_burn_in, step=args.chain_step, progress=progress)
+    meta = json.dumps({"settings": settings, "chain": chain.chain})
+    tmp = f.with_suffix(".tmp.npz")
+    np.savez(tmp, zs=chain.zs, meta=np.array(meta))
+    tmp.replace(f)
+    info["chain"] = {k: v for k, v in chain.chain.items() if k != "kept_wild_type_growth"}
+    print(f"chain {name}: {info['chain']}", flush=True)
+    return chain
+
+
 def pool(dirs: list[Path], variant: str, n_boot: int, out: Path) -> int:
     """Score the per-sample screens of several single-condition runs together (``--pool``)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -238,12 +273,21 @@ def main(argv=None) -> int:
     ap.add_argument("--condition-on-growth", type=float, default=None, metavar="FRACTION",
                     help="also screen samples conditioned on wild-type growth >= FRACTION x the point model's")
     ap.add_argument("--max-attempts", type=int, default=64, help="draws per sample and condition (conditioning)")
+    ap.add_argument("--conditioning-method", choices=("rejection", "chain"), default="rejection",
+                    help="with --condition-on-growth: rejection sampling (default), or a pCN Markov chain on the "
+                    "same posterior for a condition where rejection accepts nothing (one condition per run)")
+    ap.add_argument("--chain-thin", type=int, default=10, help="chain: proposals per kept vector")
+    ap.add_argument("--chain-burn-in", type=int, default=300, help="chain: proposals before the first kept one")
+    ap.add_argument("--chain-step", type=float, default=0.2, help="chain: initial pCN step (adapted in burn-in)")
     ap.add_argument("--no-prior", action="store_true",
                     help="with --condition-on-growth: screen only the conditioned samples, not the prior ones")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if args.no_prior and args.condition_on_growth is None:
         ap.error("--no-prior needs --condition-on-growth")
+    if args.conditioning_method == "chain" and (args.condition_on_growth is None or not args.conditions
+                                                or "," in args.conditions):
+        ap.error("--conditioning-method chain needs --condition-on-growth and one condition (--conditions C)")
     if args.pool:
         return pool(args.pool, args.pool_variant, args.n_boot, Path(args.out))
     if not args.kcats:
@@ -299,9 +343,13 @@ def main(argv=None) -> int:
             bdir = out / ("ko_samples" if conditioning is None else f"ko_samples_cond_{conditioning.min_fraction:g}")
             bdir.mkdir(exist_ok=True)
             t = time.perf_counter()
+            vs = sampler
+            if conditioning is not None and args.conditioning_method == "chain":
+                vs = _chain(cm, sampler, conditioning, names[0], conds[names[0]], args, out, info)
+                conditioning = None  # the chain's vectors are the conditioned ones
             _run_batches(bdir, args.samples, args.batch, vname,
-                         lambda n, start, c=conditioning: sampled_knockouts(
-                             cm, sampler, n, conds, genes=genes, processes=args.processes, start=start,
+                         lambda n, start, c=conditioning, vs=vs: sampled_knockouts(
+                             cm, vs, n, conds, genes=genes, processes=args.processes, start=start,
                              conditioning=c))
             per = _read_batches(bdir, args.samples)
             _score_variant(per, point, truth, pj, names, args.n_boot, vname, out, info,

@@ -353,6 +353,55 @@ class WildTypeConditioning:
 NO_CONDITIONING = "none"
 
 
+@dataclass(frozen=True)
+class ChainSampler(KcatSampler):
+    """Fixed kcat vectors from a Markov chain on the conditioned posterior (:func:`.sampled.pcn_chain`).
+
+    The same interface as :class:`KcatSampler`, so every sampled analysis takes it unchanged: ``sample(i)`` is the
+    ``i``-th vector kept from the chain (``zs[i]``, standard-normal group draws as in the sampler's error model).
+    The vectors are already conditioned, so analyses run on them unconditioned; ``chain`` records how they were
+    made (condition, bound, step, thinning, acceptance, effective sample size) and :meth:`conditioning_label` is
+    the ``conditioning`` column of every output.
+    """
+
+    zs: np.ndarray | None = None
+    chain: dict | None = None
+
+    @classmethod
+    def of(cls, base: KcatSampler, zs: np.ndarray, chain: dict) -> ChainSampler:
+        """A chain sampler with ``base``'s pairs, spreads and groups and the chain's draws ``zs`` (rows)."""
+        zs = np.asarray(zs, dtype=float)
+        if zs.ndim != 2 or zs.shape[1] != base.n_groups:
+            raise KingemsError(f"chain draws must be (n, {base.n_groups}), got {zs.shape}")
+        return cls(base.kcat, base.log10_sd, base.spread_source, base.group, base.group_keys, base.seed,
+                   base.fallback_log10_sd, base.spread_scale, base.fallback_grouping, base.spread_kind,
+                   zs, dict(chain))
+
+    @property
+    def n_samples(self) -> int:
+        """Vectors kept from the chain."""
+        return 0 if self.zs is None else int(self.zs.shape[0])
+
+    def z(self, i: int, attempt: int = 0) -> np.ndarray:
+        """The group draws of kept vector ``i`` (a chain has no redraws: ``attempt`` must be 0)."""
+        if int(attempt) != 0:
+            raise KingemsError("a chain's samples are already conditioned: no redraws (attempt must be 0)")
+        if not 0 <= int(i) < self.n_samples:
+            raise KingemsError(f"the chain kept {self.n_samples} vectors, sample {i} asked")
+        return self.zs[int(i)]
+
+    def describe(self) -> dict:
+        """:meth:`KcatSampler.describe` plus the chain's record."""
+        return {**super().describe(), "chain": dict(self.chain or {})}
+
+    def conditioning_label(self) -> str:
+        """``conditioning`` column value of analyses run on these vectors."""
+        c = self.chain or {}
+        return (f"wild_type>={c.get('min_fraction', float('nan')):g}x_point(pcn chain on {c.get('condition')}: "
+                f"step {c.get('step', float('nan')):.3g}, thin {c.get('thin')}, burn-in {c.get('burn_in')}, "
+                f"acceptance {c.get('acceptance', float('nan')):.2f})")
+
+
 def conditioning_label(conditioning: WildTypeConditioning | None) -> str:
     """``conditioning`` column value: the conditioning's label, or ``"none"``."""
     return NO_CONDITIONING if conditioning is None else conditioning.label()
