@@ -76,6 +76,33 @@ def _kill_naming(marker: str) -> None:
                 os.kill(int(d.name), signal.SIGKILL)
 
 
+def _pids_of_node(node_manager_port: int) -> set[int]:
+    """Pids of the Ray worker processes of the node whose raylet listens on ``node_manager_port``."""
+    marker = f"--node-manager-port={node_manager_port}"
+    pids = set()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd:
+            pids.add(int(d.name))
+    return pids
+
+
+def _stored_workers(out: Path) -> set[int]:
+    """Pids of the workers (``host:pid``) that wrote the units stored so far (files being written are skipped)."""
+    pids = set()
+    for f in out.glob("analysis=*/*.parquet"):
+        with contextlib.suppress(Exception):
+            for w in ds.dataset(f, format="parquet").to_table(columns=["worker"]).column("worker").to_pylist():
+                if w and ":" in w:
+                    pids.add(int(w.rsplit(":", 1)[1]))
+    return pids
+
+
 def _wait_port(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,7 +137,7 @@ def test_job_submit_survives_losing_a_node(tmp_path):
         "name": "cluster_job_test",
         "models": {"list": ["textbook"]},
         "analyses": [{"name": "fba"}]
-        + [{"name": "selftest", "label": f"s{i}", "params": {"sleep": 0.5, "i": i}} for i in range(N_SLOW)],
+        + [{"name": "selftest", "label": f"s{i}", "params": {"sleep": 1.0, "i": i}} for i in range(N_SLOW)],
         "run": {"retries": 1, "cache_dir": str(tmp / "cache"), "max_in_flight_per_worker": 1},
     }
     (workdir / "sweep.yaml").write_text(yaml.safe_dump(cfg))
@@ -137,8 +164,11 @@ def test_job_submit_survives_losing_a_node(tmp_path):
         assert sub.returncode == 0, sub.stdout[-2000:] + sub.stderr[-2000:]
         assert env["RAY_AUTH_TOKEN"] not in sub.stdout + sub.stderr
 
+        # Kill the worker node only once its actors are doing units (one of them stored a result): under load
+        # they can start late, and a node whose actors never ran anything tests no recovery.
         deadline = time.monotonic() + 150
-        while time.monotonic() < deadline and len(list(out.glob("analysis=*/*.parquet"))) < 5:
+        while time.monotonic() < deadline and (len(list(out.glob("analysis=*/*.parquet"))) < 5
+                                               or not _stored_workers(out) & _pids_of_node(rest[6])):
             assert not _job_status(env, dash, sid).startswith(("FAILED", "STOPPED")), "job died early"
             time.sleep(0.5)
         n_before = len(list(out.glob("analysis=*/*.parquet")))
