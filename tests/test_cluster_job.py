@@ -77,19 +77,27 @@ def _kill_naming(marker: str) -> None:
 
 
 def _pids_of_node(node_manager_port: int) -> set[int]:
-    """Pids of the Ray worker processes of the node whose raylet listens on ``node_manager_port``."""
-    marker = f"--node-manager-port={node_manager_port}"
-    pids = set()
+    """Pids of the processes under the raylet listening on ``node_manager_port`` (its workers: Ray retitles
+    worker processes, so they are found as the raylet's descendants, not by their command line)."""
+    parent: dict[int, int] = {}
+    roots = set()
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
         try:
+            stat = (d / "stat").read_text()
             cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if marker in cmd:
-            pids.add(int(d.name))
-    return pids
+        parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        if f"--node_manager_port={node_manager_port}" in cmd:
+            roots.add(int(d.name))
+    found, grew = set(roots), True
+    while grew:
+        new = {pid for pid, pp in parent.items() if pp in found and pid not in found}
+        found |= new
+        grew = bool(new)
+    return found
 
 
 def _stored_workers(out: Path) -> set[int]:

@@ -551,7 +551,8 @@ def acceptance_summary(per_sample: pd.DataFrame) -> pd.DataFrame:
         as accepted.
     """
     d = per_sample.drop_duplicates(["sample", "condition"])
-    att = d["attempt"] if "attempt" in d else pd.Series(0, index=d.index)
+    # no attempt column, or rows without one (a chain's vectors, pooled with rejection runs): one draw each
+    att = d["attempt"].fillna(0) if "attempt" in d else pd.Series(0, index=d.index)
     acc = d["method"] != "not_accepted" if "method" in d else pd.Series(True, index=d.index)
     tried = np.where(acc, att + 1, att)
     t = pd.DataFrame({"condition": d["condition"], "acc": acc.astype(int), "tried": tried})
