@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,11 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _wrap(title: str, width: int = 60) -> str:
+    """A long title on several lines, so that it is not cut at the figure's edges."""
+    return textwrap.fill(title, width)
 
 
 def plot_fva_intervals(summary: pd.DataFrame, path: str | Path, top: int = 40, title: str = "") -> Path:
@@ -39,7 +45,7 @@ def plot_fva_intervals(summary: pd.DataFrame, path: str | Path, top: int = 40, t
     ax.set_yticks(y)
     ax.set_yticklabels(s["reaction_id"], fontsize=7)
     ax.set_xlabel("flux [mmol/gDW/h]")
-    ax.set_title(title or f"FVA intervals over kcat samples (top {len(s)} by band width)", fontsize=9)
+    ax.set_title(_wrap(title or f"FVA intervals over kcat samples (top {len(s)} by band width)"), fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     p = Path(path)
@@ -63,7 +69,7 @@ def plot_lethality_vs_fitness(joined: pd.DataFrame, path: str | Path, title: str
     ax.text(-2.05, 0.5, "fitness -2", rotation=90, ha="right", va="center", fontsize=7, color="0.3")
     ax.set_xlabel("measured fitness (RB-TnSeq)")
     ax.set_ylabel("p(lethal) over kcat samples (jittered)")
-    ax.set_title(title or "knockout lethality probability vs measured fitness", fontsize=9)
+    ax.set_title(_wrap(title or "knockout lethality probability vs measured fitness"), fontsize=9)
     fig.tight_layout()
     p = Path(path)
     fig.savefig(p, dpi=120)
@@ -91,7 +97,7 @@ def plot_reliability(reliability: pd.DataFrame, path: str | Path, brier: float |
     t = title or "reliability of p(lethal)"
     if brier is not None:
         t += f" (Brier {brier:.4f})"
-    ax.set_title(t, fontsize=9)
+    ax.set_title(_wrap(t), fontsize=9)
     fig.tight_layout()
     p = Path(path)
     fig.savefig(p, dpi=120)
@@ -115,7 +121,7 @@ def plot_label_frequencies(summary: pd.DataFrame, path: str | Path, title: str =
     ax.set_xlim(0, 1)
     ax.set_xlabel("frequency over kcat samples")
     ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(title or "interaction label frequency over kcat samples", fontsize=9)
+    ax.set_title(_wrap(title or "interaction label frequency over kcat samples"), fontsize=9)
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     p = Path(path)
@@ -139,7 +145,7 @@ def plot_taxon_growth(summary: pd.DataFrame, path: str | Path, title: str = "") 
     ax.set_yticklabels(s["taxon"].str[:30], fontsize=7)
     ax.set_xlabel("growth [1/h] (cooperative trade-off)")
     ax.legend(fontsize=7)
-    ax.set_title(title or "taxon growth over kcat samples", fontsize=9)
+    ax.set_title(_wrap(title or "taxon growth over kcat samples"), fontsize=9)
     fig.tight_layout()
     p = Path(path)
     fig.savefig(p, dpi=120)
