@@ -1,4 +1,5 @@
-"""kcat ensembles: seeded grouped sampling, in-place application against recompiled models, summaries, calibration."""
+"""kcat ensembles: seeded grouped sampling, in-place application against recompiled models, summaries, calibration,
+and the pCN chain on the posterior conditioned on growth."""
 
 from __future__ import annotations
 
@@ -7,12 +8,22 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import ks_2samp
 
 from kingems_ray.analysis.fva import flux_variability
 from kingems_ray.analysis.knockout import knockout_screen
-from kingems_ray.analysis.sampled import sampled_fva, sampled_growth, sampled_knockouts
+from kingems_ray.analysis.sampled import (
+    accepted_draw,
+    pcn_chain,
+    sampled_fva,
+    sampled_growth,
+    sampled_knockouts,
+    wild_type_growth,
+)
 from kingems_ray.analysis.uncertainty import (
+    ChainSampler,
     KcatSampler,
+    WildTypeConditioning,
     brier_score,
     kcat_spread,
     kcats_applied,
@@ -266,7 +277,6 @@ def test_sweep_sample_units_are_unique_and_resumable(tmp_path):
 def test_sweep_conditioned_knockout_samples_equal_the_in_process_screen(tmp_path, demo):
     """``knockout_sample`` with ``condition_on_growth`` in a sweep draws the same accepted vectors and gives the
     same growth as :func:`sampled_knockouts` with the same conditioning."""
-    from kingems_ray.analysis.uncertainty import WildTypeConditioning
     from kingems_ray.distributed.config import load_config, plan_units
     from kingems_ray.distributed.scheduler import run_units
     from kingems_ray.store.results import ResultStore
@@ -538,7 +548,6 @@ def test_conditioned_knockouts_accept_only_growing_wild_types(demo):
     """Every accepted vector's wild type grows >= min_fraction x the point model's (checked on a recompiled model),
     every rejected attempt before it did not, and its screen is the plain screen of that vector."""
     from kingems_ray.analysis.sampled import acceptance_summary, knockout_sample, point_wild_type_growth
-    from kingems_ray.analysis.uncertainty import WildTypeConditioning
 
     cm = demo.compiled
     s = KcatSampler.from_pairs(cm.pairs, seed=0)
@@ -582,7 +591,7 @@ def test_conditioned_fva_samples_are_the_accepted_draws(demo, tmp_path, capsys):
     """Conditioned FVA: each sample's FVA is the plain FVA of its first accepted draw (wild type >= the bound,
     on a recompiled model); no accepted draw gives ``not_accepted`` rows that the summary counts as failed."""
     from kingems_ray.analysis.sampled import fva_sample, point_wild_type_growth, sampled_fva
-    from kingems_ray.analysis.uncertainty import WildTypeConditioning, summarise_fva
+    from kingems_ray.analysis.uncertainty import summarise_fva
     from kingems_ray.cli import main
 
     cm = demo.compiled
@@ -697,7 +706,6 @@ def test_probability_scores_without_tie_break_keep_the_tails_apart():
 
 
 def test_conditioning_bad_inputs_give_clear_errors(demo):
-    from kingems_ray.analysis.uncertainty import WildTypeConditioning
 
     for bad in (0, -0.5, float("nan"), float("inf"), "0.5", True):
         with pytest.raises(KingemsError, match="min_fraction"):
@@ -718,7 +726,6 @@ def test_knockout_cli_conditioned_samples_and_relative_rule(tmp_path, capsys):
     the conditioning, the per-sample table the attempts, the spread JSON the acceptance; misuse is a clear error."""
     import json
 
-    from kingems_ray.analysis.uncertainty import WildTypeConditioning
     from kingems_ray.cli import main
 
     table = str(package_data("kcat_default", TABLE))
@@ -756,3 +763,81 @@ def test_knockout_cli_conditioned_samples_and_relative_rule(tmp_path, capsys):
         assert main(["knockout", "textbook", "--kcats", table, *bad, "--out", str(tmp_path / "x.parquet")]) == 2
         assert match in capsys.readouterr().err
     assert not (tmp_path / "x.parquet").exists()
+
+
+# -- the pCN chain on the conditioned posterior (where rejection accepts nothing) -----------------------------------
+@pytest.fixture(scope="module")
+def chain(demo):
+    s = KcatSampler.from_pairs(demo.compiled.pairs, seed=0)
+    return pcn_chain(demo.compiled, s, 120, WildTypeConditioning(0.5), thin=4, burn_in=150, step=0.3)
+
+
+def test_chain_targets_the_rejection_posterior(demo, chain):
+    """Golden: the chain's wild-type growth has the distribution of rejection sampling's (the same posterior,
+    sampled independently), and every kept vector, applied to a model compiled from scratch, reaches the bound."""
+    cm = demo.compiled
+    s = KcatSampler.from_pairs(cm.pairs, seed=0)
+    p = Problem(cm)
+    point = p.growth()
+    bound = 0.5 * point
+    rej = []
+    for i in range(120):
+        k, _ = accepted_draw(p, s, i, None, bound, 200)
+        with kcats_applied(p, k):
+            rej.append(wild_type_growth(p)[0])
+    kept = np.asarray(chain.chain["kept_wild_type_growth"])
+    assert chain.n_samples == 120 and kept.size == 120
+    assert (kept >= bound - 1e-9).all()
+    assert ks_2samp(kept, rej).pvalue > 0.01
+    assert abs(np.median(kept) - np.median(rej)) < 0.1 * point
+    # the chain left the point: per-group z^2 near the prior's 1, and its draws are not all alike
+    assert 0.7 < chain.chain["kept_z2"] < 1.3
+    assert chain.chain["ess_wild_type_growth"] > 20
+    for i in (0, 60, 119):
+        ref = Problem(build(demo.model, cm.pairs.assign(kcat=chain.sample(i)), level="L4", pool=0.25).compiled)
+        assert ref.growth() == pytest.approx(kept[i], rel=1e-6, abs=1e-9)
+
+
+def test_chain_is_seeded_and_leaves_the_problem(demo, chain):
+    cm = demo.compiled
+    s = KcatSampler.from_pairs(cm.pairs, seed=0)
+    p = Problem(cm)
+    g0, k0 = p.growth(), p.kcats
+    again = pcn_chain(p, s, 5, WildTypeConditioning(0.5), thin=4, burn_in=150, step=0.3)
+    assert np.array_equal(again.zs, chain.zs[:5])
+    assert np.array_equal(p.kcats, k0) and p.growth() == pytest.approx(g0, rel=1e-9)
+    other = pcn_chain(p, s, 5, WildTypeConditioning(0.5), thin=4, burn_in=150, step=0.3, seed=1)
+    assert not np.array_equal(other.zs, again.zs)
+
+
+def test_chain_samples_feed_the_sampled_analyses(demo, chain):
+    cm = demo.compiled
+    genes = list(cm.gene_ids[:10])
+    ko = sampled_knockouts(cm, chain, 3, genes=genes)
+    assert ko["conditioning"].str.contains("pcn chain on model").all()
+    # the screen's wild type is the chain's kept state
+    wt = ko.drop_duplicates("sample").set_index("sample")["wild_type_growth"]
+    assert np.allclose(wt.to_numpy(), chain.chain["kept_wild_type_growth"][:3], rtol=1e-6)
+    fva = sampled_fva(cm, chain, 2)
+    assert set(fva["sample"]) == {0, 1} and fva["conditioning"].str.contains("pcn").all()
+
+
+def test_chain_errors(demo, chain):
+    cm = demo.compiled
+    s = KcatSampler.from_pairs(cm.pairs, seed=0)
+    with pytest.raises(KingemsError, match="already conditioned"):
+        sampled_knockouts(cm, chain, 2, conditioning=WildTypeConditioning(0.5))
+    with pytest.raises(KingemsError, match="conditioned on 'model'"):
+        sampled_knockouts(cm, chain, 2, conditions={"other": None})
+    with pytest.raises(KingemsError, match="no redraws"):
+        chain.sample(0, 1)
+    with pytest.raises(KingemsError, match="kept 120 vectors"):
+        chain.sample(120)
+    with pytest.raises(KingemsError, match="thin"):
+        pcn_chain(cm, s, 2, WildTypeConditioning(0.5), thin=0)
+    with pytest.raises(KingemsError, match="step"):
+        pcn_chain(cm, s, 2, WildTypeConditioning(0.5), step=0.0)
+    with pytest.raises(KingemsError, match="no start"):
+        pcn_chain(cm, s, 2, WildTypeConditioning(1.5))
+    with pytest.raises(KingemsError, match="chain draws"):
+        ChainSampler.of(s, np.zeros((2, 3)), {})
