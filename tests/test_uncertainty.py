@@ -841,3 +841,35 @@ def test_chain_errors(demo, chain):
         pcn_chain(cm, s, 2, WildTypeConditioning(1.5))
     with pytest.raises(KingemsError, match="chain draws"):
         ChainSampler.of(s, np.zeros((2, 3)), {})
+
+
+def test_cli_chain_conditioning(tmp_path, capsys):
+    """``knockout`` / ``fva --samples N --condition-on-growth F --conditioning-method chain``: the chain's vectors
+    are screened (conditioning column names the chain, every wild type reaches the bound); misuse is a clear error."""
+    import json
+
+    from kingems_ray.cli import main
+
+    table = str(package_data("kcat_default", TABLE))
+    chain = ["--condition-on-growth", "0.5", "--conditioning-method", "chain", "--chain-burn-in", "40",
+             "--chain-thin", "2"]
+    out = tmp_path / "k.parquet"
+    assert main(["knockout", "textbook", "--kcats", table, "--samples", "3", "--genes", "b0351", "b1241",
+                 *chain, "--out", str(out)]) == 0
+    per = pd.read_parquet(tmp_path / "k_samples.parquet")
+    assert per["conditioning"].str.contains("pcn chain on model").all()
+    point_wt = Problem(build("textbook", package_data("kcat_default", TABLE), level="L4", pool=0.25).compiled).growth()
+    assert (per["wild_type_growth"] >= 0.5 * point_wt - 1e-9).all()
+    spread = json.loads((tmp_path / "k_spread.json").read_text())
+    assert spread["chain"]["proposals"] == 40 + 3 * 2 and spread["chain"]["condition"] == "model"
+    assert "effective sample size" in capsys.readouterr().err
+    fva = tmp_path / "f.parquet"
+    assert main(["fva", "textbook", "--kcats", table, "--samples", "2", *chain, "--out", str(fva)]) == 0
+    assert pd.read_parquet(tmp_path / "f_samples.parquet")["conditioning"].str.contains("pcn").all()
+    capsys.readouterr()
+    for bad, match in ((["--conditioning-method", "chain"], "chain without --condition-on-growth"),
+                       ([*chain, "--max-attempts", "4"], "--max-attempts bounds rejection sampling"),
+                       ([*chain, "--carbon-sources", "EX_glc__D_e,EX_ac_e"], "one condition at a time")):
+        assert main(["knockout", "textbook", "--kcats", table, "--samples", "1", *bad,
+                     "--out", str(tmp_path / "x.parquet")]) == 2
+        assert match in capsys.readouterr().err

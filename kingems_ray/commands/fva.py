@@ -163,11 +163,12 @@ def _run_samples(cm, args: argparse.Namespace, conditioning=None) -> int:
     from ..analysis.sampled import sampled_fva
     from ..analysis.uncertainty import fva_interval_summary, summarise_fva
     from ..analysis.uncertainty_plots import plot_fva_intervals
-    from .sampling import sampler_from_args, write_sampled, write_spread
+    from .sampling import chain_if_asked, sampler_from_args, write_sampled, write_spread
 
     if args.reference_fvi:
         raise KingemsError("--samples and --reference-fvi cannot be combined")
     sampler = sampler_from_args(cm, args)
+    sampler, conditioning = chain_if_asked(cm, sampler, conditioning, None, args)
     t1 = time.perf_counter()
     point = flux_variability(cm, fraction=args.fraction, processes=args.processes)
     t2 = time.perf_counter()

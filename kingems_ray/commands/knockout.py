@@ -138,9 +138,10 @@ def _run_samples(b, problem, conditions, args: argparse.Namespace, conditioning=
     from ..analysis.sampled import acceptance_summary, sampled_knockouts
     from ..analysis.uncertainty import lethality_calibration, summarise_knockouts
     from ..analysis.uncertainty_plots import plot_lethality_vs_fitness, plot_reliability
-    from .sampling import sampler_from_args, write_sampled, write_spread
+    from .sampling import chain_if_asked, sampler_from_args, write_sampled, write_spread
 
     sampler = sampler_from_args(b.compiled, args)
+    sampler, conditioning = chain_if_asked(problem, sampler, conditioning, conditions, args)
     genes = _genes(args.genes)
     target = problem if args.processes <= 1 else b.compiled
     t1 = time.perf_counter()
@@ -157,7 +158,7 @@ def _run_samples(b, problem, conditions, args: argparse.Namespace, conditioning=
              "lethal_rule": summary["lethal_rule"].iloc[0], "acceptance": acc.to_dict(orient="records")}
     uncertain = int(((summary["p_lethal"] > 0) & (summary["p_lethal"] < 1)).sum())
     print(f"spread: {sampler.label()}; conditioning: {extra['conditioning']}; lethal rule: {extra['lethal_rule']}")
-    if conditioning is not None:
+    if conditioning is not None:  # rejection (a chain reported itself)
         for r in acc.itertuples():
             print(f"  {r.condition}: {r.n_accepted}/{r.n_samples} samples accepted, {r.attempts} draws "
                   f"(acceptance rate {r.acceptance_rate:.3f})")

@@ -23,6 +23,14 @@ def add_conditioning_arguments(p: argparse.ArgumentParser) -> argparse._Argument
                    "growth (per condition; rejection sampling; default: every draw, the prior)")
     g.add_argument("--max-attempts", type=int, default=None,
                    help="with --condition-on-growth: draws tried per sample and condition (default 64)")
+    g.add_argument("--conditioning-method", choices=("rejection", "chain"), default="rejection",
+                   help="with --condition-on-growth: rejection sampling (default), or a pCN Markov chain on the same "
+                   "posterior, for a condition where almost no prior draw grows (one condition only)")
+    g.add_argument("--chain-thin", type=int, default=10, help="chain: proposals per kept vector (default 10)")
+    g.add_argument("--chain-burn-in", type=int, default=300,
+                   help="chain: proposals before the first kept one (default 300)")
+    g.add_argument("--chain-step", type=float, default=0.2,
+                   help="chain: initial pCN step, adapted during burn-in (default 0.2)")
     return g
 
 
@@ -42,12 +50,57 @@ def conditioning_from_args(args: argparse.Namespace, also: dict[str, bool] | Non
     if args.max_attempts is not None and args.condition_on_growth is None:
         raise KingemsError("--max-attempts without --condition-on-growth: it bounds the draws of conditioned "
                            "sampling only")
+    if getattr(args, "conditioning_method", "rejection") == "chain":
+        if args.condition_on_growth is None:
+            raise KingemsError("--conditioning-method chain without --condition-on-growth: the chain samples the "
+                               "posterior given wild-type growth")
+        if args.max_attempts is not None:
+            raise KingemsError("--max-attempts bounds rejection sampling; the chain has --chain-thin / "
+                               "--chain-burn-in / --chain-step")
     if args.condition_on_growth is None:
         return None
     from ..analysis.uncertainty import WildTypeConditioning
 
     kw = {} if args.max_attempts is None else {"max_attempts": args.max_attempts}
     return WildTypeConditioning(args.condition_on_growth, **kw)
+
+
+def chain_if_asked(target, sampler: KcatSampler, conditioning: WildTypeConditioning | None, conditions: dict | None,
+                   args: argparse.Namespace) -> tuple[KcatSampler, WildTypeConditioning | None]:
+    """With ``--conditioning-method chain``: the pCN chain's kept vectors (``pcn_chain`` of
+    :mod:`kingems_ray.analysis.sampled`, on the one condition given) and no further conditioning; otherwise the
+    inputs unchanged.
+
+    Raises
+    ------
+    KingemsError
+        A chain asked for several conditions at once.
+    """
+    if conditioning is None or getattr(args, "conditioning_method", "rejection") != "chain":
+        return sampler, conditioning
+    import sys
+    import time
+
+    from ..analysis.sampled import pcn_chain
+    from ..errors import KingemsError
+
+    conds = conditions or {"model": None}
+    if len(conds) != 1:
+        raise KingemsError(f"--conditioning-method chain conditions on one condition at a time, got {len(conds)}: "
+                           "run one command per condition")
+    (name, medium), = conds.items()
+    t0 = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        print(f"  chain on {name}: {done}/{total} proposals, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+    chain = pcn_chain(target, sampler, args.samples, conditioning, medium=medium, condition=name,
+                      thin=args.chain_thin, burn_in=args.chain_burn_in, step=args.chain_step, progress=progress)
+    c = chain.chain
+    print(f"chain on {name}: {c['proposals']} proposals in {c['seconds']:.1f} s, acceptance {c['acceptance']:.2f} "
+          f"(step {c['step']:.3g}), effective sample size of the wild-type growth {c['ess_wild_type_growth']:.1f} "
+          f"of {args.samples}", file=sys.stderr)
+    return chain, None
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
