@@ -144,3 +144,31 @@ def test_reduced_toy_blocks_keep_growth(rule1, rule2, level, expected):
     assert reduced == (level != "L2") and len(blk.lazy_rows) == (level != "L2")
     assert got[0] == pytest.approx(expected, rel=1e-9)
     assert got[1] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("reduced", [True, False])
+def test_structural_zeros_fixed_once_per_block_change_no_pair(ec_sets, reduced):
+    """Blocks from the pair cache have their structurally zero columns fixed to 0 (dead ends, by sign alone); every
+    pair and growth alone solves to the same optimum as from blocks without that step."""
+    from kingems_ray.community.joint import COUPLING_C, COUPLING_U, assemble
+    from kingems_ray.community.pairwise import _BLOCKS, MIN_GROWTH, _solve_joint, pair_problem
+
+    diet = read_diet("western")
+    mems = ec_sets[0.02]
+    raw = [make_block(m, coupling=COUPLING_C, coupling_u=COUPLING_U, reduce_enzymes=reduced, lazy_pool=reduced)
+           for m in mems]
+    cached = [_BLOCKS.get(m, COUPLING_C, COUPLING_U, reduced) for m in mems]
+    assert any((c.col_ub == 0).sum() > (r.col_ub == 0).sum() for c, r in zip(cached, raw))
+    for c, r in zip(cached, raw):  # only fixing: no bound loosened, nothing else changed
+        assert (c.col_lb >= r.col_lb).all() and (c.col_ub <= r.col_ub).all()
+        assert (c.A != r.A).nnz == 0
+    for i, j in [(0, 1), *itertools.combinations(range(len(mems)), 2)][:3]:
+        ref = assemble([raw[i], raw[j]], diet)
+        for k in (0, 1):
+            col = ref.growth_cols(k)[0][0]
+            ref.lp.col_lb[col] = max(ref.lp.col_lb[col], MIN_GROWTH)
+        s_ref, obj_ref, _ = _solve_joint(ref)
+        s_new, obj_new, _ = _solve_joint(pair_problem(mems[i], mems[j], diet, reduced=reduced))
+        assert s_new == s_ref
+        if s_ref == "optimal":
+            assert obj_new == pytest.approx(obj_ref, rel=1e-9, abs=1e-12)
