@@ -183,8 +183,10 @@ def fix_structural_zeros(block: Block) -> Block:
     sign alone: :func:`~kingems_ray.analysis.reduction.reduce_columns`). A joint LP only adds rows outside the block
     (environment, diet) and tightens bounds, so such a column stays 0 in every pair, for any kcats (the signs of
     kcat entries do not change). Fixing them once per model spares HiGHS's presolve finding them again in every
-    pair: ~15-20 % of an AGORA ecGEM block's columns, ~5-8 % of a reduced ecGEM pair's time. Exact: the same
-    optimum (sums of growth equal to 1.5e-14 on 45 AGORA ecGEM pairs, labels equal).
+    pair: 15-20 % of an AGORA ecGEM block's columns. Exact: the same optimum (sums of growth equal to 1.5e-14 on 45
+    AGORA ecGEM pairs, labels equal). Measured gain small: reduced ecGEM pairs 5-8 % faster when alternated in one
+    run, none visible in ``scripts/bench_ec_pairs.py`` (105 vs 107 ms per pair in two runs); full-LP pairs 2.3 ->
+    1.9 s.
     """
     red = reduce_columns(block.A, block.row_lb, block.row_ub, block.col_lb, block.col_ub,
                          np.zeros(block.n_cols, dtype=bool))
