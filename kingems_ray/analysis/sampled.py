@@ -292,8 +292,12 @@ def pcn_chain(target: Problem | CompiledModel, sampler: KcatSampler, n: int, con
         for t in range(total):
             prop = math.sqrt(1.0 - beta * beta) * z + beta * rng.standard_normal(sampler.n_groups)
             problem.set_kcats(every, sampler.kcat * 10.0 ** (sampler.log10_sd * prop[sampler.group]))
-            # warm from the previous proposal; a stalled warm start is redone from scratch
+            # warm from the previous proposal; a stalled warm start is redone from scratch, and so is an undecided
+            # one (seen: warm "unknown" where a cold solve proves infeasibility), so no feasible proposal is
+            # rejected for the solver's sake
             res = problem.solver.solve_capped(20000, need_x=False)
+            if not res.ok and res.status != "infeasible":
+                res = problem.solver.solve_cold(need_x=False)
             ok = res.ok and float(res.objective) >= bound
             if ok:
                 z, g_cur = prop, float(res.objective)
