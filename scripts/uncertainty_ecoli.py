@@ -49,6 +49,7 @@ from kingems_ray.analysis.uncertainty import (
     FitnessAssay,
     KcatSampler,
     WildTypeConditioning,
+    conditioning_label,
     fva_interval_summary,
     lethality_calibration,
     probability_scores,
@@ -120,13 +121,22 @@ def _score(joined: pd.DataFrame, pj: pd.DataFrame, names: list[str], n_boot: int
     return cal
 
 
-def _run_batches(bdir: Path, n_samples: int, batch: int, label: str, run) -> None:
+def _run_batches(bdir: Path, n_samples: int, batch: int, label: str, run, expect: dict[str, str]) -> None:
     """Samples ``0 .. n_samples - 1`` in batches of ``batch``, each saved as ``bdir/batch_<start>_<n>.parquet``
-    by ``run(n, start)``; batches already saved are skipped (a killed run resumes)."""
+    by ``run(n, start)``; batches already saved are skipped (a killed run resumes), but only when they were made
+    with this run's settings: every column of ``expect`` (``spread``, ``conditioning``) must hold its value there,
+    otherwise the run stops with a clear error instead of mixing samples of another prior or posterior."""
     for start in range(0, n_samples, batch):
         n = min(batch, n_samples - start)
         f = bdir / f"batch_{start:05d}_{n}.parquet"
-        if not f.exists():
+        if f.exists():
+            saved = pd.read_parquet(f, columns=list(expect))
+            for col, want in expect.items():
+                got = sorted(set(saved[col]))
+                if got != [want]:
+                    raise SystemExit(f"{f} holds samples with {col} {got}, this run has {want!r}: use another --out "
+                                     "(or remove that folder) rather than mix them")
+        else:
             tb = time.perf_counter()
             run(n, start).to_parquet(f)
             print(f"{label} samples {start}..{start + n - 1}: {time.perf_counter() - tb:.1f} s", flush=True)
@@ -347,10 +357,12 @@ def main(argv=None) -> int:
             if conditioning is not None and args.conditioning_method == "chain":
                 vs = _chain(cm, sampler, conditioning, names[0], conds[names[0]], args, out, info)
                 conditioning = None  # the chain's vectors are the conditioned ones
+            expect = {"spread": vs.label(), "conditioning": (vs.conditioning_label() if isinstance(vs, ChainSampler)
+                                                             else conditioning_label(conditioning))}
             _run_batches(bdir, args.samples, args.batch, vname,
                          lambda n, start, c=conditioning, vs=vs: sampled_knockouts(
                              cm, vs, n, conds, genes=genes, processes=args.processes, start=start,
-                             conditioning=c))
+                             conditioning=c), expect)
             per = _read_batches(bdir, args.samples)
             _score_variant(per, point, truth, pj, names, args.n_boot, vname, out, info,
                            {"screens_seconds_this_run": time.perf_counter() - t})
@@ -370,7 +382,8 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         _run_batches(fdir, args.fva_samples, args.batch, "FVA",
                      lambda n, start: sampled_fva(cm, sampler, n, fraction=0.9, processes=args.processes,
-                                                  start=start, conditioning=fc))
+                                                  start=start, conditioning=fc),
+                     {"spread": sampler.label(), "conditioning": conditioning_label(fc)})
         info["fva_samples_seconds_this_run"] = time.perf_counter() - t
         fs = _read_batches(fdir, args.fva_samples)
         info["fva_seconds_per_sample"] = float(fs.groupby("sample")["seconds"].first().mean())
