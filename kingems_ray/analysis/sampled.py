@@ -200,6 +200,12 @@ def accepted_draw(problem: Problem, sampler: KcatSampler, i: int, medium: Medium
     return None, int(max_attempts)
 
 
+#: Warm statuses that decide neither optimum nor infeasibility (a chain proposal then solves from scratch).
+_NOT_DECIDED = ("iteration_limit", "time_limit", "unknown", "error", "infeasible_or_unbounded", "unbounded",
+                "not_solved", "interrupted", "memory_limit", "objective_bound", "objective_target", "solution_limit",
+                "empty")
+
+
 def _effective_sample_size(x: np.ndarray) -> float:
     """Effective sample size of a chain's series (autocorrelations summed up to the first non-positive one)."""
     x = np.asarray(x, dtype=float)
@@ -292,12 +298,10 @@ def pcn_chain(target: Problem | CompiledModel, sampler: KcatSampler, n: int, con
         for t in range(total):
             prop = math.sqrt(1.0 - beta * beta) * z + beta * rng.standard_normal(sampler.n_groups)
             problem.set_kcats(every, sampler.kcat * 10.0 ** (sampler.log10_sd * prop[sampler.group]))
-            # warm from the previous proposal; a stalled warm start is redone from scratch, and so is an undecided
-            # one (seen: warm "unknown" where a cold solve proves infeasibility), so no feasible proposal is
-            # rejected for the solver's sake
-            res = problem.solver.solve_capped(20000, need_x=False)
-            if not res.ok and res.status != "infeasible":
-                res = problem.solver.solve_cold(need_x=False)
+            # warm from the previous proposal; a stalled warm start is redone from scratch, and so is one that
+            # decided nothing (seen: warm "unknown" where a cold solve proves infeasibility), so no feasible
+            # proposal is rejected for the solver's sake
+            res = problem.solver.solve_capped(20000, need_x=False, retry_on=_NOT_DECIDED)
             ok = res.ok and float(res.objective) >= bound
             if ok:
                 z, g_cur = prop, float(res.objective)

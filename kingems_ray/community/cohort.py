@@ -127,16 +127,9 @@ def use_presolve_fallback(com: Community, limit: int = WARM_ITERATION_LIMIT) -> 
     # (steepest edge, whose weights are recomputed at a new basis) it took 2-3 s CPU on a 20-taxon sample, with
     # Devex 0.2-0.5 s; the same optimum either way.
     solver.set_option("simplex_dual_edge_weight_strategy", 1)
-    plain = type(solver).solve.__get__(solver)
 
     def solve(need_x: bool = True):
-        with solver.option("simplex_iteration_limit", int(limit)):
-            res = plain(need_x)
-        if res.status not in ("iteration_limit", "unknown", "error", "time_limit"):
-            return res
-        solver.cold_start()  # drop the basis: HiGHS presolves only a model without one
-        with solver.option("presolve", "on"):
-            return plain(need_x)
+        return solver.solve_capped(limit, need_x, retry_on=("iteration_limit", "unknown", "error", "time_limit"))
 
     solver.solve = solve
     return com

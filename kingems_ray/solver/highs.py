@@ -400,15 +400,20 @@ class PersistentLP:
         with self.option("presolve", "on"):
             return PersistentLP.solve(self, need_x)
 
-    def solve_capped(self, max_iterations: int, need_x: bool = True) -> SolveResult:
+    def solve_capped(self, max_iterations: int, need_x: bool = True,
+                     retry_on: Sequence[str] = ("iteration_limit",)) -> SolveResult:
         """A warm solve stopped after ``max_iterations`` simplex iterations and then redone from scratch with
         presolve (:meth:`solve_cold`): a warm start that walks that far is stuck (extreme coefficients, e.g. a
-        sampled kcat far in a tail), and a cold solve is seconds where the stalled one ran for minutes."""
+        sampled kcat far in a tail), and a cold solve is seconds where the stalled one ran for minutes.
+
+        ``retry_on``: the warm statuses that send the solve cold (also e.g. ``unknown`` where a caller must not
+        take an undecided warm solve for an answer). The warm solve is this class's :meth:`solve`, whatever a
+        caller installed on the instance (``cohort.use_presolve_fallback`` builds its policy on this method)."""
         with self.option("simplex_iteration_limit", int(max_iterations)):
-            res = self.solve(need_x=need_x)
-        if res.status == "iteration_limit":
-            logging.getLogger(__name__).info("warm solve stopped at %d iterations: solving from scratch",
-                                             int(max_iterations))
+            res = PersistentLP.solve(self, need_x=need_x)
+        if res.status in retry_on:
+            logging.getLogger(__name__).info("warm solve ended %s (limit %d iterations): solving from scratch",
+                                             res.status, int(max_iterations))
             res = self.solve_cold(need_x=need_x)
         return res
 
