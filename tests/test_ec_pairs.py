@@ -86,6 +86,27 @@ def test_fast_community_equals_full_lp(ec_sets):
                                atol=1e-6)
 
 
+
+def test_community_blocks_shared_and_aggregator_off(ec_sets):
+    """Reduced ecGEM communities reuse one cached block per member and run presolve without its aggregator; a
+    community built from the cached blocks after another one was perturbed gives the same trade-off."""
+    from kingems_ray.community.community import Community
+    from kingems_ray.solver.highs import PRESOLVE_RULE_AGGREGATOR
+
+    mems = ec_sets[0.02]
+    first = Community(mems, [0.6, 0.4], "western", reduce_enzymes=True)
+    r1 = first.cooperative_tradeoff(0.5)
+    with first.without_taxon(mems[0].name):
+        first.cooperative_tradeoff(0.5)
+    second = Community(mems, [0.6, 0.4], "western", reduce_enzymes=True)
+    assert all(a is b for a, b in zip(first.joint.blocks, second.joint.blocks))
+    assert second.solver.option_value("presolve_rule_off") == PRESOLVE_RULE_AGGREGATOR
+    plain = Community(ec_sets["plain"], [0.6, 0.4], "western")
+    assert plain.solver.option_value("presolve_rule_off") == 0
+    r2 = second.cooperative_tradeoff(0.5)
+    assert r2.community_growth == pytest.approx(r1.community_growth, rel=1e-9)
+    np.testing.assert_allclose(r2.growth, r1.growth, atol=1e-7)
+
 # -- toy models, no reference data: hand-computed growth (see tests/test_compile.py), full vs reduced blocks ---------
 def _toy(rule1: str, rule2: str):
     """EX_A (uptake <= 10) -> A --R1--> B --R2--> C --BIO-->."""

@@ -18,6 +18,8 @@ environment rows and columns, with no model re-parsed.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -229,6 +231,42 @@ def make_block(
         pool=pool,
         pool_row=pool_row,
     )
+
+
+class BlockStore:
+    """Process-local LRU of prepared blocks, keyed by member and :func:`make_block` settings.
+
+    A block depends only on its member and the settings, never on the partners or the diet (:func:`assemble`
+    copies what it takes), so one block serves every pair or community the member enters. The cached block keeps
+    its member, hence its compiled model, alive: the ``id`` in the key cannot be reused while the entry exists.
+
+    Parameters
+    ----------
+    maxsize : int
+        Blocks kept (least recently used dropped first).
+    prepare : callable, optional
+        Applied once to each new block (e.g. fixing structural zeros).
+    """
+
+    def __init__(self, maxsize: int = 512, prepare: Callable[[Block], Block] | None = None) -> None:
+        self.maxsize = maxsize
+        self.prepare = prepare
+        self._d: OrderedDict = OrderedDict()
+
+    def get(self, member: Member, **settings) -> Block:
+        """The block of ``member`` for these :func:`make_block` keyword settings, built on first use."""
+        key = (id(member.compiled), member.name, tuple(sorted(settings.items())))
+        blk = self._d.get(key)
+        if blk is None:
+            blk = make_block(member, **settings)
+            if self.prepare is not None:
+                blk = self.prepare(blk)
+            self._d[key] = blk
+            if len(self._d) > self.maxsize:
+                self._d.popitem(last=False)
+        else:
+            self._d.move_to_end(key)
+        return blk
 
 
 @dataclass

@@ -18,7 +18,6 @@ Protocol (Magnusdottir et al. 2017; COBRA Toolbox ``joinModelsPairwiseFromList``
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +26,7 @@ from ..analysis.reduction import reduce_columns
 from ..ec.compile import CompiledModel
 from ..solver.highs import PersistentLP, SolveResult
 from .diets import Diet, read_diet
-from .joint import COUPLING_C, COUPLING_U, Block, JointLP, assemble, make_block
+from .joint import COUPLING_C, COUPLING_U, Block, BlockStore, JointLP, assemble
 from .models import Member, member_from_compiled
 
 SIG_D = 0.1
@@ -196,27 +195,16 @@ def fix_structural_zeros(block: Block) -> Block:
     return block
 
 
-class BlockCache:
-    """Process-local LRU of prepared blocks (coupling rows built once per model and setting)."""
+class BlockCache(BlockStore):
+    """Process-local LRU of pair blocks (coupling rows built once per model and setting, structural zeros fixed)."""
 
     def __init__(self, maxsize: int = 512) -> None:
-        self.maxsize = maxsize
-        self._d: OrderedDict = OrderedDict()
+        super().__init__(maxsize, prepare=fix_structural_zeros)
 
-    def get(self, member: Member, coupling: float | None, u: float, reduced: bool = False) -> Block:
+    def get(self, member: Member, coupling: float | None, u: float, reduced: bool = False) -> Block:  # type: ignore[override]
         """The block of ``member`` for this coupling, built on first use (``reduced``: an ecGEM's enzyme columns
         projected out and its pool row held out, see :func:`~kingems_ray.community.joint.make_block`)."""
-        key = (id(member.compiled), member.name, coupling, u, reduced)
-        blk = self._d.get(key)
-        if blk is None:
-            blk = fix_structural_zeros(make_block(member, coupling=coupling, coupling_u=u, reduce_enzymes=reduced,
-                                                  lazy_pool=reduced))
-            self._d[key] = blk
-            if len(self._d) > self.maxsize:
-                self._d.popitem(last=False)
-        else:
-            self._d.move_to_end(key)
-        return blk
+        return super().get(member, coupling=coupling, coupling_u=u, reduce_enzymes=reduced, lazy_pool=reduced)
 
 
 _BLOCKS = BlockCache()

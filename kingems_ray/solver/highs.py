@@ -45,6 +45,10 @@ _STATUS = {
 }
 
 
+#: ``presolve_rule_off`` bit of HiGHS's presolve aggregator (bit 12 in HiGHS 1.16, as its log names it when set:
+#: "Rule 12 (set bit 12 = 4096): Aggregator"). Switching a presolve rule off never changes an optimum, only speed.
+PRESOLVE_RULE_AGGREGATOR = 1 << 12
+
 def status_name(status: highspy.HighsModelStatus) -> str:
     """Map a HiGHS model status to a short termination name (``optimal``, ``infeasible``, ...)."""
     return _STATUS.get(status, "unknown")
