@@ -150,6 +150,25 @@ def test_run_sample_matches_community_and_perturbs(agora):
     assert row2["sample_status"] == "error" and "diet" in row2["error"] and not tabs2
 
 
+def test_run_sample_minimal_imports_fluxes(agora):
+    """``fluxes="minimal_imports"`` (MICOM grow's default): the medium imports of the exchange table are the
+    sample's minimal medium; an unknown strategy is a per-sample error."""
+    from kingems_ray.community.cohort import build_sample, run_sample
+    from kingems_ray.community.diets import read_diet
+    from kingems_ray.community.medium import minimal_medium
+
+    db, lib = agora
+    samples, _ = match_taxonomy(read_taxonomy(_trio_tax(), rank="strain"), db, rank="strain")
+    sc = build_sample(samples[0], lib, read_diet("western"), 0.5, [])
+    row, tabs = run_sample(samples[0], lib, "western", metabolites=[], fluxes="minimal_imports", built=sc)
+    assert row["sample_status"] == "optimal"
+    ex = tabs["exchanges"]
+    imports = -ex[(ex.taxon == "medium") & (ex.flux < 0)]["flux"].sum()
+    mm = minimal_medium(sc.community, sc.baseline.growth, sc.baseline.community_growth)
+    assert imports == pytest.approx(mm["uptake"].sum(), rel=1e-6)
+    bad, tabs_bad = run_sample(samples[0], lib, "western", metabolites=[], fluxes="fastest", built=sc)
+    assert "unknown fluxes strategy" in bad["error"] and "exchanges" not in tabs_bad
+
 def test_medium_completion_lets_every_taxon_grow(agora):
     from kingems_ray.community.cohort import build_sample
     from kingems_ray.community.community import Community

@@ -30,8 +30,8 @@ def micom_members(data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def micom_result(micom_members):
-    """MICOM 0.39 itself on the same taxa and medium (optlang 'hybrid': HiGHS LP + OSQP QP)."""
+def micom_community(micom_members):
+    """MICOM 0.39's community of the same taxa and medium (optlang 'hybrid': HiGHS LP + OSQP QP)."""
     micom = pytest.importorskip("micom")
     members = micom_members
     tax = pd.DataFrame({"id": MICOM_TAXA, "file": [m.source for m in members], "abundance": ABUNDANCES})
@@ -39,6 +39,13 @@ def micom_result(micom_members):
     # same medium as ours: MICOM's table has AGORA1 ids (EX_glc_m) that AGORA2 taxa lack
     keys = {k for m in members for k in m.ex_key}
     com.medium = {r: f for r, f in micom_medium(read_diet("micom_western"), keys).items() if r in com.reactions}
+    return com
+
+
+@pytest.fixture(scope="module")
+def micom_result(micom_community):
+    """MICOM's max community growth and cooperative trade-off (0.5)."""
+    com = micom_community
     max_growth = com.slim_optimize()
     sol = com.cooperative_tradeoff(fraction=0.5)
     return max_growth, sol
@@ -61,6 +68,29 @@ def test_tradeoff_matches_micom(micom_members, micom_result):
     np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=2e-3, atol=1e-5)
     assert res.community_growth == pytest.approx(micom_result.growth_rate, rel=1e-3)
 
+
+def test_minimal_imports_match_micom(micom_members, micom_community):
+    """MICOM grow's default exchange step ("minimal imports": ``minimal_medium(..., solution=True)``) at our
+    trade-off growth rates: the smallest total import is unique, so both LPs must reach the same value."""
+    from micom.media import minimal_medium as micom_minimal_medium
+
+    from kingems_ray.community.medium import minimal_imports
+
+    com = Community(micom_members, ABUNDANCES, read_diet("micom_western"))
+    res = com.cooperative_tradeoff(0.5)
+    med, x = minimal_imports(com, res.growth, res.community_growth)
+    assert med.attrs["status"] == "optimal" and x is not None
+    # the flux vector keeps the growth rates and its medium imports are the reported uptakes
+    np.testing.assert_allclose([com.joint.growth(x, i) for i in range(3)], res.growth.to_numpy(), rtol=1e-5,
+                               atol=1e-6)
+    env = pd.Series(x[com.joint.env_col0: com.joint.env_col0 + len(com.joint.env_keys)], index=com.joint.env_keys)
+    np.testing.assert_allclose(-env[med["metabolite"]].to_numpy(), med["uptake"].to_numpy(), atol=1e-7)
+    with micom_community as mc:
+        ref = micom_minimal_medium(mc, community_growth=res.community_growth * (1 - 1e-6),
+                                   min_growth=res.growth.reindex([t for t in mc.taxa]).to_numpy() * (1 - 1e-6),
+                                   solution=True, atol=1e-6, rtol=1e-6)
+    assert ref is not None
+    assert med["uptake"].sum() == pytest.approx(float(ref["medium"].sum()), rel=1e-4)
 
 def test_tradeoff_properties(members):
     com = Community(members, ABUNDANCES, "micom_western")

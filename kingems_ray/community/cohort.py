@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: Butyrate, propionate, acetate, hydrogen sulfide (AGORA / VMH ids).
 DEFAULT_METABOLITES = ["but", "ppa", "ac", "h2s"]
+#: Where a sample's exchange fluxes come from (see :func:`run_sample`).
+FLUX_STRATEGIES = ("pfba", "minimal_imports", "tradeoff", "none")
 GROWTH_TOL = 1e-6
 
 
@@ -465,8 +467,10 @@ def run_sample(spec: SampleSpec | dict, library: MemberLibrary, diet: Diet | str
         See :func:`expand_perturbations` and :class:`Perturbation`.
     metabolites : list of str, optional
         Metabolites whose maximal production is reported (default :data:`DEFAULT_METABOLITES`).
-    fluxes : {"pfba", "tradeoff", "none"}
-        Exchange fluxes from the pFBA step (MICOM ``grow`` with pFBA), from the trade-off's own vector, or none.
+    fluxes : {"pfba", "minimal_imports", "tradeoff", "none"}
+        Exchange fluxes from the pFBA step (MICOM ``grow(strategy="pFBA")``), from the smallest total import at the
+        trade-off growth rates (MICOM ``grow``'s default strategy ``"minimal imports"``; about 4x cheaper than pFBA
+        on a 20-taxon sample), from the trade-off's own vector, or none.
     min_growth : float
         A taxon counts as growing above this rate.
     built : SampleCommunity, optional
@@ -498,6 +502,9 @@ def run_sample(spec: SampleSpec | dict, library: MemberLibrary, diet: Diet | str
                            "unmatched_taxa": ";".join(spec.unmatched), "unmatched_diet": "", "error": "",
                            "build_s": np.nan, "solve_s": np.nan}
     tables: dict[str, pd.DataFrame] = {}
+    if fluxes not in FLUX_STRATEGIES:
+        row["error"] = f"unknown fluxes strategy {fluxes!r} ({', '.join(FLUX_STRATEGIES)})"
+        return row, tables
     try:
         d = read_diet(diet)
     except KingemsError as exc:
@@ -518,7 +525,14 @@ def run_sample(spec: SampleSpec | dict, library: MemberLibrary, diet: Diet | str
                                      "growth_rate": base.growth.reindex(com.taxa).to_numpy(),
                                      "status": base.status})
     if base.ok and fluxes != "none":
-        x = pfba_fluxes(com, base.growth) if fluxes == "pfba" else base.x
+        if fluxes == "pfba":
+            x = pfba_fluxes(com, base.growth)
+        elif fluxes == "minimal_imports":
+            from .medium import minimal_imports
+
+            x = minimal_imports(com, base.growth, base.community_growth)[1]
+        else:
+            x = base.x
         if x is not None:
             tables["exchanges"] = exchange_table(com, x, spec.sample_id)
     if media:

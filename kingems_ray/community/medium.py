@@ -139,6 +139,50 @@ def completed_diet(diet: Diet, additions: pd.DataFrame, name: str | None = None)
                              name=name or f"{diet.name}+completed")
 
 
+def minimal_imports(com: Community, growth: pd.Series, community_growth: float, rtol: float = 1e-6,
+                    atol: float = 1e-6) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Smallest total import within the community's current medium limits, keeping the given growth rates, and
+    the flux vector that reaches it (MICOM's ``minimal_medium(..., solution=True)``, the exchange fluxes of its
+    ``grow`` default strategy ``"minimal imports"``).
+
+    Parameters
+    ----------
+    com : Community
+    growth : Series
+        Per-taxon growth to keep (e.g. the trade-off rates); each bound ``>= (1 - rtol) * g - atol``.
+    community_growth : float
+        Community growth to keep (same tolerance).
+    rtol, atol : float
+        Tolerances of the growth bounds (MICOM uses its solver's feasibility tolerance for both).
+
+    Returns
+    -------
+    medium : DataFrame
+        ``metabolite, uptake`` of the minimal medium (uptake > 0); ``attrs["status"]``.
+    x : ndarray or None
+        Values of the community's columns at that optimum (``None`` when infeasible). The total import is unique,
+        the vector in general is not.
+    """
+    keys = com.joint.env_keys
+    K = len(keys)
+    e0 = com.joint.env_col0
+    lb, _ = com.solver.col_bounds(e0 + np.arange(K))
+    # imports i_k >= -x_k with x_k >= lb_k (the diet): zero lower limit, no extra allowance
+    mg = np.maximum((1 - rtol) * growth.reindex(com.taxa).fillna(0.0).to_numpy(float) - atol, 0.0)
+    cg = max((1 - rtol) * community_growth - atol, 0.0)
+    solver, n, _ = _import_problem(com, np.zeros(K), -np.minimum(lb, 0.0), mg, cg, np.ones(K), False)
+    res = solver.solve(need_x=True)
+    if not res.ok:
+        out = pd.DataFrame({"metabolite": [], "uptake": []})
+        out.attrs["status"] = res.status
+        return out, None
+    u = res.x[n:n + K]
+    keep = u > 1e-7
+    out = pd.DataFrame({"metabolite": np.asarray(keys)[keep], "uptake": u[keep]})
+    out.attrs["status"] = res.status
+    return out.sort_values("uptake", ascending=False).reset_index(drop=True), res.x[:n].copy()
+
+
 def minimal_medium(com: Community, growth: pd.Series, community_growth: float, rtol: float = 1e-6,
                    atol: float = 1e-6) -> pd.DataFrame:
     """Smallest total import within the community's current medium limits, keeping the given growth rates.
@@ -156,21 +200,4 @@ def minimal_medium(com: Community, growth: pd.Series, community_growth: float, r
     DataFrame
         ``metabolite, uptake`` of the minimal medium (uptake > 0); ``attrs["status"]``.
     """
-    keys = com.joint.env_keys
-    K = len(keys)
-    e0 = com.joint.env_col0
-    lb, _ = com.solver.col_bounds(e0 + np.arange(K))
-    # imports i_k >= -x_k with x_k >= lb_k (the diet): zero lower limit, no extra allowance
-    mg = np.maximum((1 - rtol) * growth.reindex(com.taxa).fillna(0.0).to_numpy(float) - atol, 0.0)
-    cg = max((1 - rtol) * community_growth - atol, 0.0)
-    solver, n, _ = _import_problem(com, np.zeros(K), -np.minimum(lb, 0.0), mg, cg, np.ones(K), False)
-    res = solver.solve(need_x=True)
-    if not res.ok:
-        out = pd.DataFrame({"metabolite": [], "uptake": []})
-        out.attrs["status"] = res.status
-        return out
-    u = res.x[n:n + K]
-    keep = u > 1e-7
-    out = pd.DataFrame({"metabolite": np.asarray(keys)[keep], "uptake": u[keep]})
-    out.attrs["status"] = res.status
-    return out.sort_values("uptake", ascending=False).reset_index(drop=True)
+    return minimal_imports(com, growth, community_growth, rtol, atol)[0]

@@ -10,7 +10,7 @@ A cohort spec (the ``cohort:`` block of a sweep YAML, or what ``kingems-ray coho
       diet: western
       tradeoff: 0.5
       metabolites: [but, ppa, ac, h2s]
-      fluxes: pfba                     # pfba | tradeoff | none (exchange fluxes of the baseline)
+      fluxes: pfba                     # pfba | minimal_imports | tradeoff | none (baseline exchange fluxes)
       perturbations:                   # see kingems_ray.community.cohort.expand_perturbations
         remove_each_taxon: true
         supplements: [{add: {inulin: 1.0}, label: inulin}]
@@ -176,6 +176,10 @@ def plan_cohort(spec: dict[str, Any]) -> tuple[list[Unit], list, pd.DataFrame]:
     diet = spec.get("diet", "western")
     if isinstance(diet, str) and Path(diet).is_file():
         ids[diet] = model_content_id(diet)
+    from ..community.cohort import FLUX_STRATEGIES
+
+    if spec.get("fluxes", "pfba") not in FLUX_STRATEGIES:  # a typo would otherwise fail every sample alike
+        raise KingemsError(f"cohort fluxes must be one of {', '.join(FLUX_STRATEGIES)}, got {spec.get('fluxes')!r}")
     common = {"diet": diet, "tradeoff": float(spec.get("tradeoff", 0.5)),
               "metabolites": spec.get("metabolites"), "fluxes": spec.get("fluxes", "pfba"),
               "min_growth": float(spec.get("min_growth", 1e-3))}
