@@ -6,11 +6,20 @@
 ``parity``: the first 5 samples of ``configs/cohort_agora_200.csv.gz`` cut to their 5, 6, ..., 9 most abundant taxa.
 ``bench``: the ``--samples`` smallest samples of the cohort, whole (20+ taxa), for the time ratio.
 
-Per sample, this engine: members from the compiled cache, community assembled, cooperative trade-off, pFBA
-exchange fluxes (:mod:`kingems_ray.community.cohort`). MICOM: ``Community(taxonomy with files, solver="hybrid")``
-(the build), medium set, ``cooperative_tradeoff(fraction=0.5, fluxes=True, pfba=True)`` (what ``grow`` with
-``strategy="pFBA"`` runs per sample). Both get the same medium: the diet's components resolved to the community's
-exchange ids (:func:`kingems_ray.community.diets.micom_medium`).
+Per sample, this engine: members from the compiled cache, community assembled, cooperative trade-off, exchange
+fluxes (:mod:`kingems_ray.community.cohort`). MICOM: ``Community(taxonomy with files, solver="hybrid")`` (the build),
+medium set, then what its ``grow`` runs per sample for ``--strategy``:
+
+* ``pfba`` (``grow(strategy="pFBA")``): ``cooperative_tradeoff(fraction=0.5, fluxes=True, pfba=True)``; ours: the
+  trade-off, then :func:`~kingems_ray.community.cohort.pfba_fluxes`;
+* ``minimal_imports`` (``grow``'s default, ``"minimal imports"``): ``cooperative_tradeoff(fraction=0.5)``, then
+  ``micom.media.minimal_medium(community_growth, min_growth=the rates, solution=True)`` with ``grow``'s tolerances
+  (the solver's feasibility tolerance); ours: the trade-off, then
+  :func:`~kingems_ray.community.medium.minimal_imports`. Compared: the total import (unique at given rates; the
+  two sides' rates differ by the QP's accuracy).
+
+Both get the same medium: the diet's components resolved to the community's exchange ids
+(:func:`kingems_ray.community.diets.micom_medium`).
 
 Compared: community growth; per-taxon growth (relative tolerance ``--rtol`` + absolute 1e-5, only where MICOM's
 answer satisfies its own bound ``mu_c >= 0.5 max``; OSQP, the only QP solver MICOM has here, sometimes stops
@@ -35,6 +44,7 @@ import pandas as pd
 
 from kingems_ray.community.cohort import MemberLibrary, build_sample, pfba_fluxes, pfba_problem
 from kingems_ray.community.diets import micom_medium, read_diet
+from kingems_ray.community.medium import minimal_imports
 from kingems_ray.community.taxonomy import ModelDB, match_taxonomy, read_taxonomy
 from kingems_ray.paths import data_root
 from kingems_ray.solver.highs import LinearProblem, PersistentLP
@@ -94,6 +104,8 @@ def main(argv=None) -> int:
     ap.add_argument("--diet", default="western")
     ap.add_argument("--tradeoff", type=float, default=0.5)
     ap.add_argument("--rtol", type=float, default=2e-3)
+    ap.add_argument("--strategy", choices=["pfba", "minimal_imports"], default="pfba",
+                    help="exchange step of both engines (MICOM grow's strategy pFBA or its default minimal imports)")
     ap.add_argument("--no-micom", action="store_true")
     ap.add_argument("--no-fva", action="store_true")
     ap.add_argument("--out", required=True)
@@ -117,13 +129,19 @@ def main(argv=None) -> int:
             lib.get(t)
         w0, c0 = time.perf_counter(), time.process_time()
         sc = build_sample(spec, lib, diet, a.tradeoff, [])
-        x = pfba_fluxes(sc.community, sc.baseline.growth)
+        if a.strategy == "pfba":
+            x = pfba_fluxes(sc.community, sc.baseline.growth)
+        else:
+            mm, x = minimal_imports(sc.community, sc.baseline.growth, sc.baseline.community_growth)
         ours_wall, ours_cpu = time.perf_counter() - w0, time.process_time() - c0
         com = sc.community
-        srow = {"sample_id": spec.sample_id, "n_taxa": len(names), "ours_wall_s": ours_wall, "ours_cpu_s": ours_cpu,
+        srow = {"sample_id": spec.sample_id, "n_taxa": len(names), "strategy": a.strategy,
+                "ours_wall_s": ours_wall, "ours_cpu_s": ours_cpu,
                 "ours_tradeoff_s": sc.baseline.seconds, "community_growth_ours": sc.baseline.community_growth,
                 "max_growth_ours": sc.baseline.max_community_growth, "load_before": os.getloadavg()[0]}
         env = x[com.joint.env_col0: com.joint.env_col0 + len(com.joint.env_keys)] if x is not None else None
+        if a.strategy == "minimal_imports":
+            srow["total_import_ours"] = float(mm["uptake"].sum()) if x is not None else np.nan
         print(f"{spec.sample_id}: {len(names)} taxa, ours {ours_wall:.1f} s wall / {ours_cpu:.1f} s CPU, "
               f"community growth {sc.baseline.community_growth:.6g}", flush=True)
         ref = None
@@ -139,7 +157,17 @@ def main(argv=None) -> int:
             mc.medium = {r: f for r, f in med.items() if r in mc.reactions}
             micom_max = float(mc.slim_optimize())
             try:
-                sol = mc.cooperative_tradeoff(fraction=a.tradeoff, fluxes=True, pfba=True)
+                if a.strategy == "pfba":
+                    sol = mc.cooperative_tradeoff(fraction=a.tradeoff, fluxes=True, pfba=True)
+                else:  # as micom.workflows.grow's "minimal imports"
+                    from micom.media import minimal_medium as micom_minimal_medium
+
+                    sol = mc.cooperative_tradeoff(fraction=a.tradeoff, fluxes=False, pfba=False)
+                    tol = mc.solver.configuration.tolerances.feasibility
+                    med = micom_minimal_medium(mc, community_growth=sol.growth_rate,
+                                               min_growth=sol.members.growth_rate.drop("medium"), solution=True,
+                                               atol=tol, rtol=tol)
+                    srow["micom_total_import"] = float(med["medium"].sum()) if med is not None else np.nan
                 err = ""
             except Exception as exc:  # noqa: BLE001 - recorded
                 sol, err = None, f"{type(exc).__name__}: {exc}"
@@ -158,7 +186,7 @@ def main(argv=None) -> int:
             if ref is not None:
                 row["micom"] = float(ref.members["growth_rate"].get(t, np.nan))
             g_rows.append(row)
-        if env is not None:
+        if env is not None and a.strategy == "pfba":
             fva = {} if a.no_fva else unique_medium_exchanges(com, sc.baseline.growth)
             for k, key in enumerate(com.joint.env_keys):
                 mid = f"EX_{key}_m"
@@ -198,6 +226,11 @@ def main(argv=None) -> int:
         summary["ratio_cpu_build_grow"] = summary["micom_cpu_s_per_sample"] / summary["ours_cpu_s_per_sample"]
         summary["ratio_wall_build_grow"] = summary["micom_wall_s_per_sample"] / summary["ours_wall_s_per_sample"]
         summary["ratio_cpu_grow_only"] = summary["micom_grow_cpu_s_per_sample"] / summary["ours_cpu_s_per_sample"]
+        if "micom_total_import" in sm:
+            ti = sm[["sample_id", "total_import_ours", "micom_total_import"]]
+            summary["total_import"] = ti.to_dict("records")
+            summary["total_import_max_rel_diff"] = float(
+                ((ti["total_import_ours"] - ti["micom_total_import"]).abs() / ti["micom_total_import"].abs()).max())
     if len(xs) and "micom" in xs:
         xs["unique"] = (xs["fva_max"] - xs["fva_min"]).abs() <= 1e-6 * np.maximum(1, xs["ours"].abs())
         xs["active"] = (xs["ours"].abs() > 1e-6) | (xs["micom"].abs() > 1e-6)
