@@ -185,19 +185,5 @@ def minimal_imports(com: Community, growth: pd.Series, community_growth: float, 
 
 def minimal_medium(com: Community, growth: pd.Series, community_growth: float, rtol: float = 1e-6,
                    atol: float = 1e-6) -> pd.DataFrame:
-    """Smallest total import within the community's current medium limits, keeping the given growth rates.
-
-    Parameters
-    ----------
-    com : Community
-    growth : Series
-        Per-taxon growth to keep (e.g. the trade-off rates); each bound ``>= (1 - rtol) * g - atol``.
-    community_growth : float
-        Community growth to keep (same tolerance).
-
-    Returns
-    -------
-    DataFrame
-        ``metabolite, uptake`` of the minimal medium (uptake > 0); ``attrs["status"]``.
-    """
+    """The medium table of :func:`minimal_imports` (same parameters), without the flux vector."""
     return minimal_imports(com, growth, community_growth, rtol, atol)[0]
