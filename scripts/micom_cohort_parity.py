@@ -129,7 +129,9 @@ def main(argv=None) -> int:
             lib.get(t)
         w0, c0 = time.perf_counter(), time.process_time()
         sc = build_sample(spec, lib, diet, a.tradeoff, [])
-        if a.strategy == "pfba":
+        if not sc.baseline.ok:
+            x = None
+        elif a.strategy == "pfba":
             x = pfba_fluxes(sc.community, sc.baseline.growth)
         else:
             mm, x = minimal_imports(sc.community, sc.baseline.growth, sc.baseline.community_growth)

@@ -169,6 +169,25 @@ def test_run_sample_minimal_imports_fluxes(agora):
     bad, tabs_bad = run_sample(samples[0], lib, "western", metabolites=[], fluxes="fastest", built=sc)
     assert "unknown fluxes strategy" in bad["error"] and "exchanges" not in tabs_bad
 
+def test_cohort_sample_s157_is_decided(agora):
+    """Regression: on cohort sample S157 (20 AGORA taxa) the cohort solver's cold max-growth solve with Devex
+    pricing ended "unknown" (the whole sample reported NaN growth); the undecided retry with HiGHS's default
+    pricing solves it to the plain community's optimum."""
+    from kingems_ray.community.cohort import build_sample
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.diets import read_diet
+
+    db, lib = agora
+    cohort = pd.read_csv(Path(__file__).resolve().parents[1] / "configs" / "cohort_agora_200.csv.gz")
+    tax = cohort[cohort["sample_id"] == "S157"]
+    samples, _ = match_taxonomy(read_taxonomy(tax, rank="strain"), db, rank="strain", cutoff=0.0)
+    diet = read_diet("western")
+    sc = build_sample(samples[0], lib, diet, 0.5, [])
+    ref = Community([lib.get(t) for t in samples[0].taxa], samples[0].abundances, diet).max_growth()
+    assert ref[0] == "optimal" and sc.baseline.status == "optimal"
+    assert sc.baseline.max_community_growth == pytest.approx(ref[1], rel=1e-7)
+    assert sc.baseline.community_growth == pytest.approx(0.5 * ref[1], rel=1e-6)
+
 def test_medium_completion_lets_every_taxon_grow(agora):
     from kingems_ray.community.cohort import build_sample
     from kingems_ray.community.community import Community

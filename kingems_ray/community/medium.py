@@ -162,10 +162,17 @@ def minimal_imports(com: Community, growth: pd.Series, community_growth: float, 
     x : ndarray or None
         Values of the community's columns at that optimum (``None`` when infeasible). The total import is unique,
         the vector in general is not.
+
+    Raises
+    ------
+    KingemsError
+        Growth rates that are not finite (a trade-off that was not solved).
     """
     keys = com.joint.env_keys
     K = len(keys)
     e0 = com.joint.env_col0
+    if not np.isfinite(community_growth) or not np.all(np.isfinite(growth.to_numpy(float))):
+        raise KingemsError("minimal imports need finite growth rates (was the trade-off solved?)")
     lb, _ = com.solver.col_bounds(e0 + np.arange(K))
     # imports i_k >= -x_k with x_k >= lb_k (the diet): zero lower limit, no extra allowance
     mg = np.maximum((1 - rtol) * growth.reindex(com.taxa).fillna(0.0).to_numpy(float) - atol, 0.0)

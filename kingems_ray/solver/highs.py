@@ -45,6 +45,9 @@ _STATUS = {
 }
 
 
+#: Statuses after which a solve is retried from scratch (HiGHS stopped without deciding the LP).
+_UNDECIDED = ("unknown", "error", "infeasible_or_unbounded")
+
 #: ``presolve_rule_off`` bit of HiGHS's presolve aggregator (bit 12 in HiGHS 1.16, as its log names it when set:
 #: "Rule 12 (set bit 12 = 4096): Aggregator"). Switching a presolve rule off never changes an optimum, only speed.
 PRESOLVE_RULE_AGGREGATOR = 1 << 12
@@ -256,10 +259,17 @@ class PersistentLP:
         self._h.run()
         status = status_name(self._h.getModelStatus())
         if status != "optimal":
-            if status == "unknown" or status == "error" or status == "infeasible_or_unbounded":
+            if status in _UNDECIDED:
                 # Without presolve HiGHS can stop undecided after many edits; a cold retry settles it.
                 self._h.clearSolver()
                 self._h.run()
+                status = status_name(self._h.getModelStatus())
+            if status in _UNDECIDED and self.option_value("simplex_dual_edge_weight_strategy") != -1:
+                # Devex pricing (set for warm re-solves) left a cold solve with presolve undecided ("unknown") on
+                # a 20-taxon AGORA community (cohort sample S157) that HiGHS's default pricing solves in 2-3 s
+                self._h.clearSolver()
+                with self.option("simplex_dual_edge_weight_strategy", -1):
+                    self._h.run()
                 status = status_name(self._h.getModelStatus())
             if status != "optimal":
                 return SolveResult(status, float("nan"), None)
