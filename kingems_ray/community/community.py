@@ -265,18 +265,14 @@ class Community:
         """One LP: warm simplex (the current strategy) up to ``limit`` iterations (default
         :attr:`CUT_WARM_LIMIT`), else cold with presolve.
 
-        Calls :meth:`PersistentLP.solve` itself, not an iteration-limit policy a caller may have installed on the
-        instance (``cohort.use_presolve_fallback`` uses 300, which would send the longer early steps cold).
+        :meth:`PersistentLP.solve_capped` with every undecided status sent cold: its warm solve is
+        :meth:`PersistentLP.solve` itself, not a policy a caller may have installed on the instance
+        (``cohort.use_presolve_fallback`` uses its own limit, which would send the longer early steps cold).
         """
-        s = self.solver
         t0 = time.process_time()
-        with s.option("simplex_iteration_limit", int(self.CUT_WARM_LIMIT if limit is None else limit)):
-            res = PersistentLP.solve(s, need_x=need_x)
-        cold = res.status in ("iteration_limit", "unknown", "error", "time_limit", "not_solved")
-        if cold:
-            res = s.solve_cold(need_x=need_x)
-        log.debug("LP: %s, %.2f s CPU%s", res.status, time.process_time() - t0,
-                  " (cold after the warm limit)" if cold else "")
+        res = PersistentLP.solve_capped(self.solver, int(self.CUT_WARM_LIMIT if limit is None else limit), need_x,
+                                        retry_on=("iteration_limit", "unknown", "error", "time_limit", "not_solved"))
+        log.debug("LP: %s, %.2f s CPU", res.status, time.process_time() - t0)
         return res
 
     def _cutting_planes(self, target: float, tol: float, max_iter: int, warm: TradeoffState | None = None,
