@@ -94,7 +94,9 @@ class TradeoffState:
 
 
 #: Blocks of community members (no coupling rows, MICOM's import limit), shared by every community of a process.
-_BLOCKS = BlockStore()
+#: An AGORA block holds ~0.1 MB of matrix and bounds (ecGEM or plain), so 256 blocks cost tens of MB while covering
+#: the taxa of many samples of a cohort.
+_BLOCKS = BlockStore(maxsize=256)
 
 
 class Community:
