@@ -191,11 +191,10 @@ def main(argv=None) -> int:
     # members' community blocks are built once per process and model (BlockStore), like the pair blocks inside
     # "growth alone": timed here as a per-model cost, so the per-sample figures below are what each further sample
     # of a cohort costs
-    from kingems_ray.community.community import _BLOCKS, MAX_EXCHANGE
+    from kingems_ray.community.community import community_block
 
     def _blocks(ms):
-        return [_BLOCKS.get(m, coupling=None, exchange_bounds=None, max_import=MAX_EXCHANGE, reduce_enzymes=True)
-                for m in ms]
+        return [community_block(m, reduce_enzymes=True) for m in ms]
 
     _, t_bp = _cpu(lambda: _blocks(plain))
     _, t_be = _cpu(lambda: _blocks(ec))

@@ -172,13 +172,13 @@ def test_structural_zeros_fixed_once_per_block_change_no_pair(ec_sets, reduced):
     """Blocks from the pair cache have their structurally zero columns fixed to 0 (dead ends, by sign alone); every
     pair and growth alone solves to the same optimum as from blocks without that step."""
     from kingems_ray.community.joint import COUPLING_C, COUPLING_U, assemble
-    from kingems_ray.community.pairwise import _BLOCKS, MIN_GROWTH, _solve_joint, pair_problem
+    from kingems_ray.community.pairwise import MIN_GROWTH, _solve_joint, pair_block, pair_problem
 
     diet = read_diet("western")
     mems = ec_sets[0.02]
     raw = [make_block(m, coupling=COUPLING_C, coupling_u=COUPLING_U, reduce_enzymes=reduced, lazy_pool=reduced)
            for m in mems]
-    cached = [_BLOCKS.get(m, COUPLING_C, COUPLING_U, reduced) for m in mems]
+    cached = [pair_block(m, COUPLING_C, COUPLING_U, reduced) for m in mems]
     assert any((c.col_ub == 0).sum() > (r.col_ub == 0).sum() for c, r in zip(cached, raw))
     for c, r in zip(cached, raw):  # only fixing: no bound loosened, nothing else changed
         assert (c.col_lb >= r.col_lb).all() and (c.col_ub <= r.col_ub).all()

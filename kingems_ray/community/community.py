@@ -35,7 +35,7 @@ from ..ec.compile import CompiledModel
 from ..errors import Infeasible, KingemsError
 from ..solver.highs import PRESOLVE_RULE_AGGREGATOR, PersistentLP
 from .diets import Diet, lumen_bounds, read_diet
-from .joint import BlockStore, JointLP, assemble
+from .joint import Block, BlockStore, JointLP, assemble
 from .models import Member, member_from_compiled
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,14 @@ class TradeoffState:
 _BLOCKS = BlockStore(maxsize=256)
 
 
+def community_block(member: Member, max_exchange: float = MAX_EXCHANGE, reduce_enzymes: bool = False) -> Block:
+    """The cached block of ``member`` as a :class:`Community` takes it (no coupling rows, the model's exchange bounds,
+    imports limited to ``max_exchange``); built once per process, member and setting (a cohort meets each taxon in
+    many samples and perturbations; an ecGEM block's enzyme projection costs ~50-80 ms on an AGORA model)."""
+    return _BLOCKS.get(member, coupling=None, exchange_bounds=None, max_import=max_exchange,
+                       reduce_enzymes=reduce_enzymes)
+
+
 class Community:
     """A community of compiled taxa in one persistent HiGHS problem.
 
@@ -130,10 +138,7 @@ class Community:
             raise KingemsError("abundances must be one positive number per taxon")
         self.abundances = pd.Series(ab / ab.sum(), index=names)
         self.diet = read_diet(diet) if diet is not None else None
-        # blocks are built once per member and setting (a cohort meets each taxon in many samples and
-        # perturbations; an ecGEM block's enzyme projection costs ~80 ms on an AGORA model)
-        blocks = [_BLOCKS.get(m, coupling=None, exchange_bounds=None, max_import=max_exchange,
-                              reduce_enzymes=reduce_enzymes) for m in self.members]
+        blocks = [community_block(m, max_exchange, reduce_enzymes) for m in self.members]
         self.joint: JointLP = assemble(blocks, self.diet, weights=self.abundances.to_numpy())
         self.solver = PersistentLP(self.joint.lp, threads=1, presolve=False)
         if any(b.pool_row is not None for b in blocks):

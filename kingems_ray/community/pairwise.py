@@ -195,19 +195,14 @@ def fix_structural_zeros(block: Block) -> Block:
     return block
 
 
-class BlockCache(BlockStore):
-    """Process-local LRU of pair blocks (coupling rows built once per model and setting, structural zeros fixed)."""
-
-    def __init__(self, maxsize: int = 512) -> None:
-        super().__init__(maxsize, prepare=fix_structural_zeros)
-
-    def get(self, member: Member, coupling: float | None, u: float, reduced: bool = False) -> Block:  # type: ignore[override]
-        """The block of ``member`` for this coupling, built on first use (``reduced``: an ecGEM's enzyme columns
-        projected out and its pool row held out, see :func:`~kingems_ray.community.joint.make_block`)."""
-        return super().get(member, coupling=coupling, coupling_u=u, reduce_enzymes=reduced, lazy_pool=reduced)
+#: Pair blocks of this process (coupling rows built once per model and setting, structural zeros fixed).
+_BLOCKS = BlockStore(prepare=fix_structural_zeros)
 
 
-_BLOCKS = BlockCache()
+def pair_block(member: Member, coupling: float | None, u: float, reduced: bool = False) -> Block:
+    """The cached pair block of ``member`` for this coupling (``reduced``: an ecGEM's enzyme columns projected out
+    and its pool row held out, see :func:`~kingems_ray.community.joint.make_block`)."""
+    return _BLOCKS.get(member, coupling=coupling, coupling_u=u, reduce_enzymes=reduced, lazy_pool=reduced)
 
 
 def _as_member(m: Member | CompiledModel) -> Member:
@@ -230,7 +225,7 @@ def single_growth(
     t0 = time.perf_counter()
     mem = _as_member(member)
     diet = read_diet(diet)
-    blk = _BLOCKS.get(mem, coupling, coupling_u, reduced=fast)
+    blk = pair_block(mem, coupling, coupling_u, reduced=fast)
     joint = assemble([blk], diet)
     status, _, x = _solve_joint(joint, presolve=presolve)
     g = joint.growth(x, 0) if x is not None else float("nan")
@@ -244,7 +239,7 @@ def pair_problem(a: Member, b: Member, diet: Diet, coupling: float | None = COUP
     ``reduced``: ecGEM blocks with enzyme columns projected out and pool rows held out (solve it with
     :func:`_solve_joint`); the full LP (default) keeps every kcat entry as compiled.
     """
-    ba, bb = _BLOCKS.get(a, coupling, coupling_u, reduced), _BLOCKS.get(b, coupling, coupling_u, reduced)
+    ba, bb = pair_block(a, coupling, coupling_u, reduced), pair_block(b, coupling, coupling_u, reduced)
     joint = assemble([ba, bb], diet)
     for i in (0, 1):
         cols, _ = joint.growth_cols(i)

@@ -38,7 +38,7 @@ from .community import Community
 from .diets import Diet, read_diet
 from .joint import COUPLING_C, COUPLING_U, Block, JointLP, assemble
 from .models import Member, member_from_compiled
-from .pairwise import _BLOCKS, MIN_GROWTH, SIG_D, HeldOutSolver, pair_outcome, pair_problem
+from .pairwise import MIN_GROWTH, SIG_D, HeldOutSolver, pair_block, pair_outcome, pair_problem
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def _samplers(members: list[Member], samplers, seed: int, **kw) -> list[KcatSamp
 
 
 def _growth_alone(member: Member, diet: Diet, coupling, coupling_u) -> tuple[JointLP, PersistentLP, JointKcats]:
-    joint = assemble([_BLOCKS.get(member, coupling, coupling_u)], diet)
+    joint = assemble([pair_block(member, coupling, coupling_u)], diet)
     lp = PersistentLP(joint.lp, threads=1)
     return joint, lp, JointKcats(joint, lp)
 

@@ -178,10 +178,11 @@ def plan_cohort(spec: dict[str, Any]) -> tuple[list[Unit], list, pd.DataFrame]:
         ids[diet] = model_content_id(diet)
     from ..community.cohort import FLUX_STRATEGIES
 
-    if spec.get("fluxes", "pfba") not in FLUX_STRATEGIES:  # a typo would otherwise fail every sample alike
-        raise KingemsError(f"cohort fluxes must be one of {', '.join(FLUX_STRATEGIES)}, got {spec.get('fluxes')!r}")
+    fluxes = spec.get("fluxes", "pfba")
+    if fluxes not in FLUX_STRATEGIES:  # a typo would otherwise fail every sample alike
+        raise KingemsError(f"cohort fluxes must be one of {', '.join(FLUX_STRATEGIES)}, got {fluxes!r}")
     common = {"diet": diet, "tradeoff": float(spec.get("tradeoff", 0.5)),
-              "metabolites": spec.get("metabolites"), "fluxes": spec.get("fluxes", "pfba"),
+              "metabolites": spec.get("metabolites"), "fluxes": fluxes,
               "min_growth": float(spec.get("min_growth", 1e-3))}
     if spec.get("media"):  # only when asked: unit ids of runs without media stay as they were
         common.update(media=True, media_min_growth=float(spec.get("media_min_growth", 0.01)))

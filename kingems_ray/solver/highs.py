@@ -52,6 +52,7 @@ _UNDECIDED = ("unknown", "error", "infeasible_or_unbounded")
 #: "Rule 12 (set bit 12 = 4096): Aggregator"). Switching a presolve rule off never changes an optimum, only speed.
 PRESOLVE_RULE_AGGREGATOR = 1 << 12
 
+
 def status_name(status: highspy.HighsModelStatus) -> str:
     """Map a HiGHS model status to a short termination name (``optimal``, ``infeasible``, ...)."""
     return _STATUS.get(status, "unknown")
