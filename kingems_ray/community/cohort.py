@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,8 @@ class MemberLibrary:
 # -- solve policy for large communities ---------------------------------------------------------------------------
 #: Simplex iterations a warm-started solve may take before it is abandoned for a cold solve with presolve.
 WARM_ITERATION_LIMIT = 3000
-#: Primal simplex iterations a production LP may take from the previous metabolite's optimum before going cold.
+#: Simplex iterations a production LP may take from its start (the previous metabolite's optimum, or the baseline's
+#: basis for that metabolite) before it is solved cold.
 PRODUCTION_WARM_LIMIT = 5000
 
 
@@ -160,12 +161,28 @@ def _fixed_growth_bounds(mu: np.ndarray, rtol: float = 1e-6, atol: float = 1e-9)
     return lo, hi
 
 
-def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: list[str]) -> dict[str, float]:
+def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: list[str],
+                   starts: dict[str, object] | None = None, bases: dict[str, object] | None = None
+                   ) -> dict[str, float]:
     """Maximal net community production of each metabolite with every taxon at its given growth rate.
 
-    Each LP after the first starts primal feasible from the previous optimum (same feasible set, new objective).
-    Called from ``cooperative_tradeoff(..., then=...)`` the first one does too (the trade-off's optimal basis).
-    Metabolites the community cannot exchange give NaN; an infeasible LP gives NaN.
+    Parameters
+    ----------
+    com : Community
+    growth : Series or array
+        Growth rate per taxon (fixed to a relative 1e-6 for these LPs).
+    metabolites : list of str
+        Environment metabolite ids; those the community cannot exchange give NaN, as does an infeasible LP.
+    starts : dict, optional
+        Metabolite -> basis of an earlier call on this community (:attr:`SampleCommunity.production_bases`: the
+        baseline's). Such an LP starts from it by the dual simplex: a perturbation changes bounds only, so the
+        basis stays dual feasible. On a 36-taxon sample the four LPs of a taxon removal took 0.2-1.5 s CPU this
+        way against 7-13 s by the primal simplex from the trade-off's vertex (values equal to 1e-6).
+    bases : dict, optional
+        Filled with each metabolite's optimal basis (to pass as ``starts`` later).
+
+    Without a start, the call's first LP is solved cold with presolve and each later one by the primal simplex
+    from the previous optimum (same feasible set, new objective).
     """
     out = {m: float("nan") for m in metabolites}
     cols_b = _biomass_cols(com)
@@ -174,18 +191,31 @@ def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: 
     lo, hi = _fixed_growth_bounds(mu)
     pos = {k: i for i, k in enumerate(com.joint.env_keys)}
     s = com.solver
+    starts = {m: b for m, b in (starts or {}).items() if len(getattr(b, "col_status", ())) == s.n_cols
+              and len(getattr(b, "row_status", ())) == s.n_rows}  # a basis of another LP shape cannot start
+    have_vertex = False
     with s.temporary_col_bounds(cols_b, lo, hi):
         for m in metabolites:
             if m not in pos:
                 continue
             _force_objective(com, [com.joint.env_col0 + pos[m]], [1.0], maximize=True)
-            s.set_strategy("primal")
-            try:
-                res = com._warm_or_cold(PRODUCTION_WARM_LIMIT, need_x=False)  # noqa: SLF001
-            finally:
+            if m in starts:
+                s.set_basis(starts[m])
                 s.set_strategy("dual")
+                res = com._warm_or_cold(PRODUCTION_WARM_LIMIT, need_x=False)  # noqa: SLF001
+            elif have_vertex:
+                s.set_strategy("primal")
+                try:
+                    res = com._warm_or_cold(PRODUCTION_WARM_LIMIT, need_x=False)  # noqa: SLF001
+                finally:
+                    s.set_strategy("dual")
+            else:
+                res = s.solve_cold(need_x=False)
             if res.ok:
                 out[m] = float(res.objective)
+                have_vertex = True
+                if bases is not None:
+                    bases[m] = s.basis()
     return out
 
 
@@ -318,6 +348,8 @@ class SampleCommunity:
     baseline: TradeoffResult
     base_production: dict[str, float]
     build_s: float = 0.0
+    #: metabolite -> optimal basis of the baseline's production LP (starts of the perturbations' LPs)
+    production_bases: dict[str, object] = field(default_factory=dict)
 
     def seed_for(self, other: Community) -> TradeoffState | None:
         """The baseline's cut tangent points carried to another community built from this sample (a probiotic
@@ -328,14 +360,19 @@ class SampleCommunity:
 
 
 def tradeoff_and_production(com: Community, tradeoff: float, metabolites: list[str],
-                            warm: TradeoffState | None = None) -> tuple[TradeoffResult, dict[str, float]]:
+                            warm: TradeoffState | None = None, starts: dict[str, object] | None = None
+                            ) -> tuple[TradeoffResult, dict[str, float], dict[str, object]]:
     """The cooperative trade-off and, when it is optimal, :func:`max_production` at its growth rates.
 
-    The production LPs run while the trade-off's optimal LP is still loaded (``cooperative_tradeoff(then=...)``),
-    so the first starts primal feasible from it. ``warm``: a baseline's ``state`` (perturbations).
+    ``warm``: a baseline's ``state`` (perturbations); ``starts``: the baseline's production bases (perturbations
+    that change bounds of the baseline's community). Returns the trade-off, the production per metabolite and the
+    production LPs' bases.
     """
-    res = com.cooperative_tradeoff(tradeoff, warm=warm, then=lambda mu: max_production(com, mu, metabolites))
-    return res, ((res.after or {}) if res.ok else {})
+    res = com.cooperative_tradeoff(tradeoff, warm=warm)
+    bases: dict[str, object] = {}
+    if not res.ok:
+        return res, {}, bases
+    return res, max_production(com, res.growth, metabolites, starts=starts, bases=bases), bases
 
 
 def build_sample(spec: SampleSpec, library: MemberLibrary, diet: Diet, tradeoff: float = 0.5,
@@ -355,8 +392,8 @@ def build_sample(spec: SampleSpec, library: MemberLibrary, diet: Diet, tradeoff:
     members = [library.get(t) for t in spec.taxa]
     com = use_presolve_fallback(Community(members, spec.abundances, diet))
     build_s = time.perf_counter() - t0
-    base, prod = tradeoff_and_production(com, tradeoff, metabolites or [])
-    return SampleCommunity(spec, com, diet, tradeoff, base, prod, build_s)
+    base, prod, bases = tradeoff_and_production(com, tradeoff, metabolites or [])
+    return SampleCommunity(spec, com, diet, tradeoff, base, prod, build_s, bases)
 
 
 def _run_perturbation(sc: SampleCommunity, p: Perturbation, library: MemberLibrary, metabolites: list[str]
@@ -390,12 +427,13 @@ def _run_perturbation(sc: SampleCommunity, p: Perturbation, library: MemberLibra
             ab.append(a)
         members = [library.get(x) for x in taxa]
         com2 = use_presolve_fallback(Community(members, ab, sc.diet))
-        res, prod = tradeoff_and_production(com2, sc.tradeoff, metabolites, warm=sc.seed_for(com2))
+        res, prod, _ = tradeoff_and_production(com2, sc.tradeoff, metabolites, warm=sc.seed_for(com2))
         return res, prod, ""
     else:
         raise KingemsError(f"unknown perturbation kind {kind!r}")
     with ctx:
-        res, prod = tradeoff_and_production(com, sc.tradeoff, metabolites, warm=sc.baseline.state)
+        res, prod, _ = tradeoff_and_production(com, sc.tradeoff, metabolites, warm=sc.baseline.state,
+                                               starts=sc.production_bases)
     return res, prod, ""
 
 
@@ -621,7 +659,8 @@ def elasticities(sc: SampleCommunity, library: MemberLibrary, metabolites: list[
             continue
         d2 = sc.diet.with_changes({comp: sc.diet.uptake[comp] * (1 + h)})
         with com.with_diet(d2):
-            res, prod = tradeoff_and_production(com, sc.tradeoff, metabolites, warm=sc.baseline.state)
+            res, prod, _ = tradeoff_and_production(com, sc.tradeoff, metabolites, warm=sc.baseline.state,
+                                                   starts=sc.production_bases)
         record(comp, "diet", res, prod)
     if abundances and len(sc.spec.taxa) > 1:
         members = [library.get(t) for t in sc.spec.taxa]
@@ -629,6 +668,6 @@ def elasticities(sc: SampleCommunity, library: MemberLibrary, metabolites: list[
             ab = np.asarray(sc.spec.abundances, float).copy()
             ab[i] *= 1 + h
             c2 = use_presolve_fallback(Community(members, ab / ab.sum(), sc.diet))
-            res, prod = tradeoff_and_production(c2, sc.tradeoff, metabolites, warm=sc.seed_for(c2))
+            res, prod, _ = tradeoff_and_production(c2, sc.tradeoff, metabolites, warm=sc.seed_for(c2))
             record(t.name, "abundance", res, prod)
     return pd.DataFrame(rows)
