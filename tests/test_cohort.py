@@ -374,3 +374,32 @@ def test_probiotic_from_seeded_cuts_equals_fresh_community(agora, data_dir):
     # the cutting planes' accuracy (~1e-4 relative to the exact min-norm point, see Community.cooperative_tradeoff)
     np.testing.assert_allclose(got.reindex(ref.growth.index), ref.growth, rtol=1e-4, atol=1e-7)
     assert g["community_growth"].iloc[0] == pytest.approx(ref.community_growth, rel=1e-6)
+
+
+def test_perturbation_production_from_baseline_bases_equals_fresh(agora):
+    """Production LPs of a perturbation start from the baseline's bases (dual simplex); the values equal those of a
+    freshly built perturbed community whose production LPs start cold (no bases carried)."""
+    from kingems_ray.community.cohort import build_sample, max_production, perturb_sample
+    from kingems_ray.community.community import Community
+    from kingems_ray.community.diets import read_diet
+
+    db, lib = agora
+    samples, _ = match_taxonomy(read_taxonomy(_trio_tax(), rank="strain"), db, rank="strain")
+    diet = read_diet("western")
+    mets = ["ac", "but", "ppa", "h2s"]
+    sc = build_sample(samples[0], lib, diet, 0.5, mets)
+    assert set(sc.production_bases) == {m for m in mets if np.isfinite(sc.base_production[m])}
+    members = [lib.get(t) for t in samples[0].taxa]
+    supp = diet.with_changes({"inulin": float(diet.uptake.get("inulin", 0.0)) + 0.05})
+    pert = [{"kind": "supplement", "add": {"inulin": 0.05}, "label": "inulin"},
+            {"kind": "remove_taxon", "taxon": TRIO[2]}]
+    _, prod = perturb_sample(sc, pert, lib, mets)
+    fresh = {"inulin": Community(members, [0.5, 0.3, 0.2], supp),
+             f"remove {TRIO[2]}": Community(members[:2], [0.5, 0.3], diet)}
+    for label, com in fresh.items():
+        res = com.cooperative_tradeoff(0.5)
+        ref = max_production(com, res.growth, mets)
+        got = prod[prod.perturbation == label].set_index("metabolite")["production"]
+        assert np.isfinite(got).sum() >= 2
+        for m in mets:
+            assert got[m] == pytest.approx(ref[m], rel=1e-5, abs=1e-7, nan_ok=True), (label, m)

@@ -267,6 +267,10 @@ class Community:
     #: Dual simplex iterations a warm-started cutting-plane LP may take before it is re-solved cold with presolve.
     #: Most take tens to a few thousand; a rare one stalls for minutes (seen on a 50-taxon sample under load).
     CUT_WARM_LIMIT = 1500
+    #: The same for the first LP of a perturbed trade-off, from the baseline's last cut basis. On a 36-taxon sample
+    #: (42 perturbations) it either took 0-310 iterations or ran past 1,500 (28 of 42, ~2.3 s each) before the cold
+    #: solve (~1.5 s); a warm iteration there costs ~1.5 ms, a cold solve ~1,000 of them.
+    FIRST_CUT_WARM_LIMIT = 400
 
     def _warm_or_cold(self, limit: int | None = None, need_x: bool = True):
         """One LP: warm simplex (the current strategy) up to ``limit`` iterations (default
@@ -329,7 +333,7 @@ class Community:
             with s.option("simplex_dual_edge_weight_strategy", 1):
                 if warm_basis:
                     s.set_basis(warm.cut_basis)
-                    res = self._warm_or_cold()
+                    res = self._warm_or_cold(self.FIRST_CUT_WARM_LIMIT)
                 else:
                     res = s.solve_cold(need_x=True)
                 for _ in range(max_iter):
@@ -345,7 +349,7 @@ class Community:
                     if gap <= tol * gscale:
                         status = "optimal"
                         break
-                    log.debug("cutting planes: |mu|^2 %.10g, gap %.3g", best_ub, gap)
+                    log.debug("cutting planes: |mu|^2 %.10g, gap %.3g (rel %.2g)", best_ub, gap, gap / gscale)
                     # near the end the gap stalls at the LP tolerances (1e-9): no further progress possible
                     stall = 0 if gap < 0.5 * best_gap or gap > 1e-7 * gscale else stall + 1
                     best_gap = min(best_gap, gap)
@@ -356,6 +360,7 @@ class Community:
                     if new.size == 0:
                         status = "optimal"
                         break
+                    log.debug("cutting planes: %d new cuts", new.size)
                     add_cuts(new, mu[new])
                     res = self._warm_or_cold()
             after, state = None, None
