@@ -268,8 +268,8 @@ class Community:
     #: Most take tens to a few thousand; a rare one stalls for minutes (seen on a 50-taxon sample under load).
     CUT_WARM_LIMIT = 1500
     #: The same for the first LP of a perturbed trade-off, from the baseline's last cut basis. On a 36-taxon sample
-    #: (42 perturbations) it either took 0-310 iterations or ran past 1,500 (28 of 42, ~2.3 s each) before the cold
-    #: solve (~1.5 s); a warm iteration there costs ~1.5 ms, a cold solve ~1,000 of them.
+    #: (42 perturbations, in a run with other first tangents) it either took 0-310 iterations or ran past 1,500 (28
+    #: of 42, ~2.3 s each) before the cold solve (~1.5 s); a warm iteration there costs ~1.5 ms, a cold solve ~1,000.
     FIRST_CUT_WARM_LIMIT = 400
 
     def _warm_or_cold(self, limit: int | None = None, need_x: bool = True):
