@@ -361,19 +361,18 @@ class SampleCommunity:
 
 
 def tradeoff_and_production(com: Community, tradeoff: float, metabolites: list[str],
-                            warm: TradeoffState | None = None, starts: dict[str, object] | None = None
-                            ) -> tuple[TradeoffResult, dict[str, float], dict[str, object]]:
+                            warm: TradeoffState | None = None, starts: dict[str, object] | None = None,
+                            bases: dict[str, object] | None = None) -> tuple[TradeoffResult, dict[str, float]]:
     """The cooperative trade-off and, when it is optimal, :func:`max_production` at its growth rates.
 
     ``warm``: a baseline's ``state`` (perturbations); ``starts``: the baseline's production bases (perturbations
-    that change bounds of the baseline's community). Returns the trade-off, the production per metabolite and the
-    production LPs' bases.
+    that change bounds of the baseline's community); ``bases``: filled with the production LPs' bases (a
+    baseline, see :func:`max_production`).
     """
     res = com.cooperative_tradeoff(tradeoff, warm=warm)
-    bases: dict[str, object] = {}
     if not res.ok:
-        return res, {}, bases
-    return res, max_production(com, res.growth, metabolites, starts=starts, bases=bases), bases
+        return res, {}
+    return res, max_production(com, res.growth, metabolites, starts=starts, bases=bases)
 
 
 def build_sample(spec: SampleSpec, library: MemberLibrary, diet: Diet, tradeoff: float = 0.5,
@@ -393,7 +392,8 @@ def build_sample(spec: SampleSpec, library: MemberLibrary, diet: Diet, tradeoff:
     members = [library.get(t) for t in spec.taxa]
     com = use_presolve_fallback(Community(members, spec.abundances, diet))
     build_s = time.perf_counter() - t0
-    base, prod, bases = tradeoff_and_production(com, tradeoff, metabolites or [])
+    bases: dict[str, object] = {}
+    base, prod = tradeoff_and_production(com, tradeoff, metabolites or [], bases=bases)
     return SampleCommunity(spec, com, diet, tradeoff, base, prod, build_s, bases)
 
 
@@ -428,12 +428,12 @@ def _run_perturbation(sc: SampleCommunity, p: Perturbation, library: MemberLibra
             ab.append(a)
         members = [library.get(x) for x in taxa]
         com2 = use_presolve_fallback(Community(members, ab, sc.diet))
-        res, prod, _ = tradeoff_and_production(com2, sc.tradeoff, metabolites, warm=sc.seed_for(com2))
+        res, prod = tradeoff_and_production(com2, sc.tradeoff, metabolites, warm=sc.seed_for(com2))
         return res, prod, ""
     else:
         raise KingemsError(f"unknown perturbation kind {kind!r}")
     with ctx:
-        res, prod, _ = tradeoff_and_production(com, sc.tradeoff, metabolites, warm=sc.baseline.state,
+        res, prod = tradeoff_and_production(com, sc.tradeoff, metabolites, warm=sc.baseline.state,
                                                starts=sc.production_bases)
     return res, prod, ""
 
@@ -660,7 +660,7 @@ def elasticities(sc: SampleCommunity, library: MemberLibrary, metabolites: list[
             continue
         d2 = sc.diet.with_changes({comp: sc.diet.uptake[comp] * (1 + h)})
         with com.with_diet(d2):
-            res, prod, _ = tradeoff_and_production(com, sc.tradeoff, metabolites, warm=sc.baseline.state,
+            res, prod = tradeoff_and_production(com, sc.tradeoff, metabolites, warm=sc.baseline.state,
                                                    starts=sc.production_bases)
         record(comp, "diet", res, prod)
     if abundances and len(sc.spec.taxa) > 1:
@@ -669,6 +669,6 @@ def elasticities(sc: SampleCommunity, library: MemberLibrary, metabolites: list[
             ab = np.asarray(sc.spec.abundances, float).copy()
             ab[i] *= 1 + h
             c2 = use_presolve_fallback(Community(members, ab / ab.sum(), sc.diet))
-            res, prod, _ = tradeoff_and_production(c2, sc.tradeoff, metabolites, warm=sc.seed_for(c2))
+            res, prod = tradeoff_and_production(c2, sc.tradeoff, metabolites, warm=sc.seed_for(c2))
             record(t.name, "abundance", res, prod)
     return pd.DataFrame(rows)
