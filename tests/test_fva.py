@@ -54,3 +54,31 @@ def test_fva_infeasible_model_reports_status(core):
     df = flux_variability(compile_model(m), fraction=0.9)
     assert df.attrs["status"] == "infeasible"
     assert df["minimum"].isna().all()
+
+
+def test_capped_solve_time_budget_is_per_call_and_falls_back_cold(monkeypatch):
+    """``solve_capped(max_seconds=)``: HiGHS's time_limit counts the instance's whole run time, so the budget must
+    be relative to the current run time; an exhausted budget ends in a cold solve with the same optimum."""
+    import scipy.sparse as sp
+
+    from kingems_ray.solver.highs import LinearProblem, PersistentLP
+
+    rng = np.random.default_rng(0)
+    n, m = 300, 200
+    A = sp.random(m, n, density=0.05, random_state=1, format="csc") + sp.eye(m, n, format="csc")
+    lp = LinearProblem(A=A.tocsc(), col_lb=np.zeros(n), col_ub=np.full(n, 10.0), row_lb=np.full(m, -np.inf),
+                       row_ub=rng.uniform(1, 5, m), cost=rng.uniform(0, 1, n), col_names=[], row_names=[])
+    ref = PersistentLP(lp).solve(need_x=False)
+    s = PersistentLP(lp)
+    cold_calls = []
+    real_cold = s.solve_cold
+    monkeypatch.setattr(s, "solve_cold", lambda need_x=True: cold_calls.append(1) or real_cold(need_x))
+    for _ in range(3):  # run time accumulates on the instance; a 60 s budget must still hold each time
+        s.cold_start()
+        res = s.solve_capped(100000, need_x=False, retry_on=("time_limit",), max_seconds=60.0)
+        assert res.status == "optimal" and not cold_calls
+    assert np.isinf(s.option_value("time_limit"))  # restored
+    s.cold_start()
+    res = s.solve_capped(100000, need_x=False, retry_on=("time_limit",), max_seconds=0.0)
+    assert cold_calls == [1] and res.status == "optimal"
+    assert res.objective == pytest.approx(ref.objective, rel=1e-9)

@@ -114,6 +114,21 @@ WARM_ITERATION_LIMIT = 3000
 #: basis for that metabolite) before it is solved cold. On a 36-taxon sample a limit of 2,000 sent more LPs cold
 #: (3-4 s each with presolve) and made the perturbations slower than this one.
 PRODUCTION_WARM_LIMIT = 5000
+#: A production LP started from the baseline's basis also stops after this multiple of the seconds the baseline's
+#: cold solve of the same LP took (at least :data:`PRODUCTION_MIN_WARM_S`), then is solved cold: no iteration limit
+#: fits every sample (on a 20-taxon sample the h2s LP walked 3,000-5,000 warm iterations, 2-5 s, where its cold
+#: solve took 0.5-0.7 s; on a 36-taxon sample a cold solve costs 3-4 s and most warm ones finish well before).
+PRODUCTION_WARM_TIME_FACTOR = 1.0
+PRODUCTION_MIN_WARM_S = 0.05
+
+
+@dataclass(frozen=True)
+class ProductionStart:
+    """Where a perturbation's production LP for one metabolite starts: the baseline's optimal basis of that LP,
+    and the wall seconds the baseline's cold solve of it took (the warm solve's time budget)."""
+
+    basis: object
+    cold_s: float
 
 
 def use_presolve_fallback(com: Community, limit: int = WARM_ITERATION_LIMIT) -> Community:
@@ -163,8 +178,8 @@ def _fixed_growth_bounds(mu: np.ndarray, rtol: float = 1e-6, atol: float = 1e-9)
 
 
 def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: list[str],
-                   starts: dict[str, object] | None = None, bases: dict[str, object] | None = None
-                   ) -> dict[str, float]:
+                   starts: dict[str, ProductionStart] | None = None,
+                   bases: dict[str, ProductionStart] | None = None) -> dict[str, float]:
     """Maximal net community production of each metabolite with every taxon at its given growth rate.
 
     Parameters
@@ -175,15 +190,18 @@ def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: 
     metabolites : list of str
         Environment metabolite ids; those the community cannot exchange give NaN, as does an infeasible LP.
     starts : dict, optional
-        Metabolite -> basis of an earlier call on this community (:attr:`SampleCommunity.production_bases`: the
-        baseline's). Such an LP starts from it by the dual simplex: a perturbation changes bounds only, so the
-        basis stays dual feasible. On a 36-taxon sample the four LPs of a taxon removal took 0.2-1.5 s CPU this
-        way against 7-13 s by the primal simplex from the trade-off's vertex (values equal to 1e-6).
+        Metabolite -> :class:`ProductionStart` of an earlier call on this community
+        (:attr:`SampleCommunity.production_bases`: the baseline's). Such an LP starts from that basis by the dual
+        simplex (a perturbation changes bounds only, so the basis stays dual feasible), for at most
+        :data:`PRODUCTION_WARM_LIMIT` iterations and :data:`PRODUCTION_WARM_TIME_FACTOR` times the start's cold
+        seconds, then cold. On a 36-taxon sample the four LPs of a taxon removal took 0.2-1.5 s CPU this way
+        against 7-13 s by the primal simplex from the trade-off's vertex (values equal to 1e-6).
     bases : dict, optional
-        Filled with each metabolite's optimal basis (to pass as ``starts`` later).
+        Filled with a :class:`ProductionStart` per metabolite (to pass as ``starts`` later). Every LP of such a
+        call is solved cold with presolve, so that its cost is known.
 
-    Without a start, the call's first LP is solved cold with presolve and each later one by the primal simplex
-    from the previous optimum (same feasible set, new objective).
+    Otherwise the call's first LP is solved cold with presolve and each later one by the primal simplex from the
+    previous optimum (same feasible set, new objective).
     """
     out = {m: float("nan") for m in metabolites}
     cols_b = _biomass_cols(com)
@@ -192,19 +210,22 @@ def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: 
     lo, hi = _fixed_growth_bounds(mu)
     pos = {k: i for i, k in enumerate(com.joint.env_keys)}
     s = com.solver
-    starts = {m: b for m, b in (starts or {}).items() if len(getattr(b, "col_status", ())) == s.n_cols
-              and len(getattr(b, "row_status", ())) == s.n_rows}  # a basis of another LP shape cannot start
+    starts = {m: st for m, st in (starts or {}).items()
+              if len(getattr(st.basis, "col_status", ())) == s.n_cols
+              and len(getattr(st.basis, "row_status", ())) == s.n_rows}  # a basis of another LP shape cannot start
     have_vertex = False
     with s.temporary_col_bounds(cols_b, lo, hi):
         for m in metabolites:
             if m not in pos:
                 continue
             _force_objective(com, [com.joint.env_col0 + pos[m]], [1.0], maximize=True)
+            t0 = time.perf_counter()
             if m in starts:
-                s.set_basis(starts[m])
+                s.set_basis(starts[m].basis)
                 s.set_strategy("dual")
-                res = com._warm_or_cold(PRODUCTION_WARM_LIMIT, need_x=False)  # noqa: SLF001
-            elif have_vertex:
+                budget = max(PRODUCTION_MIN_WARM_S, PRODUCTION_WARM_TIME_FACTOR * starts[m].cold_s)
+                res = com._warm_or_cold(PRODUCTION_WARM_LIMIT, need_x=False, max_seconds=budget)  # noqa: SLF001
+            elif have_vertex and bases is None:
                 s.set_strategy("primal")
                 try:
                     res = com._warm_or_cold(PRODUCTION_WARM_LIMIT, need_x=False)  # noqa: SLF001
@@ -216,7 +237,7 @@ def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: 
                 out[m] = float(res.objective)
                 have_vertex = True
                 if bases is not None:
-                    bases[m] = s.basis()
+                    bases[m] = ProductionStart(s.basis(), time.perf_counter() - t0)
     return out
 
 
@@ -349,8 +370,8 @@ class SampleCommunity:
     baseline: TradeoffResult
     base_production: dict[str, float]
     build_s: float = 0.0
-    #: metabolite -> optimal basis of the baseline's production LP (starts of the perturbations' LPs)
-    production_bases: dict[str, object] = field(default_factory=dict)
+    #: metabolite -> the baseline's production LP's basis and cold cost (starts of the perturbations' LPs)
+    production_bases: dict[str, ProductionStart] = field(default_factory=dict)
 
     def seed_for(self, other: Community) -> TradeoffState | None:
         """The baseline's cut tangent points carried to another community built from this sample (a probiotic
@@ -361,8 +382,8 @@ class SampleCommunity:
 
 
 def tradeoff_and_production(com: Community, tradeoff: float, metabolites: list[str],
-                            warm: TradeoffState | None = None, starts: dict[str, object] | None = None,
-                            bases: dict[str, object] | None = None) -> tuple[TradeoffResult, dict[str, float]]:
+                            warm: TradeoffState | None = None, starts: dict[str, ProductionStart] | None = None,
+                            bases: dict[str, ProductionStart] | None = None) -> tuple[TradeoffResult, dict[str, float]]:
     """The cooperative trade-off and, when it is optimal, :func:`max_production` at its growth rates.
 
     ``warm``: a baseline's ``state`` (perturbations); ``starts``: the baseline's production bases (perturbations
@@ -392,7 +413,7 @@ def build_sample(spec: SampleSpec, library: MemberLibrary, diet: Diet, tradeoff:
     members = [library.get(t) for t in spec.taxa]
     com = use_presolve_fallback(Community(members, spec.abundances, diet))
     build_s = time.perf_counter() - t0
-    bases: dict[str, object] = {}
+    bases: dict[str, ProductionStart] = {}
     base, prod = tradeoff_and_production(com, tradeoff, metabolites or [], bases=bases)
     return SampleCommunity(spec, com, diet, tradeoff, base, prod, build_s, bases)
 

@@ -272,17 +272,19 @@ class Community:
     #: of 42, ~2.3 s each) before the cold solve (~1.5 s); a warm iteration there costs ~1.5 ms, a cold solve ~1,000.
     FIRST_CUT_WARM_LIMIT = 400
 
-    def _warm_or_cold(self, limit: int | None = None, need_x: bool = True):
+    def _warm_or_cold(self, limit: int | None = None, need_x: bool = True, max_seconds: float | None = None):
         """One LP: warm simplex (the current strategy) up to ``limit`` iterations (default
         :attr:`CUT_WARM_LIMIT`), else cold with presolve.
 
-        :meth:`PersistentLP.solve_capped` with every undecided status sent cold: its warm solve is
+        :meth:`PersistentLP.solve_capped` with every undecided status sent cold (also after ``max_seconds`` of
+        wall time when given): its warm solve is
         :meth:`PersistentLP.solve` itself, not a policy a caller may have installed on the instance
         (``cohort.use_presolve_fallback`` uses its own limit, which would send the longer early steps cold).
         """
         t0 = time.process_time()
         res = PersistentLP.solve_capped(self.solver, int(self.CUT_WARM_LIMIT if limit is None else limit), need_x,
-                                        retry_on=("iteration_limit", "unknown", "error", "time_limit", "not_solved"))
+                                        retry_on=("iteration_limit", "unknown", "error", "time_limit", "not_solved"),
+                                        max_seconds=max_seconds)
         log.debug("LP: %s, %.2f s CPU", res.status, time.process_time() - t0)
         return res
 

@@ -416,19 +416,26 @@ class PersistentLP:
             return PersistentLP.solve(self, need_x)
 
     def solve_capped(self, max_iterations: int, need_x: bool = True,
-                     retry_on: Sequence[str] = ("iteration_limit",)) -> SolveResult:
+                     retry_on: Sequence[str] = ("iteration_limit",),
+                     max_seconds: float | None = None) -> SolveResult:
         """A warm solve stopped after ``max_iterations`` simplex iterations and then redone from scratch with
         presolve (:meth:`solve_cold`): a warm start that walks that far is stuck (extreme coefficients, e.g. a
         sampled kcat far in a tail), and a cold solve is seconds where the stalled one ran for minutes.
 
         ``retry_on``: the warm statuses that send the solve cold (also e.g. ``unknown`` where a caller must not
         take an undecided warm solve for an answer). The warm solve is this class's :meth:`solve`, whatever a
-        caller installed on the instance (``cohort.use_presolve_fallback`` builds its policy on this method)."""
-        with self.option("simplex_iteration_limit", int(max_iterations)):
+        caller installed on the instance (``cohort.use_presolve_fallback`` builds its policy on this method).
+        ``max_seconds``: also stop the warm solve after this many seconds of wall time (status ``time_limit``,
+        which then has to be in ``retry_on``), e.g. the measured cost of a cold solve of the same LP."""
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.option("simplex_iteration_limit", int(max_iterations)))
+            if max_seconds is not None:
+                # HiGHS compares time_limit with the run time accumulated over this instance's life
+                stack.enter_context(self.option("time_limit", self._h.getRunTime() + float(max_seconds)))
             res = PersistentLP.solve(self, need_x=need_x)
         if res.status in retry_on:
-            logging.getLogger(__name__).info("warm solve ended %s (limit %d iterations): solving from scratch",
-                                             res.status, int(max_iterations))
+            logging.getLogger(__name__).info("warm solve ended %s (limit %d iterations, %s s): solving from scratch",
+                                             res.status, int(max_iterations), max_seconds)
             res = self.solve_cold(need_x=need_x)
         return res
 
