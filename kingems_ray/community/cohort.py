@@ -114,21 +114,29 @@ WARM_ITERATION_LIMIT = 3000
 #: basis for that metabolite) before it is solved cold. On a 36-taxon sample a limit of 2,000 sent more LPs cold
 #: (3-4 s each with presolve) and made the perturbations slower than this one.
 PRODUCTION_WARM_LIMIT = 5000
-#: A production LP started from the baseline's basis also stops after this multiple of the seconds the baseline's
-#: cold solve of the same LP took (at least :data:`PRODUCTION_MIN_WARM_S`), then is solved cold: no iteration limit
-#: fits every sample (on a 20-taxon sample the h2s LP walked 3,000-5,000 warm iterations, 2-5 s, where its cold
-#: solve took 0.5-0.7 s; on a 36-taxon sample a cold solve costs 3-4 s and most warm ones finish well before).
+#: A production LP started from the baseline's basis also stops after this multiple of the seconds a cold solve of
+#: it takes (at least :data:`PRODUCTION_MIN_WARM_S`), then is solved cold: no iteration limit fits every sample (on
+#: a 20-taxon sample the h2s LP walked 3,000-5,000 warm iterations, 2-5 s, where its cold solve took 0.5-0.7 s; on
+#: a 40-taxon sample a cold solve costs 2-3 s and most warm ones finish in 0.05-0.5 s).
 PRODUCTION_WARM_TIME_FACTOR = 1.0
+#: Warm statuses after which a production LP is solved cold.
+_UNDECIDED = ("iteration_limit", "time_limit", "unknown", "error", "not_solved")
 PRODUCTION_MIN_WARM_S = 0.05
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProductionStart:
     """Where a perturbation's production LP for one metabolite starts: the baseline's optimal basis of that LP,
-    and the wall seconds the baseline's cold solve of it took (the warm solve's time budget)."""
+    and the wall seconds a cold solve of it takes (the warm solve's time budget).
+
+    ``cold_s`` starts as the baseline's one cold production LP (the first metabolite's; the later ones ran warm
+    from it, whose bases proved better starts than cold solves' on a 40-taxon sample); it is replaced by the
+    measured time when a perturbation's LP for this metabolite falls back to a cold solve (``measured``).
+    """
 
     basis: object
     cold_s: float
+    measured: bool = False
 
 
 def use_presolve_fallback(com: Community, limit: int = WARM_ITERATION_LIMIT) -> Community:
@@ -193,15 +201,15 @@ def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: 
         Metabolite -> :class:`ProductionStart` of an earlier call on this community
         (:attr:`SampleCommunity.production_bases`: the baseline's). Such an LP starts from that basis by the dual
         simplex (a perturbation changes bounds only, so the basis stays dual feasible), for at most
-        :data:`PRODUCTION_WARM_LIMIT` iterations and :data:`PRODUCTION_WARM_TIME_FACTOR` times the start's cold
-        seconds, then cold. On a 36-taxon sample the four LPs of a taxon removal took 0.2-1.5 s CPU this way
-        against 7-13 s by the primal simplex from the trade-off's vertex (values equal to 1e-6).
+        :data:`PRODUCTION_WARM_LIMIT` iterations and :data:`PRODUCTION_WARM_TIME_FACTOR` times the start's
+        ``cold_s``, then cold (and ``cold_s`` becomes that cold solve's time). On a 36-taxon sample the four
+        LPs of a taxon removal took 0.2-1.5 s CPU this way against 7-13 s by the primal simplex from the
+        trade-off's vertex (values equal to 1e-6).
     bases : dict, optional
-        Filled with a :class:`ProductionStart` per metabolite (to pass as ``starts`` later). Every LP of such a
-        call is solved cold with presolve, so that its cost is known.
+        Filled with a :class:`ProductionStart` per metabolite (to pass as ``starts`` later).
 
-    Otherwise the call's first LP is solved cold with presolve and each later one by the primal simplex from the
-    previous optimum (same feasible set, new objective).
+    Without a start, the call's first LP is solved cold with presolve and each later one by the primal simplex
+    from the previous optimum (same feasible set, new objective).
     """
     out = {m: float("nan") for m in metabolites}
     cols_b = _biomass_cols(com)
@@ -214,30 +222,38 @@ def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: 
               if len(getattr(st.basis, "col_status", ())) == s.n_cols
               and len(getattr(st.basis, "row_status", ())) == s.n_rows}  # a basis of another LP shape cannot start
     have_vertex = False
+    cold_s = float("nan")
     with s.temporary_col_bounds(cols_b, lo, hi):
         for m in metabolites:
             if m not in pos:
                 continue
             _force_objective(com, [com.joint.env_col0 + pos[m]], [1.0], maximize=True)
-            t0 = time.perf_counter()
             if m in starts:
-                s.set_basis(starts[m].basis)
+                st = starts[m]
+                s.set_basis(st.basis)
                 s.set_strategy("dual")
-                budget = max(PRODUCTION_MIN_WARM_S, PRODUCTION_WARM_TIME_FACTOR * starts[m].cold_s)
-                res = com._warm_or_cold(PRODUCTION_WARM_LIMIT, need_x=False, max_seconds=budget)  # noqa: SLF001
-            elif have_vertex and bases is None:
+                res = PersistentLP.solve_capped(
+                    s, PRODUCTION_WARM_LIMIT, need_x=False, retry_on=(),
+                    max_seconds=max(PRODUCTION_MIN_WARM_S, PRODUCTION_WARM_TIME_FACTOR * st.cold_s))
+                if res.status in _UNDECIDED:
+                    t0 = time.perf_counter()
+                    res = s.solve_cold(need_x=False)
+                    st.cold_s, st.measured = time.perf_counter() - t0, True  # later perturbations' budget
+            elif have_vertex:
                 s.set_strategy("primal")
                 try:
                     res = com._warm_or_cold(PRODUCTION_WARM_LIMIT, need_x=False)  # noqa: SLF001
                 finally:
                     s.set_strategy("dual")
             else:
+                t0 = time.perf_counter()
                 res = s.solve_cold(need_x=False)
+                cold_s = time.perf_counter() - t0
             if res.ok:
                 out[m] = float(res.objective)
                 have_vertex = True
                 if bases is not None:
-                    bases[m] = ProductionStart(s.basis(), time.perf_counter() - t0)
+                    bases[m] = ProductionStart(s.basis(), cold_s)
     return out
 
 

@@ -35,7 +35,7 @@ from ..ec.compile import CompiledModel
 from ..errors import Infeasible, KingemsError
 from ..solver.highs import PRESOLVE_RULE_AGGREGATOR, PersistentLP
 from .diets import Diet, lumen_bounds, read_diet
-from .joint import Block, BlockStore, JointLP, assemble
+from .joint import Block, BlockStore, JointLP, assemble, drop_structural_zeros
 from .models import Member, member_from_compiled
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class TradeoffState:
 #: Blocks of community members (no coupling rows, MICOM's import limit), shared by every community of a process.
 #: An AGORA block holds ~0.1 MB of matrix and bounds (ecGEM or plain), so 256 blocks cost tens of MB while covering
 #: the taxa of many samples of a cohort.
-_BLOCKS = BlockStore(maxsize=256)
+_BLOCKS = BlockStore(maxsize=256, prepare=drop_structural_zeros)
 
 
 def community_block(member: Member, max_exchange: float = MAX_EXCHANGE, reduce_enzymes: bool = False) -> Block:
@@ -490,7 +490,7 @@ class Community:
         if missing:
             raise KingemsError(f"genes not in {taxon}: {', '.join(missing[:5])}")
         # Flux columns only (as before the enzyme columns were counted in knockout screens): a member's E_g stays free.
-        local = self.joint.blocks[i].local_cols(list(cm.knockout_columns(genes, enzymes=False)))
+        local = self.joint.blocks[i].local_cols(list(cm.knockout_columns(genes, enzymes=False)), skip_zero=True)
         return [self.joint.col_offset[i] + int(c) for c in local]
 
     @contextlib.contextmanager

@@ -18,6 +18,7 @@ environment rows and columns, with no model re-parsed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,12 +76,21 @@ class Block:
     pool: ReducedPool | None = None
     #: Row of ``A`` holding the reduced pool row (``None``: held out in :attr:`lazy_rows`, or not reduced).
     pool_row: int | None = None
+    #: Columns of the member's compiled LP dropped because they are zero at every feasible point
+    #: (:func:`drop_structural_zeros`); ``None`` when none were dropped.
+    zero_cols: np.ndarray | None = None
 
-    def local_cols(self, cols) -> np.ndarray:
-        """Columns of ``A`` for columns of the member's compiled LP (every one must be kept)."""
+    def local_cols(self, cols, skip_zero: bool = False) -> np.ndarray:
+        """Columns of ``A`` for columns of the member's compiled LP (every one must be kept).
+
+        ``skip_zero``: leave out columns dropped as structurally zero (:func:`drop_structural_zeros`), e.g. when
+        blocking columns, which those already are; any other projected-out column still raises.
+        """
         cols = np.asarray(cols, dtype=int)
         if self.col_index is None:
             return cols
+        if skip_zero and self.zero_cols is not None:
+            cols = cols[~np.isin(cols, self.zero_cols)]
         out = self.col_index[cols]
         if (out < 0).any():
             raise ValueError("column projected out of a reduced block")
@@ -231,6 +241,48 @@ def make_block(
         pool=pool,
         pool_row=pool_row,
     )
+
+
+def drop_structural_zeros(block: Block) -> Block:
+    """The block without the columns that are zero at every feasible point of any LP it enters, and without the
+    rows left empty.
+
+    A column is structurally zero when the block's own equality rows and bounds force it to 0 (dead ends, by sign
+    alone: :func:`~kingems_ray.analysis.reduction.reduce_columns`). A community LP only adds rows outside the block
+    (environment, diet, cuts) and perturbations only tighten the block's bounds (a taxon removed, a gene knocked
+    out), so such a column stays 0 in every LP built from the block and its removal changes no optimum. Exchange
+    and biomass columns are always kept. Where the pair code fixes these columns (``fix_structural_zeros``), a
+    community of tens of taxa gains from removing them: every warm simplex iteration works on the whole LP, where a
+    cold solve's presolve would have removed them. About a third of an AGORA block's columns.
+
+    Only plain blocks are reduced (no kcat entries, no enzyme projection): kcat sampling maps compiled rows and
+    columns into the block.
+    """
+    from ..analysis.reduction import reduce_columns
+
+    cm = block.member.compiled
+    if (block.col_index is not None or block.pool is not None or block.lazy_rows or block.n_coupling
+            or cm.pairs is not None):
+        return block
+    red = reduce_columns(block.A, block.row_lb, block.row_ub, block.col_lb, block.col_ub,
+                         np.zeros(block.n_cols, dtype=bool))
+    zero = red.zero.copy()
+    zero[block.env_cols] = False
+    zero[list(block.biomass_cols)] = False
+    if not zero.any():
+        return block
+    keep_c = np.flatnonzero(~zero)
+    A = block.A[:, keep_c]
+    # a row without kept columns has activity 0: redundant where its bounds allow 0 (kept otherwise: infeasible)
+    used = np.diff(A.tocsr().indptr) > 0
+    keep_r = np.flatnonzero(used | (block.row_lb > 0) | (block.row_ub < 0))
+    col_index = np.full(block.n_cols, -1)
+    col_index[keep_c] = np.arange(keep_c.size)
+    return dataclasses.replace(
+        block, A=sp.csc_matrix(A[keep_r]), col_lb=block.col_lb[keep_c], col_ub=block.col_ub[keep_c],
+        row_lb=block.row_lb[keep_r], row_ub=block.row_ub[keep_r], env_cols=col_index[block.env_cols],
+        biomass_cols=[int(col_index[c]) for c in block.biomass_cols], col_index=col_index,
+        zero_cols=np.flatnonzero(zero))
 
 
 class BlockStore:
