@@ -317,11 +317,14 @@ def test_cohort_command_writes_media(agora, tmp_path, data_dir):
     assert mcom.max_growth()[1] >= base * (1 - 1e-5)
 
 
-def test_dropping_structural_zeros_keeps_every_optimum(agora):
-    """Community blocks without their structurally zero columns and empty rows (``drop_structural_zeros``) give
-    the same maximal growth, trade-off and gene-knockout growth as the unreduced blocks, on a smaller LP."""
+def test_reduced_blocks_keep_every_optimum(agora):
+    """Community blocks without their structurally zero columns, with linear pathways merged into one column and
+    without the rows this empties (``joint.reduce_block``) give the same maximal growth, trade-off, gene-knockout
+    growth and pFBA flux norm as the unreduced blocks, on a smaller LP."""
     from kingems_ray.community import community as cmod
+    from kingems_ray.community.cohort import pfba_problem
     from kingems_ray.community.diets import read_diet
+    from kingems_ray.solver.highs import PersistentLP
 
     db, lib = agora
     samples, _ = match_taxonomy(read_taxonomy(_trio_tax(), rank="strain"), db, rank="strain")
@@ -334,12 +337,17 @@ def test_dropping_structural_zeros_keeps_every_optimum(agora):
         full = cmod.Community(members, [0.5, 0.3, 0.2], diet)
     finally:
         cmod._BLOCKS = saved
-    assert red.solver.n_cols < 0.8 * full.solver.n_cols and red.solver.n_rows < full.solver.n_rows
+    assert red.solver.n_cols < 0.7 * full.solver.n_cols and red.solver.n_rows < 0.7 * full.solver.n_rows
     blk = red.joint.blocks[0]
     assert blk.zero_cols is not None and blk.zero_cols.size > 0
+    assert blk.l1_weight is not None and blk.l1_weight.max() > 1  # merged pathways
     assert red.max_growth()[1] == pytest.approx(full.max_growth()[1], rel=1e-9)
     a, b = red.cooperative_tradeoff(0.5), full.cooperative_tradeoff(0.5)
     np.testing.assert_allclose(a.growth, b.growth, rtol=1e-5, atol=1e-7)
+    # the L1 norm of all reactions' fluxes at those growth rates (pFBA): merged columns weigh their pathway
+    l1 = [PersistentLP(pfba_problem(c, b.growth)[0]).solve(need_x=False) for c in (red, full)]
+    assert l1[0].status == l1[1].status == "optimal"
+    assert l1[0].objective == pytest.approx(l1[1].objective, rel=1e-6)
     # knocking out genes whose reactions include dropped columns: skipped there, the same growth as unreduced
     cm = members[0].compiled
     dropped = set(blk.zero_cols.tolist())

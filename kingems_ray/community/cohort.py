@@ -276,8 +276,9 @@ def pfba_problem(com: Community, growth: pd.Series, rtol: float = 1e-6, atol: fl
     A2 = sp.hstack([A, -A[:, neg]], format="csc")
     plb = np.concatenate([np.maximum(lb, 0.0), np.maximum(-ub[neg], 0.0)])
     pub = np.concatenate([np.maximum(ub, 0.0), -lb[neg]])
+    w = com.joint.l1_weights()  # merged columns (linear pathways) stand for several reactions
     split = LinearProblem(A=A2, col_lb=plb, col_ub=pub, row_lb=lp.row_lb, row_ub=lp.row_ub,
-                          cost=np.ones(A2.shape[1]), col_names=[], row_names=[], maximize=False)
+                          cost=np.concatenate([w, w[neg]]), col_names=[], row_names=[], maximize=False)
     return split, neg
 
 

@@ -35,7 +35,7 @@ from ..ec.compile import CompiledModel
 from ..errors import Infeasible, KingemsError
 from ..solver.highs import PRESOLVE_RULE_AGGREGATOR, PersistentLP
 from .diets import Diet, lumen_bounds, read_diet
-from .joint import Block, BlockStore, JointLP, assemble, drop_structural_zeros
+from .joint import Block, BlockStore, JointLP, assemble, reduce_block
 from .models import Member, member_from_compiled
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class TradeoffState:
 #: Blocks of community members (no coupling rows, MICOM's import limit), shared by every community of a process.
 #: An AGORA block holds ~0.1 MB of matrix and bounds (ecGEM or plain), so 256 blocks cost tens of MB while covering
 #: the taxa of many samples of a cohort.
-_BLOCKS = BlockStore(maxsize=256, prepare=drop_structural_zeros)
+_BLOCKS = BlockStore(maxsize=256, prepare=reduce_block)
 
 
 def community_block(member: Member, max_exchange: float = MAX_EXCHANGE, reduce_enzymes: bool = False) -> Block:
@@ -491,7 +491,8 @@ class Community:
             raise KingemsError(f"genes not in {taxon}: {', '.join(missing[:5])}")
         # Flux columns only (as before the enzyme columns were counted in knockout screens): a member's E_g stays free.
         local = self.joint.blocks[i].local_cols(list(cm.knockout_columns(genes, enzymes=False)), skip_zero=True)
-        return [self.joint.col_offset[i] + int(c) for c in local]
+        # merged pathways: several reactions share one column (fixing it blocks them all)
+        return [self.joint.col_offset[i] + int(c) for c in dict.fromkeys(local.tolist())]
 
     @contextlib.contextmanager
     def with_gene_knockout(self, taxon: str, genes: list[str]) -> Iterator[list[int]]:
