@@ -119,9 +119,9 @@ PRODUCTION_WARM_LIMIT = 5000
 #: a 20-taxon sample the h2s LP walked 3,000-5,000 warm iterations, 2-5 s, where its cold solve took 0.5-0.7 s; on
 #: a 40-taxon sample a cold solve costs 2-3 s and most warm ones finish in 0.05-0.5 s).
 PRODUCTION_WARM_TIME_FACTOR = 1.0
+PRODUCTION_MIN_WARM_S = 0.05
 #: Warm statuses after which a production LP is solved cold.
 _UNDECIDED = ("iteration_limit", "time_limit", "unknown", "error", "not_solved")
-PRODUCTION_MIN_WARM_S = 0.05
 
 
 @dataclass
@@ -232,9 +232,10 @@ def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: 
                 st = starts[m]
                 s.set_basis(st.basis)
                 s.set_strategy("dual")
+                budget = PRODUCTION_WARM_TIME_FACTOR * st.cold_s if np.isfinite(st.cold_s) else None
                 res = PersistentLP.solve_capped(
                     s, PRODUCTION_WARM_LIMIT, need_x=False, retry_on=(),
-                    max_seconds=max(PRODUCTION_MIN_WARM_S, PRODUCTION_WARM_TIME_FACTOR * st.cold_s))
+                    max_seconds=None if budget is None else max(PRODUCTION_MIN_WARM_S, budget))
                 if res.status in _UNDECIDED:
                     t0 = time.perf_counter()
                     res = s.solve_cold(need_x=False)
