@@ -60,7 +60,8 @@ def unique_medium_exchanges(com, growth, tol=1e-6) -> dict[str, tuple[float, flo
     if not r.ok:
         return {}
     n = com.joint.lp.n_cols
-    A = sp.vstack([split.A, sp.csr_matrix(np.ones((1, split.A.shape[1])))], format="csc")
+    # the pFBA objective row (merged pathway columns weigh the reactions they stand for), not a row of ones
+    A = sp.vstack([split.A, sp.csr_matrix(np.asarray(split.cost, float).reshape(1, -1))], format="csc")
     lp = LinearProblem(A=A, col_lb=split.col_lb, col_ub=split.col_ub,
                        row_lb=np.concatenate([split.row_lb, [-np.inf]]),
                        row_ub=np.concatenate([split.row_ub, [r.objective * (1 + 1e-7) + 1e-9]]),
