@@ -131,12 +131,11 @@ class ProductionStart:
 
     ``cold_s`` starts as the baseline's one cold production LP (the first metabolite's; the later ones ran warm
     from it, whose bases proved better starts than cold solves' on a 40-taxon sample); it is replaced by the
-    measured time when a perturbation's LP for this metabolite falls back to a cold solve (``measured``).
+    measured time when a perturbation's LP for this metabolite falls back to a cold solve.
     """
 
     basis: object
     cold_s: float
-    measured: bool = False
 
 
 def use_presolve_fallback(com: Community, limit: int = WARM_ITERATION_LIMIT) -> Community:
@@ -239,7 +238,7 @@ def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: 
                 if res.status in _UNDECIDED:
                     t0 = time.perf_counter()
                     res = s.solve_cold(need_x=False)
-                    st.cold_s, st.measured = time.perf_counter() - t0, True  # later perturbations' budget
+                    st.cold_s = time.perf_counter() - t0  # the budget of later perturbations' LPs
             elif have_vertex:
                 s.set_strategy("primal")
                 try:
