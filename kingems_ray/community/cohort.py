@@ -120,8 +120,6 @@ PRODUCTION_WARM_LIMIT = 5000
 #: a 40-taxon sample a cold solve costs 2-3 s and most warm ones finish in 0.05-0.5 s).
 PRODUCTION_WARM_TIME_FACTOR = 1.0
 PRODUCTION_MIN_WARM_S = 0.05
-#: Warm statuses after which a production LP is solved cold.
-_UNDECIDED = ("iteration_limit", "time_limit", "unknown", "error", "not_solved")
 
 
 @dataclass
@@ -235,7 +233,7 @@ def max_production(com: Community, growth: pd.Series | np.ndarray, metabolites: 
                 res = PersistentLP.solve_capped(
                     s, PRODUCTION_WARM_LIMIT, need_x=False, retry_on=(),
                     max_seconds=None if budget is None else max(PRODUCTION_MIN_WARM_S, budget))
-                if res.status in _UNDECIDED:
+                if res.status in Community.WARM_RETRY_ON:  # solved cold here, to time it
                     t0 = time.perf_counter()
                     res = s.solve_cold(need_x=False)
                     st.cold_s = time.perf_counter() - t0  # the budget of later perturbations' LPs

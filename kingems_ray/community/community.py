@@ -272,6 +272,9 @@ class Community:
     #: of 42, ~2.3 s each) before the cold solve (~1.5 s); a warm iteration there costs ~1.5 ms, a cold solve ~1,000.
     FIRST_CUT_WARM_LIMIT = 400
 
+    #: Warm statuses after which an LP of this class (and a cohort's production LP) is solved cold.
+    WARM_RETRY_ON = ("iteration_limit", "unknown", "error", "time_limit", "not_solved")
+
     def _warm_or_cold(self, limit: int | None = None, need_x: bool = True, max_seconds: float | None = None):
         """One LP: warm simplex (the current strategy) up to ``limit`` iterations (default
         :attr:`CUT_WARM_LIMIT`), else cold with presolve.
@@ -283,7 +286,7 @@ class Community:
         """
         t0 = time.process_time()
         res = PersistentLP.solve_capped(self.solver, int(self.CUT_WARM_LIMIT if limit is None else limit), need_x,
-                                        retry_on=("iteration_limit", "unknown", "error", "time_limit", "not_solved"),
+                                        retry_on=self.WARM_RETRY_ON,
                                         max_seconds=max_seconds)
         log.debug("LP: %s, %.2f s CPU", res.status, time.process_time() - t0)
         return res

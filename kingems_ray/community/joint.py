@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from ..analysis.reduction import reduce_columns
 from ..solver.highs import LinearProblem
 from .diets import Diet, canonical_key, lumen_bounds
 from .models import Member
@@ -262,8 +263,6 @@ def drop_structural_zeros(block: Block) -> Block:
     Only plain blocks are reduced (no kcat entries, no enzyme projection): kcat sampling maps compiled rows and
     columns into the block.
     """
-    from ..analysis.reduction import reduce_columns
-
     if not _reducible(block):
         return block
     red = reduce_columns(block.A, block.row_lb, block.row_ub, block.col_lb, block.col_ub,
@@ -275,21 +274,31 @@ def drop_structural_zeros(block: Block) -> Block:
         return block
     keep_c = np.flatnonzero(~zero)
     A = block.A[:, keep_c]
-    # a row without kept columns has activity 0: redundant where its bounds allow 0 (kept otherwise: infeasible)
-    used = np.diff(A.tocsr().indptr) > 0
-    keep_r = np.flatnonzero(used | (block.row_lb > 0) | (block.row_ub < 0))
+    keep_r = _nonempty_rows(A, block.row_lb, block.row_ub)
     new = np.full(block.n_cols, -1)
     new[keep_c] = np.arange(keep_c.size)
     ci = block.col_index if block.col_index is not None else np.arange(block.n_cols)
-    col_index = np.where(ci >= 0, new[np.maximum(ci, 0)], -1)
     dropped = np.flatnonzero((ci >= 0) & zero[np.maximum(ci, 0)])  # compiled columns now known to be zero
     if block.zero_cols is not None:
         dropped = np.union1d(dropped, block.zero_cols)
     return dataclasses.replace(
         block, A=sp.csc_matrix(A[keep_r]), col_lb=block.col_lb[keep_c], col_ub=block.col_ub[keep_c],
         row_lb=block.row_lb[keep_r], row_ub=block.row_ub[keep_r], env_cols=new[block.env_cols],
-        biomass_cols=[int(new[c]) for c in block.biomass_cols], col_index=col_index, zero_cols=dropped,
-        l1_weight=None if block.l1_weight is None else block.l1_weight[keep_c])
+        biomass_cols=[int(new[c]) for c in block.biomass_cols], col_index=_composed_index(block, new),
+        zero_cols=dropped, l1_weight=None if block.l1_weight is None else block.l1_weight[keep_c])
+
+
+def _nonempty_rows(A: sp.spmatrix, row_lb: np.ndarray, row_ub: np.ndarray) -> np.ndarray:
+    """Rows to keep after columns were removed or merged: a row without columns has activity 0, redundant where its
+    bounds allow 0 (kept otherwise, so that the solver reports the infeasibility)."""
+    used = np.diff(sp.csr_matrix(A).indptr) > 0
+    return np.flatnonzero(used | (row_lb > 0) | (row_ub < 0))
+
+
+def _composed_index(block: Block, new_col: np.ndarray) -> np.ndarray:
+    """:attr:`Block.col_index` after a reduction that sends block column ``j`` to ``new_col[j]`` (-1: gone)."""
+    ci = block.col_index if block.col_index is not None else np.arange(block.n_cols)
+    return np.where(ci >= 0, new_col[np.maximum(ci, 0)], -1)
 
 
 def _reducible(block: Block) -> bool:
@@ -315,8 +324,6 @@ def merge_coupled_columns(block: Block) -> Block:
     and :attr:`Block.l1_weight` gives ``sum |r_c|`` per kept column, so that an L1 norm of fluxes (pFBA) over the
     merged LP equals the one over the original reactions. Applied after :func:`drop_structural_zeros`.
     """
-    from ..analysis.reduction import reduce_columns
-
     if not _reducible(block):
         return block
     n = block.n_cols
@@ -350,14 +357,12 @@ def merge_coupled_columns(block: Block) -> Block:
     weight = np.zeros(roots.size)
     base_w = np.ones(n) if block.l1_weight is None else block.l1_weight
     np.add.at(weight, new[red.root], np.abs(red.ratio) * base_w)
-    used = np.diff(A.tocsr().indptr) > 0
-    keep_r = np.flatnonzero(used | (block.row_lb > 0) | (block.row_ub < 0))
-    ci = block.col_index if block.col_index is not None else np.arange(n)
-    col_index = np.where(ci >= 0, new[red.root[np.maximum(ci, 0)]], -1)
+    keep_r = _nonempty_rows(A, block.row_lb, block.row_ub)
     return dataclasses.replace(
         block, A=sp.csc_matrix(A[keep_r]), col_lb=col_lb, col_ub=col_ub, row_lb=block.row_lb[keep_r],
         row_ub=block.row_ub[keep_r], env_cols=new[block.env_cols],
-        biomass_cols=[int(new[c]) for c in block.biomass_cols], col_index=col_index, l1_weight=weight)
+        biomass_cols=[int(new[c]) for c in block.biomass_cols], col_index=_composed_index(block, new[red.root]),
+        l1_weight=weight)
 
 
 def reduce_block(block: Block, max_rounds: int = 6) -> Block:
